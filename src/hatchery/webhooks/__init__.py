@@ -1,0 +1,20 @@
+"""Webhook signing and verification (standard library only; the delivery loop lives in
+``hatchery.webhooks.delivery`` and needs the server extra)."""
+
+from hatchery.webhooks.signing import (
+    InvalidSignatureError,
+    MissingHeaderError,
+    StaleTimestampError,
+    WebhookVerificationError,
+    sign,
+    verify,
+)
+
+__all__ = [
+    "InvalidSignatureError",
+    "MissingHeaderError",
+    "StaleTimestampError",
+    "WebhookVerificationError",
+    "sign",
+    "verify",
+]

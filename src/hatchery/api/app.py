@@ -1,0 +1,111 @@
+"""The application factory. Domain errors become HTTP responses here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hatchery import errors
+from hatchery.api.envelope import fail
+from hatchery.api.generate import Submitter
+from hatchery.api.routes import router
+from hatchery.runtime import Background
+from hatchery.services import Services
+
+log = logging.getLogger("hatchery.api")
+
+STATUS = {
+    errors.BadRequest: 400,
+    errors.ValidationFailed: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.InsufficientBalance: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+}
+
+HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+              405: "BAD_REQUEST", 429: "RATE_LIMITED", 503: "SERVICE_UNAVAILABLE"}
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.HatcheryError)
+    return fail(STATUS.get(type(exc), 500), exc.code, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"Route not found: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    code = HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
+    return fail(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    return fail(400, "BAD_REQUEST", f"Malformed request: {exc}")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return fail(500, "INTERNAL_ERROR", "Internal server error; the request was not completed")
+
+
+class RequestId:
+    """Pure ASGI middleware: every response carries ``X-Request-ID`` (the client's, or a new one)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"")
+        request_id = given[:64] if given else uuid.uuid4().hex.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background = Background(services) if run_workers else None
+        if background:
+            background.start()
+        try:
+            yield
+        finally:
+            if background:
+                await background.stop()
+            await services.close()
+
+    app = FastAPI(
+        title="Hatchery", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
+    app.state.services = services
+    app.state.submitter = Submitter(services)
+    app.include_router(router)
+    app.add_exception_handler(errors.HatcheryError, _domain_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _request_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(RequestId)
+    return app

@@ -1,0 +1,39 @@
+"""Bearer-key authentication, with the reference API's messages (seed 003)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from hatchery.domain import keys
+from hatchery.errors import Forbidden, Unauthorized
+from hatchery.services import Services
+from hatchery.store import accounts
+from hatchery.store.db import utcnow
+
+INVALID_KEY = "Invalid API key: the key is unknown, revoked or expired"
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise Unauthorized("Missing Authorization header")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
+        raise Unauthorized("Invalid Authorization format, expected 'Bearer <token>'")
+    return token.strip()
+
+
+async def authenticate(services: Services, request: Request) -> accounts.Account:
+    token = bearer_token(request.headers.get("authorization"))
+    if not keys.looks_like_key(token):
+        raise Unauthorized(INVALID_KEY)
+    async with services.db.read() as conn:
+        record = await accounts.key_record(conn, token)
+    if record is None or not keys.key_matches(token, record.key_hash):
+        raise Unauthorized(INVALID_KEY)
+    if record.revoked_at is not None or (
+        record.expires_at is not None and record.expires_at <= utcnow()
+    ):
+        raise Unauthorized(INVALID_KEY)
+    if record.account.status != accounts.ACTIVE:
+        raise Forbidden("Account is suspended: contact the operator of this server")
+    return record.account

@@ -1,0 +1,120 @@
+"""The HTTP routes. Each one is thin: authenticate, call the store or a service, wrap the result."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import FileResponse, Response
+
+from hatchery.api.auth import authenticate
+from hatchery.api.envelope import ok
+from hatchery.api.generate import Submitter
+from hatchery.domain.money import format_balance
+from hatchery.domain.present import task_json
+from hatchery.domain.tasks import TaskStatus, is_task_id
+from hatchery.errors import BadRequest, NotFound
+from hatchery.services import Services
+from hatchery.storage import CONTENT_TYPES
+from hatchery.store import tasks as task_store
+
+MAX_PER_PAGE = 100
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+router = APIRouter()
+
+
+@router.post("/v1/generate", status_code=202)
+async def generate(request: Request) -> Response:
+    services = services_of(request)
+    account = await authenticate(services, request)
+    submitter: Submitter = request.app.state.submitter
+    task = await submitter.submit(account, await request.body())
+    return ok(task_json(task, services.settings.public_url), status_code=202)
+
+
+@router.get("/v1/tasks/{task_id}")
+async def get_task(request: Request, task_id: str) -> Response:
+    services = services_of(request)
+    account = await authenticate(services, request)
+    task = None
+    if is_task_id(task_id):
+        async with services.db.read() as conn:
+            task = await task_store.get(conn, task_id, account.id)
+    if task is None:
+        raise NotFound(f"Task not found: {task_id}")
+    return ok(task_json(task, services.settings.public_url))
+
+
+def _positive_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        limit = f" and at most {maximum}" if maximum else ""
+        raise BadRequest(f"{name} must be a whole number of at least 1{limit} (got {raw!r})")
+    return int(raw)
+
+
+def _status_filter(request: Request) -> str | None:
+    status = request.query_params.get("status") or None
+    if status is not None and status not in TaskStatus.__members__.values():
+        allowed = ", ".join(s.value for s in TaskStatus)
+        raise BadRequest(f"status must be one of: {allowed} (got {status!r})")
+    return status
+
+
+@router.get("/v1/tasks")
+async def list_tasks(request: Request) -> Response:
+    services = services_of(request)
+    account = await authenticate(services, request)
+    page = _positive_int(request, "page", 1)
+    per_page = _positive_int(request, "per_page", 20, MAX_PER_PAGE)
+    status = _status_filter(request)
+    async with services.db.read() as conn:
+        found, total = await task_store.page(
+            conn, account.id, offset=(page - 1) * per_page, limit=per_page,
+            status=status, model=request.query_params.get("model") or None,
+        )
+    public_url = services.settings.public_url
+    pagination = {
+        "page": page, "per_page": per_page, "total": total,
+        "total_pages": (total + per_page - 1) // per_page,
+    }
+    return ok({"tasks": [task_json(t, public_url) for t in found], "pagination": pagination})
+
+
+@router.get("/v1/account")
+async def account(request: Request) -> Response:
+    account = await authenticate(services_of(request), request)
+    return ok(
+        {
+            "id": account.id,
+            "email": account.email,
+            "status": account.status,
+            "balance": format_balance(account.balance_micros),
+            "reserved": format_balance(account.reserved_micros),
+            "available": format_balance(account.available_micros),
+        }
+    )
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> Response:
+    await services_of(request).db.ping()
+    return ok({"status": "ok"})
+
+
+@router.get("/files/{token}/{name}")
+async def output_file(request: Request, token: str, name: str) -> Response:
+    path = services_of(request).files.locate(token, name)
+    if path is None:
+        raise NotFound("File not found")
+    return FileResponse(
+        path,
+        media_type=CONTENT_TYPES[path.suffix.lstrip(".")],
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )

@@ -1,0 +1,139 @@
+"""Server-side commands: ``serve``, ``db upgrade`` and the admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hatchery import admin
+from hatchery.domain.money import parse_dollars
+from hatchery.errors import HatcheryError
+from hatchery.settings import Settings, SettingsError
+from hatchery.store import migrate
+from hatchery.store.accounts import ACTIVE, SUSPENDED
+from hatchery.store.db import Database
+
+Action = Callable[[Database, argparse.Namespace], Awaitable[str | None]]
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = ("host", "port", "data_dir", "database_url", "public_url", "catalog",
+             "moderation_denylist", "log_level", "allow_private_urls", "workers")
+    return Settings.from_env(**{n: getattr(args, n, None) for n in names})
+
+
+async def _with_db(settings: Settings, action: Callable[[Database], Awaitable[Any]]) -> Any:
+    db = Database.connect(settings.database_url)
+    try:
+        await _ensure_schema(db)
+        return await action(db)
+    finally:
+        await db.dispose()
+
+
+async def _ensure_schema(db: Database) -> None:
+    if db.is_sqlite:
+        await migrate.upgrade(db)
+    elif not await migrate.is_current(db):
+        raise HatcheryError("the database schema is behind: run `hatchery db upgrade` first")
+
+
+def _admin_action(args: argparse.Namespace) -> Action:
+    actions: dict[tuple[str, str], Action] = {
+        ("users", "create"): lambda db, a: _created(db, a),
+        ("users", "suspend"): lambda db, a: _status(db, a.email, SUSPENDED),
+        ("users", "activate"): lambda db, a: _status(db, a.email, ACTIVE),
+        ("keys", "create"): lambda db, a: admin.create_key(
+            db, a.email, admin.parse_duration(a.expires_in) if a.expires_in else None
+        ),
+        ("keys", "revoke"): lambda db, a: _revoked(db, a.key),
+        ("balance", "add"): lambda db, a: admin.add_balance(db, a.email, _amount(a.amount)),
+        ("webhook-secret", "rotate"): lambda db, a: admin.rotate_webhook_secret(db, a.email),
+        ("db", "upgrade"): lambda db, a: _upgraded(db),
+    }
+    return actions[(args.command, args.action)]
+
+
+def _amount(text: str) -> int:
+    try:
+        return parse_dollars(text)
+    except ValueError as exc:
+        raise HatcheryError(str(exc)) from None
+
+
+async def _created(db: Database, args: argparse.Namespace) -> str:
+    account = await admin.create_user(db, args.email, _amount(args.balance))
+    return f"created {account.email} ({account.id})"
+
+
+async def _status(db: Database, email: str, status: str) -> str:
+    await admin.set_status(db, email, status)
+    return f"{email} is {status}"
+
+
+async def _revoked(db: Database, key: str) -> str:
+    return f"revoked {await admin.revoke_key(db, key)} key(s)"
+
+
+async def _upgraded(db: Database) -> str:
+    await migrate.upgrade(db)
+    return f"database is at revision {migrate.head_revision()}"
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args)
+        if args.command == "serve":
+            return serve(settings)
+        action = _admin_action(args)
+        out = asyncio.run(_with_db(settings, lambda db: action(db, args)))
+    except (HatcheryError, SettingsError, ValueError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    if out:
+        print(out)
+    return 0
+
+
+async def _prepare(settings: Settings) -> admin.Bootstrap | None:
+    async def action(db: Database) -> admin.Bootstrap | None:
+        if not db.is_sqlite and not await migrate.is_current(db):
+            raise HatcheryError("the database schema is behind: run `hatchery db upgrade` first")
+        return await admin.bootstrap(db)
+
+    return await _with_db(settings, action)  # type: ignore[no-any-return]
+
+
+def _announce(settings: Settings, boot: admin.Bootstrap) -> None:
+    print(
+        f"Created account {boot.email} with {boot.balance}. Its API key (shown once):\n"
+        f"  {boot.key}\n"
+        f"Try: curl -X POST {settings.public_url}/v1/generate -H 'Authorization: Bearer {boot.key}' "
+        "-H 'Content-Type: application/json' -d '{\"model\":\"nanobanana\",\"prompt\":\"a red fox\"}'",
+        flush=True,
+    )
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from hatchery.api.app import create_app
+    from hatchery.services import Services
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    boot = asyncio.run(_prepare(settings))
+    if boot:
+        _announce(settings, boot)
+    app = create_app(Services.build(settings), run_workers=settings.workers > 0)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        access_log=False, lifespan="on", timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+    )
+    uvicorn.Server(config).run()
+    return 0

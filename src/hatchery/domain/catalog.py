@@ -1,0 +1,84 @@
+"""The model catalog: each model's type, price and ordered providers, loaded from TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hatchery.domain.money import parse_dollars
+from hatchery.domain.tasks import TaskType
+
+
+class CatalogError(ValueError):
+    """A catalog file that cannot be used; the message names the model and the key."""
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    type: TaskType
+    unit_price_micros: int
+    providers: tuple[str, ...]
+
+    @property
+    def is_video(self) -> bool:
+        return self.type is TaskType.VIDEO
+
+    def price(self, *, num_outputs: int, duration: int) -> int:
+        """Micro-dollars for one task: per output for images, per second per output for video."""
+        units = num_outputs * duration if self.is_video else num_outputs
+        return self.unit_price_micros * units
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: dict[str, Model]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+    def get(self, name: str) -> Model | None:
+        return self.models.get(name)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Catalog:
+        if path is None:
+            text = resources.files("hatchery").joinpath("catalog.toml").read_text("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        return cls.parse(text)
+
+    @classmethod
+    def parse(cls, text: str) -> Catalog:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise CatalogError(f"catalog is not valid TOML: {exc}") from None
+        entries = data.get("models")
+        if not isinstance(entries, dict) or not entries:
+            raise CatalogError("catalog has no [models.NAME] tables")
+        return cls({name: _model(name, spec) for name, spec in entries.items()})
+
+
+def _model(name: str, spec: Any) -> Model:
+    if not isinstance(spec, dict):
+        raise CatalogError(f"models.{name} must be a table")
+    kinds = {"image": TaskType.IMAGE, "video": TaskType.VIDEO}
+    kind = kinds.get(spec.get("type", ""))
+    if kind is None:
+        raise CatalogError(f'models.{name}.type must be "image" or "video"')
+    price_key = "price_per_second" if kind is TaskType.VIDEO else "price_per_output"
+    try:
+        price = parse_dollars(str(spec[price_key]))
+    except (KeyError, ValueError) as exc:
+        raise CatalogError(f"models.{name}.{price_key} must be a dollar amount: {exc}") from None
+    providers = spec.get("providers", ["local"])
+    if not isinstance(providers, list) or not providers or not all(
+        isinstance(p, str) for p in providers
+    ):
+        raise CatalogError(f"models.{name}.providers must be a non-empty list of names")
+    return Model(name, kind, price, tuple(providers))

@@ -1,0 +1,90 @@
+"""Task states, the transitions between them, and task identifiers. Pure: no I/O.
+
+    pending ──claim──▶ processing ──▶ completed
+       ▲                  │  └──────▶ failed
+       └──lease lapsed────┘
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+ID_PREFIX = "gen_"
+ID_LENGTH = 16
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
+
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED}),
+    TaskStatus.PROCESSING: frozenset(
+        {TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED}
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+}
+
+
+def can_transition(current: TaskStatus, target: TaskStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+class TaskType(StrEnum):
+    IMAGE = "image_generate"
+    VIDEO = "video_generate"
+
+
+def new_task_id() -> str:
+    return ID_PREFIX + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def is_task_id(value: str) -> bool:
+    body = value.removeprefix(ID_PREFIX)
+    return (
+        value.startswith(ID_PREFIX)
+        and 12 <= len(body) <= 64
+        and all(c in ID_ALPHABET for c in body)
+    )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task as stored. ``output`` holds file paths relative to the public files root."""
+
+    id: str
+    account_id: str
+    model: str
+    type: TaskType
+    status: TaskStatus
+    params: dict[str, Any]
+    webhook_url: str | None
+    price_micros: int
+    cost_micros: int
+    file_token: str
+    output: dict[str, Any] | None
+    error: str | None
+    usage: dict[str, Any] | None
+    upstream: dict[str, Any] | None
+    attempt: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None

@@ -1,0 +1,84 @@
+"""The provider interface: submit, poll, cancel, with a resumable upstream handle.
+
+A provider's ``submit`` either finishes at once (a synchronous upstream, or the ``local``
+renderer) or returns :class:`Running` with a JSON-able handle that the worker stores on the task
+before waiting; a task reclaimed after a crash resumes with ``poll`` on that handle and never
+submits again.
+
+    ProviderError            the provider could not produce the outputs
+    ├── RetryableError       worth trying again or on the next provider (timeouts, 429, 5xx)
+    └── TerminalError        the request itself cannot succeed (refusal, invalid input)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    retryable = False
+
+
+class RetryableError(ProviderError):
+    retryable = True
+
+
+class TerminalError(ProviderError):
+    retryable = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a provider is asked to make: the task's validated parameters."""
+
+    task_id: str
+    model: str
+    kind: str  # "image" or "video"
+    prompt: str
+    negative_prompt: str | None
+    num_outputs: int
+    duration: int
+    aspect_ratio: str
+    resolution: str
+    image_urls: tuple[str, ...] = ()
+
+    @classmethod
+    def from_params(cls, task_id: str, model: str, kind: str, params: dict[str, Any]) -> Job:
+        return cls(
+            task_id=task_id, model=model, kind=kind, prompt=params["prompt"],
+            negative_prompt=params.get("negative_prompt"), num_outputs=params["num_outputs"],
+            duration=params["duration"], aspect_ratio=params["aspect_ratio"],
+            resolution=params["resolution"], image_urls=tuple(params.get("image_urls") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Artifact:
+    data: bytes
+    extension: str  # "png", "mp4"
+    width: int
+    height: int
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    artifacts: list[Artifact]
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Running:
+    upstream: dict[str, Any]
+    poll_after: float = 2.0
+
+
+class Provider(Protocol):
+    name: str
+
+    async def submit(self, job: Job) -> Finished | Running: ...
+
+    async def poll(self, job: Job, upstream: dict[str, Any]) -> Finished | Running: ...
+
+    async def cancel(self, job: Job, upstream: dict[str, Any]) -> None: ...

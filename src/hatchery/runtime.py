@@ -1,0 +1,52 @@
+"""The background side of a server process: task workers, the reaper and webhook delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from hatchery.services import Services
+from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
+from hatchery.worker.pool import Worker
+from hatchery.worker.reaper import Reaper
+from hatchery.worker.runner import TaskRunner
+
+log = logging.getLogger("hatchery")
+
+
+class Background:
+    def __init__(self, services: Services) -> None:
+        s = services.settings
+        runner = TaskRunner(
+            services.queue, services.catalog, services.providers(), services.files,
+            services.denylist,
+        )
+        self.worker = Worker(
+            services.queue, runner, services.notifier, concurrency=s.workers,
+            poll_interval=s.poll_interval, lease_seconds=s.lease_seconds, grace=s.shutdown_grace,
+        )
+        self.reaper = Reaper(services.queue, interval=s.reaper_interval, max_attempts=s.max_attempts)
+        self.dispatcher = WebhookDispatcher(
+            services.outbox, services.http, services.notifier, owner=self.worker.owner,
+            policy=RetryPolicy(s.webhook_max_retries, s.webhook_backoff_base, s.webhook_backoff_max),
+            timeout=s.webhook_timeout, allow_private=s.allow_private_urls,
+            poll_interval=s.poll_interval,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.worker.run(), name="worker"),
+            asyncio.create_task(self.reaper.run(), name="reaper"),
+            asyncio.create_task(self.dispatcher.run(), name="webhooks"),
+        ]
+
+    async def stop(self) -> None:
+        worker, *others = self._tasks
+        self.worker.stop()
+        with contextlib.suppress(Exception):
+            await worker
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)

@@ -1,0 +1,69 @@
+"""The objects one server process is made of, built once from :class:`Settings` and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from hatchery.domain.catalog import Catalog
+from hatchery.domain.moderation import DenyList
+from hatchery.net.guard import guarded_request
+from hatchery.providers.base import Provider
+from hatchery.providers.local import LocalProvider
+from hatchery.settings import Settings
+from hatchery.storage import FileStore
+from hatchery.store.db import Database
+from hatchery.store.notify import Notifier
+from hatchery.store.queue import TaskQueue, WebhookOutbox
+
+USER_AGENT = "hatchery/0.1 (+https://github.com/hatchery)"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    notifier: Notifier
+    queue: TaskQueue
+    outbox: WebhookOutbox
+    catalog: Catalog
+    files: FileStore
+    denylist: DenyList
+    http: httpx.AsyncClient
+
+    @classmethod
+    def build(cls, settings: Settings, http: httpx.AsyncClient | None = None) -> Services:
+        db = Database.connect(settings.database_url)
+        notifier = Notifier()
+        return cls(
+            settings=settings,
+            db=db,
+            notifier=notifier,
+            queue=TaskQueue(
+                db, notifier, public_url=settings.public_url, lease_seconds=settings.lease_seconds
+            ),
+            outbox=WebhookOutbox(db, lease_seconds=settings.webhook_timeout * 2),
+            catalog=Catalog.load(settings.catalog),
+            files=FileStore(settings.outputs_dir),
+            denylist=DenyList.load(settings.moderation_denylist),
+            http=http or httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, trust_env=False),
+        )
+
+    def providers(self) -> dict[str, Provider]:
+        return {"local": LocalProvider(self.fetch_reference)}
+
+    async def fetch_reference(self, url: str) -> bytes:
+        """Download a reference image through the URL guard (size-capped, time-limited)."""
+        response = await guarded_request(
+            self.http, "GET", url, allow_private=self.settings.allow_private_urls,
+            timeout=self.settings.reference_timeout,
+            max_bytes=self.settings.reference_max_bytes, max_redirects=5,
+        )
+        if response.status_code != 200:
+            raise ValueError(f"HTTP {response.status_code}")
+        return response.content
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.dispose()

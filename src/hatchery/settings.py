@@ -1,0 +1,112 @@
+"""Settings: every knob of the server, read once at start-up and passed down.
+
+Values come from ``HATCHERY_*`` environment variables and, for the CLI, from ``--flags`` of the same
+names (``HATCHERY_PUBLIC_URL`` is ``--public-url``). Nothing else in the package reads
+``os.environ``: build a :class:`Settings` with :meth:`Settings.from_env` and hand it on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "HATCHERY_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+def _default_workers() -> int:
+    return max(4, min(32, 4 * (os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".hatchery")
+    database_url: str = ""
+    public_url: str = ""
+    catalog: Path | None = None
+    moderation_denylist: Path | None = None
+    allow_private_urls: bool = False
+    workers: int = field(default_factory=_default_workers)
+    lease_seconds: float = 30.0
+    poll_interval: float = 2.0
+    reaper_interval: float = 5.0
+    max_attempts: int = 5
+    shutdown_grace: float = 20.0
+    webhook_timeout: float = 30.0
+    webhook_max_retries: int = 5
+    webhook_backoff_base: float = 60.0
+    webhook_backoff_max: float = 4 * 3600.0
+    reference_max_bytes: int = 20 * 1024 * 1024
+    reference_timeout: float = 15.0
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        data_dir = Path(self.data_dir)
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{data_dir / 'hatchery.db'}")
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
+        object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        if self.workers < 0:
+            raise SettingsError("HATCHERY_WORKERS must be 0 or more")
+        if self.lease_seconds <= 0:
+            raise SettingsError("HATCHERY_LEASE_SECONDS must be positive")
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Settings from ``HATCHERY_*`` variables; ``overrides`` (CLI flags) win when not None."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            if overrides.get(f.name) is not None:
+                values[f.name] = _coerce(f, name, overrides[f.name])
+            elif env.get(name, "") != "":
+                values[f.name] = _coerce(f, name, env[name])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(f: dataclasses.Field[Any], name: str, raw: Any) -> Any:
+    kind = str(f.type)
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if kind == "bool":
+            return _parse_bool(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind}") from None
+    if "Path" in kind:
+        return Path(raw)
+    return raw
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)

@@ -1,0 +1,189 @@
+"""Queries on accounts, API keys and the ledger. Each function runs on a connection that the
+caller holds inside a transaction; balance changes are single conditional updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchery.domain import keys
+from hatchery.store.db import utcnow
+from hatchery.store.tables import accounts, api_keys, ledger
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    email: str
+    status: str
+    balance_micros: int
+    reserved_micros: int
+    webhook_secret: str | None
+
+    @property
+    def available_micros(self) -> int:
+        return self.balance_micros - self.reserved_micros
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    account: Account
+    key_hash: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+_ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.email,
+    accounts.c.status,
+    accounts.c.balance_micros,
+    accounts.c.reserved_micros,
+    accounts.c.webhook_secret,
+)
+
+
+def _account(row: sa.Row[tuple[object, ...]]) -> Account:
+    m = row._mapping
+    return Account(
+        m["id"], m["email"], m["status"], m["balance_micros"], m["reserved_micros"],
+        m["webhook_secret"],
+    )
+
+
+async def count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(accounts))).scalar_one())
+
+
+async def create(conn: AsyncConnection, email: str, balance_micros: int) -> Account:
+    account_id = keys.new_id("acct_")
+    now = utcnow()
+    await conn.execute(
+        accounts.insert().values(
+            id=account_id, email=email, status=ACTIVE, balance_micros=balance_micros,
+            reserved_micros=0, created_at=now,
+        )
+    )
+    if balance_micros:
+        await _ledger(conn, account_id, "credit", balance_micros, note="initial balance")
+    found = await by_id(conn, account_id)
+    assert found is not None
+    return found
+
+
+async def by_id(conn: AsyncConnection, account_id: str) -> Account | None:
+    row = (await conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id))).first()
+    return _account(row) if row else None
+
+
+async def by_email(conn: AsyncConnection, email: str) -> Account | None:
+    query = sa.select(*_ACCOUNT_COLUMNS).where(sa.func.lower(accounts.c.email) == email.lower())
+    row = (await conn.execute(query)).first()
+    return _account(row) if row else None
+
+
+async def set_status(conn: AsyncConnection, account_id: str, status: str) -> None:
+    await conn.execute(accounts.update().where(accounts.c.id == account_id).values(status=status))
+
+
+async def set_webhook_secret(conn: AsyncConnection, account_id: str, secret: str) -> None:
+    await conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(webhook_secret=secret)
+    )
+
+
+async def credit(conn: AsyncConnection, account_id: str, amount_micros: int, note: str) -> None:
+    await conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(balance_micros=accounts.c.balance_micros + amount_micros)
+    )
+    await _ledger(conn, account_id, "credit", amount_micros, note=note)
+
+
+async def reserve(conn: AsyncConnection, account_id: str, amount_micros: int) -> bool:
+    """Hold ``amount_micros`` of the available balance; False (and nothing held) if it is short."""
+    result = await conn.execute(
+        accounts.update()
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.balance_micros - accounts.c.reserved_micros >= amount_micros,
+        )
+        .values(reserved_micros=accounts.c.reserved_micros + amount_micros)
+    )
+    return result.rowcount == 1
+
+
+async def release(conn: AsyncConnection, account_id: str, amount_micros: int) -> None:
+    await conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(reserved_micros=accounts.c.reserved_micros - amount_micros)
+    )
+
+
+async def charge(
+    conn: AsyncConnection, account_id: str, task_id: str, reserved: int, amount: int
+) -> None:
+    """Turn a task's reservation into its charge (the ledger refuses a second charge)."""
+    await conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(
+            reserved_micros=accounts.c.reserved_micros - reserved,
+            balance_micros=accounts.c.balance_micros - amount,
+        )
+    )
+    await _ledger(conn, account_id, "charge", -amount, task_id=task_id)
+
+
+async def _ledger(
+    conn: AsyncConnection, account_id: str, kind: str, amount: int,
+    task_id: str | None = None, note: str | None = None,
+) -> None:
+    await conn.execute(
+        ledger.insert().values(
+            account_id=account_id, kind=kind, amount_micros=amount, task_id=task_id, note=note,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def add_key(
+    conn: AsyncConnection, account_id: str, key: str, expires_at: datetime | None
+) -> None:
+    await conn.execute(
+        api_keys.insert().values(
+            id=keys.new_id("key_"), account_id=account_id, prefix=keys.key_prefix(key),
+            key_hash=keys.hash_key(key), created_at=utcnow(), expires_at=expires_at,
+        )
+    )
+
+
+async def revoke_keys(conn: AsyncConnection, key_or_prefix: str) -> int:
+    """Revoke the key with this full value or prefix; returns how many keys were revoked."""
+    prefix = keys.key_prefix(key_or_prefix)
+    query = api_keys.update().where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+    if len(key_or_prefix) > len(prefix):
+        query = query.where(api_keys.c.key_hash == keys.hash_key(key_or_prefix))
+    result = await conn.execute(query.values(revoked_at=utcnow()))
+    return result.rowcount
+
+
+async def key_record(conn: AsyncConnection, key: str) -> KeyRecord | None:
+    query = (
+        sa.select(*_ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at)
+        .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
+        .where(api_keys.c.prefix == keys.key_prefix(key))
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return KeyRecord(_account(row), m["key_hash"], m["expires_at"], m["revoked_at"])

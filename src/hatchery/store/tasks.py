@@ -1,0 +1,151 @@
+"""Queries on the tasks table. Every state change is a guarded update: it names the state (and,
+for a running task, the lease owner and attempt) it expects, and reports whether it won."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchery.domain.tasks import Task, TaskStatus, TaskType
+from hatchery.store.tables import tasks
+
+PENDING = TaskStatus.PENDING.value
+PROCESSING = TaskStatus.PROCESSING.value
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who runs a task, and which attempt: the guard on every update of a running task."""
+
+    task_id: str
+    owner: str
+    attempt: int
+
+
+def to_task(row: sa.Row[Any]) -> Task:
+    m = dict(row._mapping)
+    m.pop("seq", None)
+    m["type"] = TaskType(m["type"])
+    m["status"] = TaskStatus(m["status"])
+    return Task(**m)
+
+
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(tasks.insert().values(**values))
+
+
+async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None) -> Task | None:
+    query = sa.select(tasks).where(tasks.c.id == task_id)
+    if account_id is not None:
+        query = query.where(tasks.c.account_id == account_id)
+    row = (await conn.execute(query)).first()
+    return to_task(row) if row else None
+
+
+async def page(
+    conn: AsyncConnection, account_id: str, *, offset: int, limit: int,
+    status: str | None = None, model: str | None = None,
+) -> tuple[list[Task], int]:
+    where = [tasks.c.account_id == account_id]
+    if status:
+        where.append(tasks.c.status == status)
+    if model:
+        where.append(tasks.c.model == model)
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(tasks).where(*where))).scalar_one()
+    rows = await conn.execute(
+        sa.select(tasks).where(*where).order_by(tasks.c.seq.desc()).offset(offset).limit(limit)
+    )
+    return [to_task(r) for r in rows], int(total)
+
+
+def _next_pending(dialect: str) -> sa.ScalarSelect[Any]:
+    """The one dialect-specific piece of claiming: PostgreSQL skips rows other claimers hold;
+    SQLite needs nothing, because a write transaction (BEGIN IMMEDIATE) already excludes them."""
+    query = sa.select(tasks.c.seq).where(tasks.c.status == PENDING).order_by(tasks.c.seq).limit(1)
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query.scalar_subquery()
+
+
+async def claim(
+    conn: AsyncConnection, owner: str, now: datetime, lease_until: datetime
+) -> Task | None:
+    result = await conn.execute(
+        tasks.update()
+        .where(tasks.c.seq == _next_pending(conn.dialect.name), tasks.c.status == PENDING)
+        .values(
+            status=PROCESSING, lease_owner=owner, lease_expires_at=lease_until,
+            attempt=tasks.c.attempt + 1, started_at=sa.func.coalesce(tasks.c.started_at, now),
+        )
+        .returning(*tasks.c)
+    )
+    row = result.first()
+    return to_task(row) if row else None
+
+
+def _held(lease: Lease, expired_before: datetime | None = None) -> list[sa.ColumnElement[bool]]:
+    guard = [
+        tasks.c.id == lease.task_id,
+        tasks.c.status == PROCESSING,
+        tasks.c.lease_owner == lease.owner,
+        tasks.c.attempt == lease.attempt,
+    ]
+    if expired_before is not None:
+        guard.append(tasks.c.lease_expires_at < expired_before)
+    return guard
+
+
+async def renew(conn: AsyncConnection, lease: Lease, until: datetime) -> bool:
+    result = await conn.execute(tasks.update().where(*_held(lease)).values(lease_expires_at=until))
+    return result.rowcount == 1
+
+
+async def save_upstream(conn: AsyncConnection, lease: Lease, upstream: dict[str, Any]) -> bool:
+    result = await conn.execute(tasks.update().where(*_held(lease)).values(upstream=upstream))
+    return result.rowcount == 1
+
+
+async def finish(
+    conn: AsyncConnection, lease: Lease, values: dict[str, Any],
+    expired_before: datetime | None = None,
+) -> Task | None:
+    """Move a held task to a terminal state; None if the lease was lost meanwhile. With
+    ``expired_before`` (the reaper), only while the lease is still lapsed."""
+    result = await conn.execute(
+        tasks.update()
+        .where(*_held(lease, expired_before))
+        .values(lease_owner=None, lease_expires_at=None, **values)
+        .returning(*tasks.c)
+    )
+    row = result.first()
+    return to_task(row) if row else None
+
+
+async def release(
+    conn: AsyncConnection, lease: Lease, expired_before: datetime | None = None
+) -> bool:
+    """Give a held task back to the queue (graceful shutdown, or the reaper on a lapsed lease)."""
+    result = await conn.execute(
+        tasks.update()
+        .where(*_held(lease, expired_before))
+        .values(status=PENDING, lease_owner=None, lease_expires_at=None)
+    )
+    return result.rowcount == 1
+
+
+def price_column() -> sa.Column[Any]:
+    return tasks.c.price_micros
+
+
+async def lapsed(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[Lease]:
+    rows = await conn.execute(
+        sa.select(tasks.c.id, tasks.c.lease_owner, tasks.c.attempt)
+        .where(tasks.c.status == PROCESSING, tasks.c.lease_expires_at < now)
+        .order_by(tasks.c.lease_expires_at)
+        .limit(limit)
+    )
+    return [Lease(r.id, r.lease_owner, r.attempt) for r in rows]
