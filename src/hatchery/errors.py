@@ -1,13 +1,13 @@
 """Domain errors, raised by the store and the services and mapped to HTTP once, in ``api.app``.
 
-    HatcheryError                 code
-    ├── BadRequest                BAD_REQUEST
-    ├── ValidationFailed          VALIDATION_ERROR
-    ├── Unauthorized              UNAUTHORIZED
-    ├── Forbidden                 FORBIDDEN
-    ├── InsufficientBalance       INSUFFICIENT_BALANCE
-    ├── NotFound                  NOT_FOUND
-    └── Conflict                  CONFLICT
+HatcheryError                 code
+├── BadRequest                BAD_REQUEST
+├── ValidationFailed          VALIDATION_ERROR
+├── Unauthorized              UNAUTHORIZED
+├── Forbidden                 FORBIDDEN
+├── InsufficientBalance       INSUFFICIENT_BALANCE
+├── NotFound                  NOT_FOUND
+└── Conflict                  CONFLICT
 """
 
 from __future__ import annotations

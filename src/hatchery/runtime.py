@@ -19,18 +19,34 @@ class Background:
     def __init__(self, services: Services) -> None:
         s = services.settings
         runner = TaskRunner(
-            services.queue, services.catalog, services.providers(), services.files,
+            services.queue,
+            services.catalog,
+            services.providers(),
+            services.files,
             services.denylist,
         )
         self.worker = Worker(
-            services.queue, runner, services.notifier, concurrency=s.workers,
-            poll_interval=s.poll_interval, lease_seconds=s.lease_seconds, grace=s.shutdown_grace,
+            services.queue,
+            runner,
+            services.notifier,
+            concurrency=s.workers,
+            poll_interval=s.poll_interval,
+            lease_seconds=s.lease_seconds,
+            grace=s.shutdown_grace,
         )
-        self.reaper = Reaper(services.queue, interval=s.reaper_interval, max_attempts=s.max_attempts)
+        self.reaper = Reaper(
+            services.queue, interval=s.reaper_interval, max_attempts=s.max_attempts
+        )
         self.dispatcher = WebhookDispatcher(
-            services.outbox, services.http, services.notifier, owner=self.worker.owner,
-            policy=RetryPolicy(s.webhook_max_retries, s.webhook_backoff_base, s.webhook_backoff_max),
-            timeout=s.webhook_timeout, allow_private=s.allow_private_urls,
+            services.outbox,
+            services.http,
+            services.notifier,
+            owner=self.worker.owner,
+            policy=RetryPolicy(
+                s.webhook_max_retries, s.webhook_backoff_base, s.webhook_backoff_max
+            ),
+            timeout=s.webhook_timeout,
+            allow_private=s.allow_private_urls,
             poll_interval=s.poll_interval,
         )
         self._tasks: list[asyncio.Task[None]] = []

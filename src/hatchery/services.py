@@ -56,9 +56,13 @@ class Services:
     async def fetch_reference(self, url: str) -> bytes:
         """Download a reference image through the URL guard (size-capped, time-limited)."""
         response = await guarded_request(
-            self.http, "GET", url, allow_private=self.settings.allow_private_urls,
+            self.http,
+            "GET",
+            url,
+            allow_private=self.settings.allow_private_urls,
             timeout=self.settings.reference_timeout,
-            max_bytes=self.settings.reference_max_bytes, max_redirects=5,
+            max_bytes=self.settings.reference_max_bytes,
+            max_redirects=5,
         )
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")

@@ -53,7 +53,9 @@ class Settings:
         data_dir = Path(self.data_dir)
         object.__setattr__(self, "data_dir", data_dir)
         if not self.database_url:
-            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{data_dir / 'hatchery.db'}")
+            object.__setattr__(
+                self, "database_url", f"sqlite+aiosqlite:///{data_dir / 'hatchery.db'}"
+            )
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
@@ -67,9 +69,7 @@ class Settings:
         return self.data_dir / "outputs"
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``HATCHERY_*`` variables; ``overrides`` (CLI flags) win when not None."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}

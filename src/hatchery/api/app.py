@@ -33,8 +33,15 @@ STATUS = {
     errors.Conflict: 409,
 }
 
-HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-              405: "BAD_REQUEST", 429: "RATE_LIMITED", 503: "SERVICE_UNAVAILABLE"}
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "BAD_REQUEST",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -50,7 +57,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"Method {request.method} is not allowed on {request.url.path}"
     else:
         message = str(exc.detail)
-    code = HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
+    code = HTTP_CODES.get(
+        exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST"
+    )
     return fail(exc.status_code, code, message, headers=exc.headers)
 
 
@@ -64,7 +73,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class RequestId:
-    """Pure ASGI middleware: every response carries ``X-Request-ID`` (the client's, or a new one)."""
+    """Pure ASGI middleware: each response carries ``X-Request-ID`` (the client's or a new one)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

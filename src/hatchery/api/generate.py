@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hatchery.api.schemas import GenerateBase, describe, generate_model
+from hatchery.api.schemas import GenerateBase, describe, generate_model, go_message
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.tasks import Task, new_task_id
 from hatchery.errors import BadRequest, ValidationFailed
@@ -36,7 +36,9 @@ class Submitter:
 
     async def check_urls(self, request: GenerateBase) -> None:
         allow = self.services.settings.allow_private_urls
-        targets = [("WebhookURL", "webhook_url", request.webhook_url)] if request.webhook_url else []
+        targets = (
+            [("WebhookURL", "webhook_url", request.webhook_url)] if request.webhook_url else []
+        )
         targets += [
             ("ImageURLs", f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls or ())
         ]
@@ -45,20 +47,23 @@ class Submitter:
                 await check_url(url, allow_private=allow)
             except URLRefused as exc:
                 raise ValidationFailed(
-                    f"Key: 'GenerateRequest.{go_name}' Error:Field validation for '{go_name}' "
-                    f"failed on the 'url' tag ({field} is not allowed: {exc})"
+                    f"{go_message(go_name, 'url')} ({field} is not allowed: {exc})"
                 ) from None
 
     async def submit(self, account: Account, raw: bytes) -> Task:
         request = self.parse(raw)
         await self.check_urls(request)
-        model = self.catalog.models[getattr(request, "model")]
+        model = self.catalog.models[request.model]
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
         price = model.price(num_outputs=request.num_outputs, duration=request.duration)
         return await self.services.queue.submit(
             {
-                "id": new_task_id(), "account_id": account.id, "model": model.name,
-                "type": model.type.value, "params": params, "webhook_url": request.webhook_url,
+                "id": new_task_id(),
+                "account_id": account.id,
+                "model": model.name,
+                "type": model.type.value,
+                "params": params,
+                "webhook_url": request.webhook_url,
                 "price_micros": price,
             }
         )

@@ -76,12 +76,18 @@ async def list_tasks(request: Request) -> Response:
     status = _status_filter(request)
     async with services.db.read() as conn:
         found, total = await task_store.page(
-            conn, account.id, offset=(page - 1) * per_page, limit=per_page,
-            status=status, model=request.query_params.get("model") or None,
+            conn,
+            account.id,
+            offset=(page - 1) * per_page,
+            limit=per_page,
+            status=status,
+            model=request.query_params.get("model") or None,
         )
     public_url = services.settings.public_url
     pagination = {
-        "page": page, "per_page": per_page, "total": total,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
         "total_pages": (total + per_page - 1) // per_page,
     }
     return ok({"tasks": [task_json(t, public_url) for t in found], "pagination": pagination})

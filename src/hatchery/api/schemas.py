@@ -71,6 +71,7 @@ Url = Annotated[StrictStr, AfterValidator(_url)]
 class GenerateBase(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    model: str  # narrowed to the catalog's names by generate_model()
     prompt: StrictStr = Field(min_length=1, max_length=2000)
     negative_prompt: StrictStr | None = Field(default=None, max_length=1000)
     num_outputs: StrictInt = Field(default=1, ge=1, le=4)
@@ -109,7 +110,15 @@ def _message(field: str, error: ErrorDetails, model_names: tuple[str, ...]) -> s
         hint = f"model is required; one of: {', '.join(model_names)}"
     detail = error["msg"] if tag == "url" else ""
     suffix = f" ({hint}{'; ' + detail if detail else ''})"
-    return f"Key: 'GenerateRequest.{go}' Error:Field validation for '{go}' failed on the '{tag}' tag{suffix}"
+    return go_message(go, tag) + suffix
+
+
+def go_message(go_name: str, tag: str) -> str:
+    """The reference API's wording of a failed field (seed 003)."""
+    return (
+        f"Key: 'GenerateRequest.{go_name}' Error:Field validation for '{go_name}' "
+        f"failed on the '{tag}' tag"
+    )
 
 
 def _tag(field: str, error: ErrorDetails) -> str:

@@ -27,15 +27,21 @@ def _settings_parent() -> argparse.ArgumentParser:
     for flag, dest in SETTING_FLAGS.items():
         group.add_argument(flag, dest=dest, default=None, metavar=dest.upper())
     group.add_argument(
-        "--allow-private-urls", dest="allow_private_urls", action="store_const", const=True,
-        default=None, help="let webhook_url and image_urls reach private addresses (development)",
+        "--allow-private-urls",
+        dest="allow_private_urls",
+        action="store_const",
+        const=True,
+        default=None,
+        help="let webhook_url and image_urls reach private addresses (development)",
     )
     return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
     settings = _settings_parent()
-    parser = argparse.ArgumentParser(prog="hatchery", description="Hatchery media generation server")
+    parser = argparse.ArgumentParser(
+        prog="hatchery", description="Hatchery media generation server"
+    )
     parser.add_argument("--version", action="version", version=f"hatchery {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -52,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("email")
     create.add_argument("--balance", default="10.00", help="starting balance in dollars")
     for action in ("suspend", "activate"):
-        users_sub.add_parser(action, parents=[settings], help=f"{action} an account").add_argument("email")
+        users_sub.add_parser(action, parents=[settings], help=f"{action} an account").add_argument(
+            "email"
+        )
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -69,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     secret = sub.add_parser("webhook-secret", help="webhook signing secrets")
     secret_sub = secret.add_subparsers(dest="action", required=True)
-    secret_sub.add_parser("rotate", parents=[settings], help="new secret; prints it").add_argument("email")
+    secret_sub.add_parser("rotate", parents=[settings], help="new secret; prints it").add_argument(
+        "email"
+    )
     return parser
 
 

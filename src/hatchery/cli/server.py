@@ -21,8 +21,18 @@ Action = Callable[[Database, argparse.Namespace], Awaitable[str | None]]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    names = ("host", "port", "data_dir", "database_url", "public_url", "catalog",
-             "moderation_denylist", "log_level", "allow_private_urls", "workers")
+    names = (
+        "host",
+        "port",
+        "data_dir",
+        "database_url",
+        "public_url",
+        "catalog",
+        "moderation_denylist",
+        "log_level",
+        "allow_private_urls",
+        "workers",
+    )
     return Settings.from_env(**{n: getattr(args, n, None) for n in names})
 
 
@@ -109,11 +119,12 @@ async def _prepare(settings: Settings) -> admin.Bootstrap | None:
 
 
 def _announce(settings: Settings, boot: admin.Bootstrap) -> None:
+    body = '{"model":"nanobanana","prompt":"a red fox"}'
     print(
-        f"Created account {boot.email} with {boot.balance}. Its API key (shown once):\n"
+        f"Created account {boot.email} with $10.00. Its API key (shown once):\n"
         f"  {boot.key}\n"
-        f"Try: curl -X POST {settings.public_url}/v1/generate -H 'Authorization: Bearer {boot.key}' "
-        "-H 'Content-Type: application/json' -d '{\"model\":\"nanobanana\",\"prompt\":\"a red fox\"}'",
+        f"Try: curl -X POST {settings.public_url}/v1/generate "
+        f"-H 'Authorization: Bearer {boot.key}' -H 'Content-Type: application/json' -d '{body}'",
         flush=True,
     )
 
@@ -132,8 +143,13 @@ def serve(settings: Settings) -> int:
         _announce(settings, boot)
     app = create_app(Services.build(settings), run_workers=settings.workers > 0)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level,
-        access_log=False, lifespan="on", timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
     uvicorn.Server(config).run()
     return 0

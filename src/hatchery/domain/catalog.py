@@ -77,8 +77,10 @@ def _model(name: str, spec: Any) -> Model:
     except (KeyError, ValueError) as exc:
         raise CatalogError(f"models.{name}.{price_key} must be a dollar amount: {exc}") from None
     providers = spec.get("providers", ["local"])
-    if not isinstance(providers, list) or not providers or not all(
-        isinstance(p, str) for p in providers
+    if (
+        not isinstance(providers, list)
+        or not providers
+        or not all(isinstance(p, str) for p in providers)
     ):
         raise CatalogError(f"models.{name}.providers must be a non-empty list of names")
     return Model(name, kind, price, tuple(providers))

@@ -42,4 +42,6 @@ def new_webhook_secret() -> str:
 
 
 def new_id(prefix: str, length: int = 20) -> str:
-    return prefix + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(length))
+    return prefix + "".join(
+        secrets.choice(string.ascii_lowercase + string.digits) for _ in range(length)
+    )

@@ -1,8 +1,8 @@
 """Task states, the transitions between them, and task identifiers. Pure: no I/O.
 
-    pending ──claim──▶ processing ──▶ completed
-       ▲                  │  └──────▶ failed
-       └──lease lapsed────┘
+pending ──claim──▶ processing ──▶ completed
+   ▲                  │  └──────▶ failed
+   └──lease lapsed────┘
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
 
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED}),
-    TaskStatus.PROCESSING: frozenset(
-        {TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED}
-    ),
+    TaskStatus.PROCESSING: frozenset({TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED}),
     TaskStatus.COMPLETED: frozenset(),
     TaskStatus.FAILED: frozenset(),
 }

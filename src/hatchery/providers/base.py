@@ -46,10 +46,16 @@ class Job:
     @classmethod
     def from_params(cls, task_id: str, model: str, kind: str, params: dict[str, Any]) -> Job:
         return cls(
-            task_id=task_id, model=model, kind=kind, prompt=params["prompt"],
-            negative_prompt=params.get("negative_prompt"), num_outputs=params["num_outputs"],
-            duration=params["duration"], aspect_ratio=params["aspect_ratio"],
-            resolution=params["resolution"], image_urls=tuple(params.get("image_urls") or ()),
+            task_id=task_id,
+            model=model,
+            kind=kind,
+            prompt=params["prompt"],
+            negative_prompt=params.get("negative_prompt"),
+            num_outputs=params["num_outputs"],
+            duration=params["duration"],
+            aspect_ratio=params["aspect_ratio"],
+            resolution=params["resolution"],
+            image_urls=tuple(params.get("image_urls") or ()),
         )
 
 

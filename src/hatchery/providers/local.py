@@ -47,7 +47,9 @@ class LocalProvider:
         try:
             data = await self._fetch(url)
         except Exception as exc:
-            raise ReferenceFailure(f"image_urls[{index}] could not be fetched ({url}): {exc}") from exc
+            raise ReferenceFailure(
+                f"image_urls[{index}] could not be fetched ({url}): {exc}"
+            ) from exc
         try:
             return await asyncio.to_thread(render.decode_reference, data)
         except render.ReferenceImageError as exc:
@@ -67,7 +69,10 @@ def _videos(job: Job, references: list[Image.Image]) -> list[Artifact]:
     return [
         Artifact(
             render.render_mp4(_variant(job.prompt, i), job.duration, width, height, references),
-            "mp4", width, height, float(job.duration),
+            "mp4",
+            width,
+            height,
+            float(job.duration),
         )
         for i in range(job.num_outputs)
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,10 +50,14 @@ _ACCOUNT_COLUMNS = (
 )
 
 
-def _account(row: sa.Row[tuple[object, ...]]) -> Account:
+def _account(row: Any) -> Account:
     m = row._mapping
     return Account(
-        m["id"], m["email"], m["status"], m["balance_micros"], m["reserved_micros"],
+        m["id"],
+        m["email"],
+        m["status"],
+        m["balance_micros"],
+        m["reserved_micros"],
         m["webhook_secret"],
     )
 
@@ -66,8 +71,12 @@ async def create(conn: AsyncConnection, email: str, balance_micros: int) -> Acco
     now = utcnow()
     await conn.execute(
         accounts.insert().values(
-            id=account_id, email=email, status=ACTIVE, balance_micros=balance_micros,
-            reserved_micros=0, created_at=now,
+            id=account_id,
+            email=email,
+            status=ACTIVE,
+            balance_micros=balance_micros,
+            reserved_micros=0,
+            created_at=now,
         )
     )
     if balance_micros:
@@ -78,7 +87,9 @@ async def create(conn: AsyncConnection, email: str, balance_micros: int) -> Acco
 
 
 async def by_id(conn: AsyncConnection, account_id: str) -> Account | None:
-    row = (await conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id))).first()
+    row = (
+        await conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id))
+    ).first()
     return _account(row) if row else None
 
 
@@ -144,12 +155,20 @@ async def charge(
 
 
 async def _ledger(
-    conn: AsyncConnection, account_id: str, kind: str, amount: int,
-    task_id: str | None = None, note: str | None = None,
+    conn: AsyncConnection,
+    account_id: str,
+    kind: str,
+    amount: int,
+    task_id: str | None = None,
+    note: str | None = None,
 ) -> None:
     await conn.execute(
         ledger.insert().values(
-            account_id=account_id, kind=kind, amount_micros=amount, task_id=task_id, note=note,
+            account_id=account_id,
+            kind=kind,
+            amount_micros=amount,
+            task_id=task_id,
+            note=note,
             created_at=utcnow(),
         )
     )
@@ -160,8 +179,12 @@ async def add_key(
 ) -> None:
     await conn.execute(
         api_keys.insert().values(
-            id=keys.new_id("key_"), account_id=account_id, prefix=keys.key_prefix(key),
-            key_hash=keys.hash_key(key), created_at=utcnow(), expires_at=expires_at,
+            id=keys.new_id("key_"),
+            account_id=account_id,
+            prefix=keys.key_prefix(key),
+            key_hash=keys.hash_key(key),
+            created_at=utcnow(),
+            expires_at=expires_at,
         )
     )
 
@@ -178,7 +201,9 @@ async def revoke_keys(conn: AsyncConnection, key_or_prefix: str) -> int:
 
 async def key_record(conn: AsyncConnection, key: str) -> KeyRecord | None:
     query = (
-        sa.select(*_ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at)
+        sa.select(
+            *_ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at
+        )
         .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
         .where(api_keys.c.prefix == keys.key_prefix(key))
     )

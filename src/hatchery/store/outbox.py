@@ -31,13 +31,27 @@ class Delivery:
 
 
 async def add(
-    conn: AsyncConnection, *, task_id: str, account_id: str, event: str, url: str, body: str,
+    conn: AsyncConnection,
+    *,
+    task_id: str,
+    account_id: str,
+    event: str,
+    url: str,
+    body: str,
     now: datetime,
 ) -> None:
     await conn.execute(
         webhook_deliveries.insert().values(
-            id=new_id("whd_"), task_id=task_id, account_id=account_id, event=event, url=url,
-            body=body, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
+            id=new_id("whd_"),
+            task_id=task_id,
+            account_id=account_id,
+            event=event,
+            url=url,
+            body=body,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
         )
     )
 
@@ -81,15 +95,26 @@ async def next_due_at(conn: AsyncConnection) -> datetime | None:
 
 
 async def record_attempt(
-    conn: AsyncConnection, delivery: Delivery, *, started_at: datetime, duration_ms: int,
-    status_code: int | None, error: str | None, outcome: str, next_attempt_at: datetime | None,
+    conn: AsyncConnection,
+    delivery: Delivery,
+    *,
+    started_at: datetime,
+    duration_ms: int,
+    status_code: int | None,
+    error: str | None,
+    outcome: str,
+    next_attempt_at: datetime | None,
 ) -> bool:
     """Record one attempt and its outcome; False if another worker took the delivery meanwhile."""
     d = webhook_deliveries.c
     attempt = delivery.attempts + 1
     values: dict[str, Any] = {
-        "attempts": attempt, "status": outcome, "lease_owner": None, "lease_expires_at": None,
-        "last_status_code": status_code, "last_error": error,
+        "attempts": attempt,
+        "status": outcome,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_status_code": status_code,
+        "last_error": error,
     }
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
@@ -97,15 +122,23 @@ async def record_attempt(
         values["delivered_at"] = started_at
     result = await conn.execute(
         webhook_deliveries.update()
-        .where(d.id == delivery.id, d.attempts == delivery.attempts, d.lease_owner == delivery.lease_owner)
+        .where(
+            d.id == delivery.id,
+            d.attempts == delivery.attempts,
+            d.lease_owner == delivery.lease_owner,
+        )
         .values(**values)
     )
     if result.rowcount != 1:
         return False
     await conn.execute(
         webhook_attempts.insert().values(
-            delivery_id=delivery.id, attempt=attempt, started_at=started_at,
-            duration_ms=duration_ms, status_code=status_code, error=error,
+            delivery_id=delivery.id,
+            attempt=attempt,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            status_code=status_code,
+            error=error,
         )
     )
     return True

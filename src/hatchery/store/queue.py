@@ -38,8 +38,12 @@ class TaskQueue:
         """Reserve the task's price and queue it, or raise InsufficientBalance and queue nothing."""
         now = utcnow()
         values = {
-            **values, "status": TaskStatus.PENDING.value, "cost_micros": 0, "attempt": 0,
-            "file_token": secrets.token_urlsafe(24), "created_at": now,
+            **values,
+            "status": TaskStatus.PENDING.value,
+            "cost_micros": 0,
+            "attempt": 0,
+            "file_token": secrets.token_urlsafe(24),
+            "created_at": now,
         }
         async with self.db.write() as conn:
             if not await accounts.reserve(conn, values["account_id"], values["price_micros"]):
@@ -78,30 +82,42 @@ class TaskQueue:
     async def complete(
         self, lease: Lease, *, output: dict[str, Any], usage: dict[str, Any]
     ) -> Task | None:
-        """Completed, charged its reserved price once, webhook queued; None if the lease was lost."""
+        """Completed and charged once, webhook queued; None if the lease was lost."""
         values = {
-            "status": TaskStatus.COMPLETED.value, "output": output, "usage": usage,
-            "cost_micros": tasks.price_column(), "completed_at": utcnow(),
+            "status": TaskStatus.COMPLETED.value,
+            "output": output,
+            "usage": usage,
+            "cost_micros": tasks.price_column(),
+            "completed_at": utcnow(),
         }
         async with self.db.write() as conn:
             task = await tasks.finish(conn, lease, values)
             if task is None:
                 return None
-            await accounts.charge(conn, task.account_id, task.id, task.price_micros, task.cost_micros)
+            await accounts.charge(
+                conn, task.account_id, task.id, task.price_micros, task.cost_micros
+            )
             await self._queue_webhook(conn, task)
         self._webhook_queued(task)
         return task
 
     async def fail(
-        self, lease: Lease, error: str, usage: dict[str, Any] | None = None,
-        *, lapsed: bool = False,
+        self,
+        lease: Lease,
+        error: str,
+        usage: dict[str, Any] | None = None,
+        *,
+        lapsed: bool = False,
     ) -> Task | None:
         """Failed, reservation released (cost $0.00), webhook queued; None if the lease was lost.
         ``lapsed``: only if the lease is still lapsed (the reaper racing a late worker)."""
         now = utcnow()
         values = {
-            "status": TaskStatus.FAILED.value, "error": error, "usage": usage,
-            "cost_micros": 0, "completed_at": now,
+            "status": TaskStatus.FAILED.value,
+            "error": error,
+            "usage": usage,
+            "cost_micros": 0,
+            "completed_at": now,
         }
         async with self.db.write() as conn:
             task = await tasks.finish(conn, lease, values, now if lapsed else None)
@@ -122,8 +138,13 @@ class TaskQueue:
         now = utcnow()
         event, body = webhook_event(task, self.public_url, int(now.timestamp()))
         await outbox.add(
-            conn, task_id=task.id, account_id=task.account_id, event=event,
-            url=task.webhook_url, body=body, now=now,
+            conn,
+            task_id=task.id,
+            account_id=task.account_id,
+            event=event,
+            url=task.webhook_url,
+            body=body,
+            now=now,
         )
 
     def _webhook_queued(self, task: Task) -> None:

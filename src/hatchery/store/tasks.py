@@ -47,15 +47,22 @@ async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None
 
 
 async def page(
-    conn: AsyncConnection, account_id: str, *, offset: int, limit: int,
-    status: str | None = None, model: str | None = None,
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    offset: int,
+    limit: int,
+    status: str | None = None,
+    model: str | None = None,
 ) -> tuple[list[Task], int]:
     where = [tasks.c.account_id == account_id]
     if status:
         where.append(tasks.c.status == status)
     if model:
         where.append(tasks.c.model == model)
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(tasks).where(*where))).scalar_one()
+    total = (
+        await conn.execute(sa.select(sa.func.count()).select_from(tasks).where(*where))
+    ).scalar_one()
     rows = await conn.execute(
         sa.select(tasks).where(*where).order_by(tasks.c.seq.desc()).offset(offset).limit(limit)
     )
@@ -78,8 +85,11 @@ async def claim(
         tasks.update()
         .where(tasks.c.seq == _next_pending(conn.dialect.name), tasks.c.status == PENDING)
         .values(
-            status=PROCESSING, lease_owner=owner, lease_expires_at=lease_until,
-            attempt=tasks.c.attempt + 1, started_at=sa.func.coalesce(tasks.c.started_at, now),
+            status=PROCESSING,
+            lease_owner=owner,
+            lease_expires_at=lease_until,
+            attempt=tasks.c.attempt + 1,
+            started_at=sa.func.coalesce(tasks.c.started_at, now),
         )
         .returning(*tasks.c)
     )
@@ -110,7 +120,9 @@ async def save_upstream(conn: AsyncConnection, lease: Lease, upstream: dict[str,
 
 
 async def finish(
-    conn: AsyncConnection, lease: Lease, values: dict[str, Any],
+    conn: AsyncConnection,
+    lease: Lease,
+    values: dict[str, Any],
     expired_before: datetime | None = None,
 ) -> Task | None:
     """Move a held task to a terminal state; None if the lease was lost meanwhile. With

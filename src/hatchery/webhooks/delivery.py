@@ -35,7 +35,7 @@ class RetryPolicy:
         """Seconds before retry number ``retry`` (1-based), or None when retries are exhausted."""
         if retry > self.max_retries:
             return None
-        raw = min(self.base * 4 ** (retry - 1), self.cap)
+        raw = min(self.base * 4.0 ** (retry - 1), self.cap)
         return raw * random.uniform(0.9, 1.0)
 
 
@@ -52,9 +52,17 @@ class Outcome:
 
 class WebhookDispatcher:
     def __init__(
-        self, outbox_: WebhookOutbox, client: httpx.AsyncClient, notifier: Notifier, *,
-        owner: str, policy: RetryPolicy, timeout: float, allow_private: bool,
-        poll_interval: float, concurrency: int = 16,
+        self,
+        outbox_: WebhookOutbox,
+        client: httpx.AsyncClient,
+        notifier: Notifier,
+        *,
+        owner: str,
+        policy: RetryPolicy,
+        timeout: float,
+        allow_private: bool,
+        poll_interval: float,
+        concurrency: int = 16,
     ) -> None:
         self.outbox = outbox_
         self.client = client
@@ -77,7 +85,11 @@ class WebhookDispatcher:
                 continue
             job = asyncio.create_task(self._deliver(delivery))
             self._inflight.add(job)
-            job.add_done_callback(lambda j: (self._inflight.discard(j), self.slots.release()))
+            job.add_done_callback(self._done)
+
+    def _done(self, job: asyncio.Task[None]) -> None:
+        self._inflight.discard(job)
+        self.slots.release()
 
     async def _claim(self) -> outbox.Delivery | None:
         try:
@@ -103,8 +115,12 @@ class WebhookDispatcher:
         delay = None if outcome.ok or outcome.final else self.policy.delay(made)
         status = outbox.DELIVERED if outcome.ok else (outbox.PENDING if delay else outbox.FAILED)
         recorded = await self.outbox.record(
-            delivery, started_at=started, duration_ms=int((time.monotonic() - clock) * 1000),
-            status_code=outcome.status_code, error=outcome.error, outcome=status,
+            delivery,
+            started_at=started,
+            duration_ms=int((time.monotonic() - clock) * 1000),
+            status_code=outcome.status_code,
+            error=outcome.error,
+            outcome=status,
             next_attempt_at=started + timedelta(seconds=delay) if delay else None,
         )
         if not recorded:
@@ -117,9 +133,15 @@ class WebhookDispatcher:
             secret = await self.outbox.secret(delivery.account_id)
             headers = signed_headers(delivery.body, secret, int(time.time()))
             response = await guarded_request(
-                self.client, "POST", delivery.url, allow_private=self.allow_private,
-                headers=headers, content=delivery.body.encode("utf-8"), timeout=self.timeout,
-                max_bytes=RESPONSE_LIMIT, max_redirects=0,
+                self.client,
+                "POST",
+                delivery.url,
+                allow_private=self.allow_private,
+                headers=headers,
+                content=delivery.body.encode("utf-8"),
+                timeout=self.timeout,
+                max_bytes=RESPONSE_LIMIT,
+                max_redirects=0,
             )
         except URLRefused as exc:
             return Outcome(None, f"refused: {exc}", final=True)

@@ -1,4 +1,4 @@
-"""Webhook signatures, shared by the server (signing) and the SDK (verifying). Standard library only.
+"""Webhook signatures, shared by the server (signing) and the SDK (verifying); stdlib only.
 
 A delivery carries ``X-EggAPI-Timestamp`` (Unix seconds) and, when the account has a webhook
 secret, ``X-EggAPI-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{raw_body}">``.
@@ -64,8 +64,12 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def verify(
-    raw_body: bytes | str, headers: Mapping[str, str], secret: str, tolerance: int = 300,
-    *, now: float | None = None,
+    raw_body: bytes | str,
+    headers: Mapping[str, str],
+    secret: str,
+    tolerance: int = 300,
+    *,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """Check a delivery's signature and freshness; return the parsed event.
 
@@ -80,8 +84,7 @@ def verify(
     current = time.time() if now is None else now
     if tolerance and abs(current - sent_at) > tolerance:
         raise StaleTimestampError(
-            f"webhook timestamp is {int(current - sent_at)}s away from now "
-            f"(tolerance {tolerance}s)"
+            f"webhook timestamp is {int(current - sent_at)}s away from now (tolerance {tolerance}s)"
         )
     if not hmac.compare_digest(signature, sign(secret, timestamp, raw_body)):
         raise InvalidSignatureError("webhook signature does not match")

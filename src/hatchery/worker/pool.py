@@ -25,8 +25,15 @@ def worker_id() -> str:
 
 class Worker:
     def __init__(
-        self, queue: TaskQueue, runner: TaskRunner, notifier: Notifier, *,
-        concurrency: int, poll_interval: float, lease_seconds: float, grace: float,
+        self,
+        queue: TaskQueue,
+        runner: TaskRunner,
+        notifier: Notifier,
+        *,
+        concurrency: int,
+        poll_interval: float,
+        lease_seconds: float,
+        grace: float,
     ) -> None:
         self.queue = queue
         self.runner = runner
@@ -38,24 +45,28 @@ class Worker:
         self.owner = worker_id()
         self._running: dict[asyncio.Task[None], Lease] = {}
         self._stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
 
     def stop(self) -> None:
         self._stopping.set()
         self.notifier.notify(TASKS)
 
     async def run(self) -> None:
-        slots = asyncio.Semaphore(self.concurrency)
         while not self._stopping.is_set():
-            await slots.acquire()
+            await self._slots.acquire()
             task = await self._claim()
             if task is None:
-                slots.release()
+                self._slots.release()
                 await self.notifier.wait(TASKS, self.poll_interval)
                 continue
             job = asyncio.create_task(self._execute(task), name=f"task {task.id}")
             self._running[job] = lease_of(task)
-            job.add_done_callback(lambda j: (self._running.pop(j, None), slots.release()))
+            job.add_done_callback(self._done)
         await self._drain()
+
+    def _done(self, job: asyncio.Task[None]) -> None:
+        self._running.pop(job, None)
+        self._slots.release()
 
     async def _claim(self) -> Task | None:
         if self._stopping.is_set():
@@ -75,7 +86,9 @@ class Worker:
             if not work.cancelled():
                 raise
         except Exception:
-            log.exception("task %s crashed the runner; its lease will lapse and it will be retried", task.id)
+            log.exception(
+                "task %s crashed the runner; its lease will lapse and it will be retried", task.id
+            )
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

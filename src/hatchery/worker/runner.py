@@ -22,8 +22,12 @@ log = logging.getLogger("hatchery.worker")
 
 class TaskRunner:
     def __init__(
-        self, queue: TaskQueue, catalog: Catalog, providers: Mapping[str, Provider],
-        files: FileStore, denylist: DenyList,
+        self,
+        queue: TaskQueue,
+        catalog: Catalog,
+        providers: Mapping[str, Provider],
+        files: FileStore,
+        denylist: DenyList,
     ) -> None:
         self.queue = queue
         self.catalog = catalog
@@ -35,7 +39,9 @@ class TaskRunner:
         lease = lease_of(task)
         model = self.catalog.get(task.model)
         if model is None:
-            await self.queue.fail(lease, f"generation failed: model {task.model!r} is not in the catalog")
+            await self.queue.fail(
+                lease, f"generation failed: model {task.model!r} is not in the catalog"
+            )
             return
         if self.denylist.matches(task.params.get("prompt")):
             await self.queue.fail(lease, MODERATION_ERROR)
@@ -70,7 +76,11 @@ class TaskRunner:
         raise last or ProviderError("no provider is configured for this model")
 
     async def _drive(self, provider: Provider, task: Task, lease: Lease, job: Job) -> Finished:
-        upstream = task.upstream if task.upstream and task.upstream.get("provider") == provider.name else None
+        upstream = (
+            task.upstream
+            if task.upstream and task.upstream.get("provider") == provider.name
+            else None
+        )
         step = await (provider.poll(job, upstream) if upstream else provider.submit(job))
         while isinstance(step, Running):
             await self.queue.save_upstream(lease, {"provider": provider.name, **step.upstream})
@@ -78,7 +88,9 @@ class TaskRunner:
             step = await provider.poll(job, step.upstream)
         return step
 
-    def _store(self, task: Task, job: Job, result: Finished) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _store(
+        self, task: Task, job: Job, result: Finished
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         paths = [
             self.files.save(task.file_token, i, a.extension, a.data)
             for i, a in enumerate(result.artifacts)
@@ -90,7 +102,9 @@ class TaskRunner:
             **result.usage,
             "outputs": len(result.artifacts),
             "pixels": sum(a.width * a.height for a in result.artifacts),
-            "seconds": sum(a.seconds or 0 for a in result.artifacts) if job.kind == "video" else None,
+            "seconds": sum(a.seconds or 0 for a in result.artifacts)
+            if job.kind == "video"
+            else None,
             "bytes": sum(len(a.data) for a in result.artifacts),
         }
         return output, usage
