@@ -1,0 +1,5 @@
+import sys
+
+from hatchery.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,238 @@
+"""Real components for tests: a Hatchery server in a subprocess on 127.0.0.1, a webhook receiver,
+and a small origin server for reference images. Everything listens on loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FAST_SETTINGS = {
+    "HATCHERY_ALLOW_PRIVATE_URLS": "1",
+    "HATCHERY_LEASE_SECONDS": "2",
+    "HATCHERY_REAPER_INTERVAL": "0.5",
+    "HATCHERY_POLL_INTERVAL": "0.5",
+    "HATCHERY_WEBHOOK_BACKOFF_BASE": "0.2",
+    "HATCHERY_WEBHOOK_TIMEOUT": "5",
+    "HATCHERY_SHUTDOWN_GRACE": "5",
+    "HATCHERY_WORKERS": "4",
+    "HATCHERY_LOG_LEVEL": "warning",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HATCHERY_")}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServerProcess:
+    """``hatchery serve`` in a subprocess, with its data dir kept across restarts."""
+
+    data_dir: Path
+    settings: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[str] | None = None
+    key: str | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        base = {
+            **FAST_SETTINGS,
+            "HATCHERY_HOST": "127.0.0.1",
+            "HATCHERY_PORT": str(self.port),
+            "HATCHERY_DATA_DIR": str(self.data_dir),
+        }
+        return clean_env({**base, **self.settings})
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hatchery", "serve"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
+        self._pump_thread.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited:\n" + "".join(self.output))
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError("server did not start:\n" + "".join(self.output))
+
+    def _pump(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.output.append(line)
+            found = re.search(r"^\s+(hk_[A-Za-z0-9]+)$", line)
+            if found and self.key is None:
+                self.key = found.group(1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc and self.proc.stdout:
+            self._pump_thread.join(5)
+            self.proc.stdout.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close()
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``hatchery ARGS`` against this server's database."""
+        result = subprocess.run(
+            [sys.executable, "-m", "hatchery", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"hatchery {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        token = key or self.key
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def new_account(self, email: str, balance: str = "10.00") -> str:
+        self.cli("users", "create", email, "--balance", balance)
+        return self.cli("keys", "create", email).stdout.strip()
+
+
+def wait_for_task(
+    client: httpx.Client,
+    task_id: str,
+    timeout: float = 60.0,
+    until: tuple[str, ...] = ("completed", "failed"),
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task: dict[str, Any] = client.get(f"/v1/tasks/{task_id}").json()["data"]
+        if task["status"] in until:
+            return task
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} not in {until} after {timeout}s: {task}")
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class LocalHTTPServer:
+    """A real HTTP server on 127.0.0.1 whose answers a test chooses. ``respond(path, method)``
+    returns (status, headers, body)."""
+
+    def __init__(self, respond: Callable[[str, str], tuple[int, dict[str, str], bytes]]) -> None:
+        self.received: list[Received] = []
+        self.respond = respond
+        self._cond = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with outer._cond:
+                    outer.received.append(Received(self.path, dict(self.headers.items()), body))
+                    outer._cond.notify_all()
+                status, headers, payload = outer.respond(self.path, self.command)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _handle
+
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_for(
+        self, count: int, timeout: float = 30.0, path: str | None = None
+    ) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [r for r in self.received if path is None or r.path == path]
+                if len(got) >= count:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} requests on {path}, got {len(got)}")
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, **settings: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(data_dir, settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()

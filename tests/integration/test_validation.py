@@ -1,0 +1,159 @@
+"""Every validation rule of seed 003 over real HTTP: 400 with the envelope, the field named, and
+nothing created or reserved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import ServerProcess
+
+VALID: dict[str, Any] = {"model": "nanobanana", "prompt": "a lighthouse at dusk"}
+
+CASES = [
+    ({"model": "dall-e"}, "Model", "oneof"),
+    ({"model": None}, "Model", "oneof"),
+    ({"model": ...}, "Model", "required"),
+    ({"prompt": ...}, "Prompt", "required"),
+    ({"prompt": ""}, "Prompt", "min"),
+    ({"prompt": "x" * 2001}, "Prompt", "max"),
+    ({"prompt": 42}, "Prompt", "type"),
+    ({"negative_prompt": "x" * 1001}, "NegativePrompt", "max"),
+    ({"num_outputs": 0}, "NumOutputs", "min"),
+    ({"num_outputs": 5}, "NumOutputs", "max"),
+    ({"num_outputs": "2"}, "NumOutputs", "type"),
+    ({"duration": 0}, "Duration", "min"),
+    ({"duration": 61}, "Duration", "max"),
+    ({"aspect_ratio": "4:3"}, "AspectRatio", "oneof"),
+    ({"resolution": "8k"}, "Resolution", "oneof"),
+    ({"image_urls": ["https://example.com/a.png"] * 10}, "ImageURLs", "max"),
+    ({"image_urls": ["not a url"]}, "ImageURLs", "url"),
+    ({"image_urls": ["ftp://example.com/a.png"]}, "ImageURLs", "url"),
+    ({"image_urls": "https://example.com/a.png"}, "ImageURLs", "type"),
+    ({"webhook_url": "notaurl"}, "WebhookURL", "url"),
+    ({"webhook_url": "https://example.com/" + "a" * 2048}, "WebhookURL", "max"),
+]
+
+
+def body_with(change: dict[str, Any]) -> dict[str, Any]:
+    body = {**VALID, **change}
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def snapshot(client: httpx.Client) -> tuple[int, str]:
+    total = client.get("/v1/tasks").json()["data"]["pagination"]["total"]
+    return total, client.get("/v1/account").json()["data"]["available"]
+
+
+@pytest.mark.parametrize(("change", "field", "tag"), CASES)
+def test_invalid_field_is_a_validation_error(
+    server: ServerProcess, change: dict[str, Any], field: str, tag: str
+) -> None:
+    with server.client() as client:
+        before = snapshot(client)
+        response = client.post("/v1/generate", json=body_with(change))
+        assert response.status_code == 400
+        body = response.json()
+        assert body["data"] is None
+        assert body["error"]["code"] == "VALIDATION_ERROR"
+        message = body["error"]["message"]
+        assert message.startswith(
+            f"Key: 'GenerateRequest.{field}' Error:Field validation for '{field}' "
+            f"failed on the '{tag}' tag"
+        ), message
+        assert snapshot(client) == before
+
+
+def test_unknown_model_message_lists_the_catalog(server: ServerProcess) -> None:
+    with server.client() as client:
+        message = client.post("/v1/generate", json=body_with({"model": "x"})).json()["error"][
+            "message"
+        ]
+    assert "nanobanana, nanobanana-pro, veo3.1" in message
+
+
+def test_every_bad_field_is_named(server: ServerProcess) -> None:
+    with server.client() as client:
+        body = {"model": "nanobanana", "prompt": "", "num_outputs": 9, "resolution": "8k"}
+        message = client.post("/v1/generate", json=body).json()["error"]["message"]
+    positions = [
+        message.index(f"'GenerateRequest.{f}'") for f in ("Prompt", "NumOutputs", "Resolution")
+    ]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"", "not valid JSON"),
+        (b'"text"', "JSON object"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_malformed_body_is_bad_request(
+    server: ServerProcess, content: bytes, fragment: str
+) -> None:
+    with server.client() as client:
+        before = snapshot(client)
+        response = client.post(
+            "/v1/generate", content=content, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "BAD_REQUEST"
+        assert fragment in response.json()["error"]["message"]
+        assert snapshot(client) == before
+
+
+def test_valid_boundaries_are_accepted(server: ServerProcess) -> None:
+    body = {
+        "model": "nanobanana",
+        "prompt": "p" * 2000,
+        "negative_prompt": "n" * 1000,
+        "num_outputs": 4,
+        "duration": 60,
+        "aspect_ratio": "9:16",
+        "resolution": "1k",
+        "image_urls": [],
+        "webhook_url": "http://127.0.0.1:9/hook",
+    }
+    with server.client() as client:
+        response = client.post("/v1/generate", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["data"]["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/nothing", 404, "NOT_FOUND"),
+        ("DELETE", "/v1/generate", 405, "BAD_REQUEST"),
+        ("PUT", "/v1/tasks", 405, "BAD_REQUEST"),
+    ],
+)
+def test_unknown_routes_and_methods_use_the_envelope(
+    server: ServerProcess, method: str, path: str, status: int, code: str
+) -> None:
+    with server.client() as client:
+        response = client.request(method, path)
+    assert response.status_code == status
+    assert response.json() == {
+        "data": None,
+        "error": {"code": code, "message": response.json()["error"]["message"]},
+    }
+    assert path in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page=0", "page=-1", "page=abc", "per_page=0", "per_page=101", "per_page=x", "status=done"],
+)
+def test_bad_list_parameters(server: ServerProcess, query: str) -> None:
+    with server.client() as client:
+        response = client.get(f"/v1/tasks?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "BAD_REQUEST"
+    assert query.split("=")[0] in response.json()["error"]["message"]

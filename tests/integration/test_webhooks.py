@@ -1,0 +1,187 @@
+"""Webhooks to a real receiver on 127.0.0.1: seed payloads, the seeds' own verify(), retries from
+the durable outbox with an identical body, and the URL guard."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hatchery.webhooks import verify as sdk_verify
+from tests.helpers import LocalHTTPServer, ServerProcess, wait_for_task
+
+
+def seed_verify(signature: str, timestamp: str, raw_body: str, secret: str) -> bool:
+    """Seed 001's verification function, as written."""
+    message = f"{timestamp}.{raw_body}".encode("utf-8")  # noqa: UP012 (the seed, verbatim)
+    expected = (
+        "sha256="
+        + hmac.new(
+            secret.encode("utf-8"),
+            message,
+            hashlib.sha256,
+        ).hexdigest()
+    )
+    return hmac.compare_digest(signature, expected)
+
+
+def submit(client: httpx.Client, receiver: LocalHTTPServer, path: str, **body: object) -> str:
+    payload = {"model": "nanobanana", "prompt": "hook", "webhook_url": receiver.url(path), **body}
+    response = client.post("/v1/generate", json=payload)
+    assert response.status_code == 202, response.text
+    return str(response.json()["data"]["id"])
+
+
+def test_completed_webhook_is_signed_and_verifies(
+    server: ServerProcess, receiver: LocalHTTPServer
+) -> None:
+    key = server.new_account("hooks@example.com")
+    secret = server.cli("webhook-secret", "rotate", "hooks@example.com").stdout.strip()
+    assert secret.startswith("whsec_")
+    with server.client(key=key) as client:
+        task_id = submit(client, receiver, "/done")
+        (hook,) = receiver.wait_for(1, path="/done")
+        task = wait_for_task(client, task_id)
+    assert hook.headers["Content-Type"] == "application/json"
+    timestamp = hook.headers["X-EggAPI-Timestamp"]
+    signature = hook.headers["X-EggAPI-Signature"]
+    assert seed_verify(signature, timestamp, hook.body.decode("utf-8"), secret)
+    assert not seed_verify(signature, timestamp, hook.body.decode("utf-8"), secret + "x")
+    assert sdk_verify(hook.body, hook.headers, secret)["task_id"] == task_id
+    event = hook.json()
+    assert list(event) == [
+        "event",
+        "task_id",
+        "status",
+        "model",
+        "output",
+        "error",
+        "cost",
+        "timestamp",
+    ]
+    assert event["event"] == "task.completed" and event["status"] == "completed"
+    assert event["task_id"] == task_id and event["model"] == "nanobanana"
+    assert event["output"] == task["output"]
+    assert event["error"] is None
+    assert event["cost"] == "0.010000"
+    assert isinstance(event["timestamp"], int)
+
+
+def test_no_signature_without_a_secret(server: ServerProcess, receiver: LocalHTTPServer) -> None:
+    with server.client() as client:
+        submit(client, receiver, "/unsigned")
+        (hook,) = receiver.wait_for(1, path="/unsigned")
+    assert "X-EggAPI-Signature" not in hook.headers
+    assert hook.headers["X-EggAPI-Timestamp"].isdigit()
+
+
+def test_failed_task_webhook(server: ServerProcess, receiver: LocalHTTPServer) -> None:
+    with server.client() as client:
+        task_id = submit(client, receiver, "/failed", image_urls=[receiver.url("/not-an-image")])
+        (hook,) = receiver.wait_for(1, path="/failed")
+    event = hook.json()
+    assert event["event"] == "task.failed" and event["status"] == "failed"
+    assert event["task_id"] == task_id
+    assert event["cost"] == "0.000000"
+    assert event["output"] is None
+    assert "image_urls[0]" in event["error"]
+
+
+def test_retries_until_2xx_with_an_identical_body(
+    make_server: Callable[..., ServerProcess], receiver: LocalHTTPServer
+) -> None:
+    server = make_server()
+    answers = iter([500, 503, 302, 200])
+    receiver.respond = lambda path, method: (next(answers, 200), {"Location": "/elsewhere"}, b"")
+    with server.client() as client:
+        submit(client, receiver, "/flaky")
+        hooks = receiver.wait_for(4, path="/flaky", timeout=30)
+    assert len({h.body for h in hooks}) == 1
+    assert not [r for r in receiver.received if r.path == "/elsewhere"]
+
+
+def test_gives_up_after_five_retries(
+    make_server: Callable[..., ServerProcess], receiver: LocalHTTPServer
+) -> None:
+    server = make_server(HATCHERY_WEBHOOK_BACKOFF_BASE="0.05")
+    receiver.respond = lambda path, method: (500, {}, b"down")
+    with server.client() as client:
+        submit(client, receiver, "/down")
+        receiver.wait_for(6, path="/down", timeout=30)
+        import time
+
+        time.sleep(1.5)
+    assert len([r for r in receiver.received if r.path == "/down"]) == 6
+
+
+def test_delivery_survives_a_restart(
+    make_server: Callable[..., ServerProcess], receiver: LocalHTTPServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "restart"
+    receiver.respond = lambda path, method: (500, {}, b"")
+    server = make_server(data, HATCHERY_WEBHOOK_BACKOFF_BASE="2")
+    with server.client() as client:
+        task_id = submit(client, receiver, "/later")
+        receiver.wait_for(1, path="/later")
+    server.kill()
+    receiver.respond = lambda path, method: (200, {}, b"")
+    restarted = make_server(data, HATCHERY_WEBHOOK_BACKOFF_BASE="2")
+    restarted.key = server.key
+    hooks = receiver.wait_for(2, path="/later", timeout=30)
+    assert hooks[0].body == hooks[1].body
+    assert json.loads(hooks[1].body)["task_id"] == task_id
+
+
+def test_private_webhook_url_is_refused_by_default(
+    make_server: Callable[..., ServerProcess], receiver: LocalHTTPServer
+) -> None:
+    server = make_server(HATCHERY_ALLOW_PRIVATE_URLS="0")
+    with server.client() as client:
+        before = client.get("/v1/account").json()["data"]["available"]
+        for url in (
+            receiver.url("/x"),
+            "http://localhost:9/x",
+            "http://[::1]:9/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.0.0.8/x",
+        ):
+            response = client.post(
+                "/v1/generate", json={"model": "nanobanana", "prompt": "p", "webhook_url": url}
+            )
+            assert response.status_code == 400, url
+            error = response.json()["error"]
+            assert error["code"] == "VALIDATION_ERROR"
+            assert "WebhookURL" in error["message"]
+            assert "HATCHERY_ALLOW_PRIVATE_URLS=1" in error["message"]
+        response = client.post(
+            "/v1/generate",
+            json={"model": "nanobanana", "prompt": "p", "image_urls": ["http://127.0.0.1:9/a.png"]},
+        )
+        assert response.status_code == 400
+        assert "ImageURLs" in response.json()["error"]["message"]
+        assert client.get("/v1/tasks").json()["data"]["pagination"]["total"] == 0
+        assert client.get("/v1/account").json()["data"]["available"] == before
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize("secret_rotations", [2])
+def test_rotated_secret_signs_new_deliveries(
+    server: ServerProcess, receiver: LocalHTTPServer, secret_rotations: int
+) -> None:
+    key = server.new_account("rotate@example.com")
+    secrets = [
+        server.cli("webhook-secret", "rotate", "rotate@example.com").stdout.strip()
+        for _ in range(secret_rotations)
+    ]
+    assert len(set(secrets)) == secret_rotations
+    with server.client(key=key) as client:
+        submit(client, receiver, "/rotated")
+        (hook,) = receiver.wait_for(1, path="/rotated")
+    sig, ts = hook.headers["X-EggAPI-Signature"], hook.headers["X-EggAPI-Timestamp"]
+    assert seed_verify(sig, ts, hook.body.decode(), secrets[-1])
+    assert not seed_verify(sig, ts, hook.body.decode(), secrets[0])
