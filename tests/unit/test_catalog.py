@@ -1,0 +1,165 @@
+"""Tests for hatchery.domain.catalog: the built-in catalog, pricing and TOML parse errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hatchery.domain.catalog import Catalog, CatalogError, Model
+from hatchery.domain.tasks import TaskType
+
+IMAGE_MODEL = """
+[models.pic]
+type = "image"
+price_per_output = "0.0250"
+providers = ["first", "second"]
+"""
+
+
+@pytest.fixture(scope="module")
+def default() -> Catalog:
+    return Catalog.load()
+
+
+def test_default_catalog_names_in_file_order(default: Catalog) -> None:
+    assert default.names == ("nanobanana", "nanobanana-pro", "veo3.1")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "micros"),
+    [
+        ("nanobanana", TaskType.IMAGE, 10_000),
+        ("nanobanana-pro", TaskType.IMAGE, 16_000),
+        ("veo3.1", TaskType.VIDEO, 80_000),
+    ],
+)
+def test_default_catalog_models(default: Catalog, name: str, kind: TaskType, micros: int) -> None:
+    model = default.get(name)
+    assert model == Model(name, kind, micros, ("local",))
+    assert model is not None
+    assert model.is_video is (kind is TaskType.VIDEO)
+
+
+def test_get_unknown_model_is_none(default: Catalog) -> None:
+    assert default.get("dall-e") is None
+    assert default.get("NANOBANANA") is None
+
+
+@pytest.mark.parametrize(("num_outputs", "expected"), [(1, 10_000), (2, 20_000), (4, 40_000)])
+def test_image_price_is_per_output_and_ignores_duration(
+    default: Catalog, num_outputs: int, expected: int
+) -> None:
+    model = default.models["nanobanana"]
+    assert model.price(num_outputs=num_outputs, duration=5) == expected
+    assert model.price(num_outputs=num_outputs, duration=60) == expected
+
+
+def test_pro_image_price(default: Catalog) -> None:
+    assert default.models["nanobanana-pro"].price(num_outputs=3, duration=5) == 48_000
+
+
+@pytest.mark.parametrize(
+    ("num_outputs", "duration", "expected"),
+    [(1, 1, 80_000), (1, 5, 400_000), (2, 5, 800_000), (4, 60, 19_200_000)],
+)
+def test_video_price_is_per_second_per_output(
+    default: Catalog, num_outputs: int, duration: int, expected: int
+) -> None:
+    model = default.models["veo3.1"]
+    assert model.price(num_outputs=num_outputs, duration=duration) == expected
+
+
+def test_parse_a_custom_catalog() -> None:
+    catalog = Catalog.parse(
+        IMAGE_MODEL
+        + """
+[models.clip]
+type = "video"
+price_per_second = "$1.5"
+"""
+    )
+    assert catalog.names == ("pic", "clip")
+    assert catalog.models["pic"] == Model("pic", TaskType.IMAGE, 25_000, ("first", "second"))
+    # providers default to the local provider
+    assert catalog.models["clip"] == Model("clip", TaskType.VIDEO, 1_500_000, ("local",))
+
+
+def test_numeric_toml_prices_are_accepted() -> None:
+    catalog = Catalog.parse('[models.m]\ntype = "image"\nprice_per_output = 0.02\n')
+    assert catalog.models["m"].unit_price_micros == 20_000
+
+
+def test_load_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(IMAGE_MODEL, encoding="utf-8")
+    catalog = Catalog.load(path)
+    assert catalog.names == ("pic",)
+    assert catalog.models["pic"].price(num_outputs=2, duration=5) == 50_000
+
+
+def test_load_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Catalog.load(tmp_path / "nope.toml")
+
+
+def test_catalog_error_is_a_value_error() -> None:
+    assert issubclass(CatalogError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[models.x\ntype = 'image'", "catalog is not valid TOML"),
+        ("", "catalog has no [models.NAME] tables"),
+        ("[other]\na = 1", "catalog has no [models.NAME] tables"),
+        ("[models]", "catalog has no [models.NAME] tables"),
+        ('models = "x"', "catalog has no [models.NAME] tables"),
+        ('[models]\nx = "image"', "models.x must be a table"),
+        ('[models.x]\nprice_per_output = "1"', 'models.x.type must be "image" or "video"'),
+        ('[models.x]\ntype = "audio"\nprice_per_output = "1"', "models.x.type must be"),
+        ('[models.x]\ntype = 3\nprice_per_output = "1"', "models.x.type must be"),
+        ('[models.x]\ntype = "image"', "models.x.price_per_output must be a dollar amount"),
+        (
+            '[models.x]\ntype = "video"\nprice_per_output = "1"',
+            "models.x.price_per_second must be a dollar amount",
+        ),
+        (
+            '[models.x]\ntype = "image"\nprice_per_output = "cheap"',
+            "models.x.price_per_output must be a dollar amount",
+        ),
+        (
+            '[models.x]\ntype = "image"\nprice_per_output = "0.0000001"',
+            "models.x.price_per_output must be a dollar amount",
+        ),
+        (
+            '[models.x]\ntype = "image"\nprice_per_output = "1"\nproviders = []',
+            "models.x.providers must be a non-empty list of names",
+        ),
+        (
+            '[models.x]\ntype = "image"\nprice_per_output = "1"\nproviders = "local"',
+            "models.x.providers must be a non-empty list of names",
+        ),
+        (
+            '[models.x]\ntype = "image"\nprice_per_output = "1"\nproviders = ["local", 2]',
+            "models.x.providers must be a non-empty list of names",
+        ),
+    ],
+)
+def test_parse_errors_name_the_model_and_key(text: str, fragment: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        Catalog.parse(text)
+    assert fragment in str(info.value)
+
+
+def test_error_names_the_bad_model_among_good_ones() -> None:
+    text = IMAGE_MODEL + '\n[models.broken]\ntype = "video"\nprice_per_second = "x"\n'
+    with pytest.raises(CatalogError, match=r"models\.broken\.price_per_second"):
+        Catalog.parse(text)
+
+
+def test_bad_file_on_disk_raises_catalog_error(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text("not = [toml", encoding="utf-8")
+    with pytest.raises(CatalogError, match="not valid TOML"):
+        Catalog.load(path)
