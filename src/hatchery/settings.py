@@ -110,3 +110,8 @@ def _parse_bool(raw: str) -> bool:
     if value in {"0", "false", "no", "off"}:
         return False
     raise ValueError(raw)
+
+
+def setting_names() -> dict[str, str]:
+    """Each setting's name and its type's name (``"int"``, ``"bool"``, ``"Path | None"``...)."""
+    return {f.name: str(f.type) for f in fields(Settings)}

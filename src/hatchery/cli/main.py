@@ -9,31 +9,19 @@ from collections.abc import Sequence
 
 from hatchery import __version__
 
-SETTING_FLAGS = {
-    "--host": "host",
-    "--port": "port",
-    "--data-dir": "data_dir",
-    "--database-url": "database_url",
-    "--public-url": "public_url",
-    "--catalog": "catalog",
-    "--moderation-denylist": "moderation_denylist",
-    "--log-level": "log_level",
-}
-
 
 def _settings_parent() -> argparse.ArgumentParser:
+    """One ``--flag`` per setting (``HATCHERY_DATA_DIR`` is ``--data-dir``)."""
+    from hatchery.settings import setting_names
+
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("settings (default: the HATCHERY_* environment variables)")
-    for flag, dest in SETTING_FLAGS.items():
-        group.add_argument(flag, dest=dest, default=None, metavar=dest.upper())
-    group.add_argument(
-        "--allow-private-urls",
-        dest="allow_private_urls",
-        action="store_const",
-        const=True,
-        default=None,
-        help="let webhook_url and image_urls reach private addresses (development)",
-    )
+    for name, kind in setting_names().items():
+        flag = "--" + name.replace("_", "-")
+        if kind == "bool":
+            group.add_argument(flag, dest=name, action="store_const", const=True, default=None)
+        else:
+            group.add_argument(flag, dest=name, default=None, metavar=name.upper())
     return parent
 
 
@@ -45,8 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hatchery {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", parents=[settings], help="run the API and its workers")
-    serve.add_argument("--workers", type=int, default=None, help="concurrent tasks in this process")
+    sub.add_parser("serve", parents=[settings], help="run the API and its workers")
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="action", required=True)

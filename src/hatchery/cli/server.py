@@ -12,7 +12,7 @@ from typing import Any
 from hatchery import admin
 from hatchery.domain.money import parse_dollars
 from hatchery.errors import HatcheryError
-from hatchery.settings import Settings, SettingsError
+from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, SUSPENDED
 from hatchery.store.db import Database
@@ -21,19 +21,7 @@ Action = Callable[[Database, argparse.Namespace], Awaitable[str | None]]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    names = (
-        "host",
-        "port",
-        "data_dir",
-        "database_url",
-        "public_url",
-        "catalog",
-        "moderation_denylist",
-        "log_level",
-        "allow_private_urls",
-        "workers",
-    )
-    return Settings.from_env(**{n: getattr(args, n, None) for n in names})
+    return Settings.from_env(**{n: getattr(args, n, None) for n in setting_names()})
 
 
 async def _with_db(settings: Settings, action: Callable[[Database], Awaitable[Any]]) -> Any:
