@@ -77,6 +77,8 @@ async def revoke_key(db: Database, key_or_prefix: str) -> int:
 
 
 async def add_balance(db: Database, email: str, amount_micros: int) -> str:
+    if amount_micros <= 0:
+        raise BadRequest("the amount to add must be more than zero, e.g. 5.00")
     account = await _account(db, email)
     async with db.write() as conn:
         await accounts.credit(conn, account.id, amount_micros, note="balance add")

@@ -8,6 +8,7 @@ names (``HATCHERY_PUBLIC_URL`` is ``--public-url``). Nothing else in the package
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -61,8 +62,13 @@ class Settings:
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
         if self.workers < 0:
             raise SettingsError("HATCHERY_WORKERS must be 0 or more")
-        if self.lease_seconds <= 0:
-            raise SettingsError("HATCHERY_LEASE_SECONDS must be positive")
+        if not 0 < self.port < 65536:
+            raise SettingsError("HATCHERY_PORT must be from 1 to 65535")
+        positive = ("lease_seconds", "poll_interval", "reaper_interval", "webhook_timeout")
+        for name in positive:
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise SettingsError(f"{PREFIX}{name.upper()} must be a positive number")
 
     @property
     def outputs_dir(self) -> Path:
@@ -80,9 +86,6 @@ class Settings:
             elif env.get(name, "") != "":
                 values[f.name] = _coerce(f, name, env[name])
         return cls(**values)
-
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
 
 
 def _coerce(f: dataclasses.Field[Any], name: str, raw: Any) -> Any:

@@ -163,3 +163,14 @@ def test_bad_file_on_disk_raises_catalog_error(tmp_path: Path) -> None:
     path.write_text("not = [toml", encoding="utf-8")
     with pytest.raises(CatalogError, match="not valid TOML"):
         Catalog.load(path)
+
+
+@pytest.mark.parametrize("value", ['["image"]', '{kind = "image"}', "3"])
+def test_a_type_that_is_not_a_string_is_a_catalog_error(value: str) -> None:
+    with pytest.raises(CatalogError, match=r"models\.x\.type"):
+        Catalog.parse(f'[models.x]\ntype = {value}\nprice_per_output = "0.01"\n')
+
+
+def test_a_negative_price_is_a_catalog_error() -> None:
+    with pytest.raises(CatalogError, match="negative"):
+        Catalog.parse('[models.x]\ntype = "image"\nprice_per_output = "-0.01"\n')

@@ -139,3 +139,15 @@ def test_format_webhook_cost(micros: int, text: str) -> None:
 def test_webhook_cost_round_trips_through_parse(text: str) -> None:
     micros = parse_dollars(text)
     assert parse_dollars(format_webhook_cost(micros)) == micros
+
+
+@pytest.mark.parametrize(
+    "text", ["1.00000000000000000000000000001", "12345678901234567890123.4567891"]
+)
+def test_sub_micro_digits_are_refused_however_long_the_amount(text: str) -> None:
+    with pytest.raises(ValueError, match="6 decimal places"):
+        parse_dollars(text)
+
+
+def test_a_negative_amount_that_rounds_to_zero_has_no_sign() -> None:
+    assert format_balance(-40) == "$0.0000"

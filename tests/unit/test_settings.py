@@ -208,8 +208,16 @@ def test_settings_are_frozen() -> None:
         s.port = 1  # type: ignore[misc]
 
 
-def test_replace_returns_a_new_settings() -> None:
-    s = Settings()
-    t = s.replace(log_level="warning")
-    assert t.log_level == "warning"
-    assert s.log_level == "info"
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HATCHERY_PORT", "99999"),
+        ("HATCHERY_PORT", "0"),
+        ("HATCHERY_LEASE_SECONDS", "nan"),
+        ("HATCHERY_POLL_INTERVAL", "inf"),
+        ("HATCHERY_WEBHOOK_TIMEOUT", "0"),
+    ],
+)
+def test_out_of_range_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})

@@ -105,8 +105,8 @@ def test_is_task_id_rejects(value: str) -> None:
 
 def test_status_and_type_values() -> None:
     assert [s.value for s in TaskStatus] == ["pending", "processing", "completed", "failed"]
-    assert TaskType.IMAGE == "image_generate"
-    assert TaskType.VIDEO == "video_generate"
+    assert TaskType.IMAGE.value == "image_generate"
+    assert TaskType.VIDEO.value == "video_generate"
 
 
 def test_terminal_states() -> None:

@@ -68,7 +68,8 @@ def _model(name: str, spec: Any) -> Model:
     if not isinstance(spec, dict):
         raise CatalogError(f"models.{name} must be a table")
     kinds = {"image": TaskType.IMAGE, "video": TaskType.VIDEO}
-    kind = kinds.get(spec.get("type", ""))
+    raw_type = spec.get("type")
+    kind = kinds.get(raw_type) if isinstance(raw_type, str) else None
     if kind is None:
         raise CatalogError(f'models.{name}.type must be "image" or "video"')
     price_key = "price_per_second" if kind is TaskType.VIDEO else "price_per_output"
@@ -76,6 +77,8 @@ def _model(name: str, spec: Any) -> Model:
         price = parse_dollars(str(spec[price_key]))
     except (KeyError, ValueError) as exc:
         raise CatalogError(f"models.{name}.{price_key} must be a dollar amount: {exc}") from None
+    if price < 0:
+        raise CatalogError(f"models.{name}.{price_key} cannot be negative")
     providers = spec.get("providers", ["local"])
     if (
         not isinstance(providers, list)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 MICROS_PER_DOLLAR = 1_000_000
 
@@ -16,10 +16,12 @@ def parse_dollars(text: str) -> int:
         raise ValueError(f"not an amount of dollars: {text!r}") from None
     if not value.is_finite():
         raise ValueError(f"not an amount of dollars: {text!r}")
-    micros = value * MICROS_PER_DOLLAR
-    if micros != micros.to_integral_value():
-        raise ValueError(f"{text!r} has more than 6 decimal places")
-    return int(micros)
+    with localcontext() as ctx:
+        ctx.prec = len(cleaned) + 10  # exact: no digit of the input is rounded away
+        micros = value * MICROS_PER_DOLLAR
+        if micros != micros.to_integral_value():
+            raise ValueError(f"{text!r} has more than 6 decimal places")
+        return int(micros)
 
 
 def _dollars(micros: int, places: int) -> str:
@@ -34,8 +36,9 @@ def format_cost(micros: int) -> str:
 
 def format_balance(micros: int) -> str:
     """An account balance, ``"$9.9900"``."""
-    sign = "-" if micros < 0 else ""
-    return f"{sign}${_dollars(abs(micros), 4)}"
+    shown = _dollars(abs(micros), 4)
+    sign = "-" if micros < 0 and Decimal(shown) != 0 else ""
+    return f"{sign}${shown}"
 
 
 def format_webhook_cost(micros: int) -> str:

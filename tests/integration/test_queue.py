@@ -1,0 +1,199 @@
+"""The queue on a real SQLite database: claims, leases, guarded finishes, the reaper, money."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hatchery import admin
+from hatchery.domain.tasks import TaskStatus, new_task_id
+from hatchery.store import accounts, migrate
+from hatchery.store.db import Database
+from hatchery.store.notify import Notifier
+from hatchery.store.queue import TaskQueue, lease_of
+from hatchery.store.tables import ledger, metadata, webhook_deliveries
+from hatchery.worker.reaper import Reaper
+
+PRICE = 10_000
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+    await migrate.upgrade(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def queue(db: Database) -> TaskQueue:
+    return TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=0.3)
+
+
+async def new_account(db: Database, balance: int = 1_000_000) -> str:
+    return (await admin.create_user(db, f"{new_task_id()}@example.com", balance)).id
+
+
+async def submit(queue: TaskQueue, account_id: str, webhook: str | None = None) -> str:
+    task_id = new_task_id()
+    params = {
+        "prompt": "p",
+        "num_outputs": 1,
+        "duration": 5,
+        "aspect_ratio": "16:9",
+        "resolution": "1k",
+    }
+    await queue.submit(
+        {
+            "id": task_id,
+            "account_id": account_id,
+            "model": "nanobanana",
+            "type": "image_generate",
+            "params": params,
+            "webhook_url": webhook,
+            "price_micros": PRICE,
+        }
+    )
+    return task_id
+
+
+async def account(db: Database, account_id: str) -> accounts.Account:
+    async with db.read() as conn:
+        found = await accounts.by_id(conn, account_id)
+    assert found is not None
+    return found
+
+
+async def test_sqlite_runs_in_wal_with_a_busy_timeout(db: Database) -> None:
+    async with db.read() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 30_000
+
+
+async def test_write_transactions_queue_instead_of_failing(db: Database) -> None:
+    """Writers begin IMMEDIATE: a second writer waits for the first instead of failing."""
+    account_id = await new_account(db)
+    order: list[str] = []
+
+    async def writer(name: str, hold: float) -> None:
+        async with db.write() as conn:
+            order.append(f"{name} in")
+            balance = (await account(db, account_id)).balance_micros
+            await asyncio.sleep(hold)
+            await conn.execute(
+                sa.text("UPDATE accounts SET balance_micros = :b WHERE id = :id"),
+                {"b": balance + 1, "id": account_id},
+            )
+            order.append(f"{name} out")
+
+    await asyncio.gather(writer("a", 0.3), writer("b", 0.0))
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+    assert (await account(db, account_id)).balance_micros == 1_000_002
+
+
+async def test_migrations_match_the_table_definitions(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    def diff(conn: sa.Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+    async with db.read() as conn:
+        assert await conn.run_sync(diff) == []
+    assert await migrate.is_current(db)
+
+
+async def test_claim_renew_complete_charges_once(db: Database, queue: TaskQueue) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id, webhook="http://127.0.0.1:9/h")
+    assert (await account(db, account_id)).reserved_micros == PRICE
+    task = await queue.claim("w1")
+    assert task is not None and task.id == task_id and task.attempt == 1
+    assert await queue.claim("w2") is None
+    lease = lease_of(task)
+    assert await queue.renew(lease)
+    done = await queue.complete(lease, output={"files": []}, usage={"outputs": 0})
+    assert done is not None and done.status is TaskStatus.COMPLETED and done.cost_micros == PRICE
+    assert await queue.complete(lease, output={"files": []}, usage={}) is None
+    assert await queue.fail(lease, "late") is None
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000 - PRICE, 0)
+    async with db.read() as conn:
+        charges = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(ledger).where(ledger.c.kind == "charge")
+            )
+        ).scalar()
+        hooks = (await conn.execute(sa.select(webhook_deliveries.c.event))).scalars().all()
+    assert charges == 1
+    assert hooks == ["task.completed"]
+
+
+async def test_lapsed_lease_is_reclaimed_and_the_late_worker_loses(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id = await new_account(db)
+    await submit(queue, account_id)
+    first = await queue.claim("slow-worker")
+    assert first is not None
+    await asyncio.sleep(0.4)
+    reaper = Reaper(queue, interval=0.1, max_attempts=5)
+    assert await reaper.reap_once() == 1
+    second = await queue.claim("new-worker")
+    assert second is not None and second.id == first.id and second.attempt == 2
+    assert not await queue.renew(lease_of(first))
+    assert await queue.complete(lease_of(first), output={"files": []}, usage={}) is None
+    assert await queue.complete(lease_of(second), output={"files": []}, usage={}) is not None
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000 - PRICE, 0)
+
+
+async def test_reaper_and_late_finish_race_has_one_winner(db: Database, queue: TaskQueue) -> None:
+    account_id = await new_account(db)
+    for _ in range(20):
+        await submit(queue, account_id)
+    claimed = [await queue.claim("racer") for _ in range(20)]
+    await asyncio.sleep(0.4)
+    reaper = Reaper(queue, interval=0.1, max_attempts=1)  # a lapsed task fails at once
+    results = await asyncio.gather(
+        reaper.reap_once(),
+        *(queue.complete(lease_of(t), output={"files": []}, usage={}) for t in claimed if t),
+    )
+    reaped, finished = results[0], [r for r in results[1:] if r is not None]
+    assert reaped + len(finished) == 20
+    acct = await account(db, account_id)
+    assert acct.reserved_micros == 0
+    assert acct.balance_micros == 1_000_000 - PRICE * len(finished)
+
+
+async def test_task_that_keeps_losing_its_worker_fails_and_is_released(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    reaper = Reaper(queue, interval=0.1, max_attempts=2)
+    for _ in range(2):
+        assert await queue.claim("doomed") is not None
+        await asyncio.sleep(0.4)
+        await reaper.reap_once()
+    async with db.read() as conn:
+        from hatchery.store import tasks
+
+        task = await tasks.get(conn, task_id)
+    assert task is not None and task.status is TaskStatus.FAILED
+    assert "interrupted 2 times" in (task.error or "")
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 0)
+
+
+async def test_reservations_never_exceed_the_balance(db: Database, queue: TaskQueue) -> None:
+    account_id = await new_account(db, balance=PRICE * 3)
+    results = await asyncio.gather(
+        *(submit(queue, account_id) for _ in range(10)), return_exceptions=True
+    )
+    assert sum(isinstance(r, str) for r in results) == 3
+    assert (await account(db, account_id)).reserved_micros == PRICE * 3
