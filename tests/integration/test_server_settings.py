@@ -1,0 +1,139 @@
+"""Settings that change what the server does: a catalog file, the stored usage and webhook
+attempts, SIGTERM, and the envelope on an unexpected error."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from hatchery.api.app import create_app
+from hatchery.services import Services
+from hatchery.settings import Settings
+from tests.helpers import LocalHTTPServer, ServerProcess, wait_for_task
+
+CATALOG = """
+[models.sketch]
+type = "image"
+price_per_output = "0.0020"
+providers = ["local"]
+
+[models.clip]
+type = "video"
+price_per_second = "0.0100"
+providers = ["local"]
+"""
+
+
+def test_catalog_file_replaces_the_models(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG)
+    server = make_server(HATCHERY_CATALOG=str(catalog))
+    with server.client() as client:
+        refused = client.post("/v1/generate", json={"model": "nanobanana", "prompt": "p"})
+        assert refused.status_code == 400
+        assert "must be one of: sketch, clip" in refused.json()["error"]["message"]
+        task_id = client.post(
+            "/v1/generate", json={"model": "clip", "prompt": "p", "duration": 2, "num_outputs": 2}
+        ).json()["data"]["id"]
+        task = wait_for_task(client, task_id)
+    assert task["status"] == "completed" and task["type"] == "video_generate"
+    assert task["cost"] == "$0.0400"
+    assert len(task["output"]["urls"]) == 2
+
+
+def test_usage_and_webhook_attempts_are_recorded(
+    make_server: Callable[..., ServerProcess], receiver: LocalHTTPServer
+) -> None:
+    server = make_server(HATCHERY_WEBHOOK_BACKOFF_BASE="0.05")
+    answers = iter([500, 200])
+    receiver.respond = lambda path, method: (next(answers, 200), {}, b"")
+    with server.client() as client:
+        body = {
+            "model": "nanobanana-pro",
+            "prompt": "usage",
+            "num_outputs": 3,
+            "aspect_ratio": "9:16",
+            "webhook_url": receiver.url("/u"),
+        }
+        task_id = client.post("/v1/generate", json=body).json()["data"]["id"]
+        wait_for_task(client, task_id)
+    receiver.wait_for(2, path="/u")
+    deadline = time.monotonic() + 10
+    with sqlite3.connect(server.data_dir / "hatchery.db") as db:
+        usage = json.loads(
+            db.execute("SELECT usage FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+        )
+        while time.monotonic() < deadline:
+            attempts = db.execute(
+                "SELECT a.attempt, a.status_code FROM webhook_attempts a JOIN webhook_deliveries d "
+                "ON d.id = a.delivery_id WHERE d.task_id = ? ORDER BY a.attempt",
+                (task_id,),
+            ).fetchall()
+            if len(attempts) == 2:
+                break
+            time.sleep(0.1)
+        status = db.execute(
+            "SELECT status FROM webhook_deliveries WHERE task_id = ?", (task_id,)
+        ).fetchone()
+    assert usage["outputs"] == 3
+    assert usage["pixels"] == 3 * 576 * 1024
+    assert usage["provider"] == "local"
+    assert usage["elapsed_ms"] >= 0
+    assert attempts == [(1, 500), (2, 200)]
+    assert status == ("delivered",)
+
+
+def test_sigterm_finishes_running_work_and_exits(make_server: Callable[..., ServerProcess]) -> None:
+    server = make_server(HATCHERY_WORKERS="1")
+    with server.client() as client:
+        task_id = client.post(
+            "/v1/generate", json={"model": "veo3.1", "prompt": "term", "duration": 3}
+        ).json()["data"]["id"]
+        wait_for_task(client, task_id, until=("processing",))
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert server.proc.wait(20) in (0, -signal.SIGTERM)
+    with sqlite3.connect(server.data_dir / "hatchery.db") as db:
+        status, owner = db.execute(
+            "SELECT status, lease_owner FROM tasks WHERE id = ?", (task_id,)
+        ).fetchone()
+    assert status == "completed"
+    assert owner is None
+
+
+@pytest.fixture
+def crashing_app(tmp_path: Path) -> FastAPI:
+    services = Services.build(Settings(data_dir=tmp_path))
+    app = create_app(services, run_workers=False)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    return app
+
+
+async def test_unexpected_error_uses_the_envelope(crashing_app: FastAPI) -> None:
+    transport = httpx.ASGITransport(app=crashing_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {
+        "data": None,
+        "error": {
+            "code": "INTERNAL_ERROR",
+            "message": "Internal server error; the request was not completed",
+        },
+    }
+    assert "kaboom" not in response.text
