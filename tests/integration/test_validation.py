@@ -9,37 +9,14 @@ import httpx
 import pytest
 
 from tests.helpers import ServerProcess
+from tests.validation_cases import CASES
+from tests.validation_cases import body_with as shared_body_with
 
 VALID: dict[str, Any] = {"model": "nanobanana", "prompt": "a lighthouse at dusk"}
 
-CASES = [
-    ({"model": "dall-e"}, "Model", "oneof"),
-    ({"model": None}, "Model", "oneof"),
-    ({"model": ...}, "Model", "required"),
-    ({"prompt": ...}, "Prompt", "required"),
-    ({"prompt": ""}, "Prompt", "min"),
-    ({"prompt": "x" * 2001}, "Prompt", "max"),
-    ({"prompt": 42}, "Prompt", "type"),
-    ({"negative_prompt": "x" * 1001}, "NegativePrompt", "max"),
-    ({"num_outputs": 0}, "NumOutputs", "min"),
-    ({"num_outputs": 5}, "NumOutputs", "max"),
-    ({"num_outputs": "2"}, "NumOutputs", "type"),
-    ({"duration": 0}, "Duration", "min"),
-    ({"duration": 61}, "Duration", "max"),
-    ({"aspect_ratio": "4:3"}, "AspectRatio", "oneof"),
-    ({"resolution": "8k"}, "Resolution", "oneof"),
-    ({"image_urls": ["https://example.com/a.png"] * 10}, "ImageURLs", "max"),
-    ({"image_urls": ["not a url"]}, "ImageURLs", "url"),
-    ({"image_urls": ["ftp://example.com/a.png"]}, "ImageURLs", "url"),
-    ({"image_urls": "https://example.com/a.png"}, "ImageURLs", "type"),
-    ({"webhook_url": "notaurl"}, "WebhookURL", "url"),
-    ({"webhook_url": "https://example.com/" + "a" * 2048}, "WebhookURL", "max"),
-]
-
 
 def body_with(change: dict[str, Any]) -> dict[str, Any]:
-    body = {**VALID, **change}
-    return {k: v for k, v in body.items() if v is not ...}
+    return shared_body_with(VALID, change)
 
 
 def snapshot(client: httpx.Client) -> tuple[int, str]:

@@ -24,6 +24,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def skip_locked(query: sa.Select[Any], dialect: str) -> sa.Select[Any]:
+    """The one dialect-specific piece of claiming: on PostgreSQL concurrent claimers skip the rows
+    another transaction holds; SQLite needs nothing, as its write transactions (BEGIN IMMEDIATE)
+    already run one at a time."""
+    return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
+
+
 class Database:
     """Owns the engine. ``write()`` and ``read()`` hand out a connection inside a transaction."""
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.keys import new_id
+from hatchery.store.db import skip_locked
 from hatchery.store.tables import webhook_attempts, webhook_deliveries
 
 PENDING = "pending"
@@ -68,9 +69,7 @@ def _next_due(dialect: str, now: datetime) -> sa.ScalarSelect[Any]:
         .order_by(d.next_attempt_at)
         .limit(1)
     )
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query.scalar_subquery()
+    return skip_locked(query, dialect).scalar_subquery()
 
 
 async def claim(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
+from hatchery.store.db import skip_locked
 from hatchery.store.tables import tasks
 
 PENDING = TaskStatus.PENDING.value
@@ -70,12 +71,8 @@ async def page(
 
 
 def _next_pending(dialect: str) -> sa.ScalarSelect[Any]:
-    """The one dialect-specific piece of claiming: PostgreSQL skips rows other claimers hold;
-    SQLite needs nothing, because a write transaction (BEGIN IMMEDIATE) already excludes them."""
     query = sa.select(tasks.c.seq).where(tasks.c.status == PENDING).order_by(tasks.c.seq).limit(1)
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query.scalar_subquery()
+    return skip_locked(query, dialect).scalar_subquery()
 
 
 async def claim(
