@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,8 +115,6 @@ def test_gives_up_after_five_retries(
     with server.client() as client:
         submit(client, receiver, "/down")
         receiver.wait_for(6, path="/down", timeout=30)
-        import time
-
         time.sleep(1.5)
     assert len([r for r in receiver.received if r.path == "/down"]) == 6
 
@@ -185,3 +185,21 @@ def test_rotated_secret_signs_new_deliveries(
     sig, ts = hook.headers["X-EggAPI-Signature"], hook.headers["X-EggAPI-Timestamp"]
     assert seed_verify(sig, ts, hook.body.decode(), secrets[-1])
     assert not seed_verify(sig, ts, hook.body.decode(), secrets[0])
+
+
+def test_a_large_2xx_answer_is_a_delivery(server: ServerProcess, receiver: LocalHTTPServer) -> None:
+    receiver.respond = lambda path, method: (200, {}, b"x" * 200_000)
+    with server.client() as client:
+        task_id = submit(client, receiver, "/chatty")
+        receiver.wait_for(1, path="/chatty")
+        wait_for_task(client, task_id)
+    deadline = time.monotonic() + 10
+    with sqlite3.connect(server.data_dir / "hatchery.db") as db:
+        while time.monotonic() < deadline:
+            row = db.execute(
+                "SELECT status, attempts FROM webhook_deliveries WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            if row and row[0] != "pending":
+                break
+            time.sleep(0.1)
+    assert row == ("delivered", 1)

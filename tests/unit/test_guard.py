@@ -574,10 +574,11 @@ async def test_max_bytes_allows_exact_size(server: LocalServer, client: httpx.As
 async def test_max_bytes_with_content_length(
     server: LocalServer, client: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(ResponseTooLarge):
+    with pytest.raises(ResponseTooLarge) as info:
         await guarded_request(
             client, "GET", server.url("/sized?n=1001"), allow_private=True, max_bytes=1000
         )
+    assert info.value.status_code == 200
 
 
 async def test_max_bytes_rejects_declared_length_before_reading(

@@ -79,7 +79,12 @@ class URLRefused(ValueError):
 
 
 class ResponseTooLarge(Exception):
-    """The response body (or its declared ``Content-Length``) exceeded ``max_bytes``."""
+    """The response body (or its declared ``Content-Length``) exceeded ``max_bytes``.
+    ``status_code`` is the status of the response that was too large."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class TooManyRedirects(Exception):
@@ -396,12 +401,16 @@ async def _read_body(response: httpx.Response, method: str, max_bytes: int | Non
         return await response.aread()
     declared = _declared_length(response.headers)
     if method != "HEAD" and declared is not None and declared > max_bytes:
-        raise ResponseTooLarge(f"response declares {declared} bytes, limit is {max_bytes}")
+        raise ResponseTooLarge(
+            f"response declares {declared} bytes, limit is {max_bytes}", response.status_code
+        )
     body = bytearray()
     async for chunk in response.aiter_bytes():
         body += chunk
         if len(body) > max_bytes:
-            raise ResponseTooLarge(f"response is larger than the limit of {max_bytes} bytes")
+            raise ResponseTooLarge(
+                f"response is larger than the limit of {max_bytes} bytes", response.status_code
+            )
     return bytes(body)
 
 

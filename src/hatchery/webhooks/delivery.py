@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import httpx
 
-from hatchery.net.guard import URLRefused, guarded_request
+from hatchery.net.guard import ResponseTooLarge, URLRefused, guarded_request
 from hatchery.store import outbox
 from hatchery.store.db import utcnow
 from hatchery.store.notify import WEBHOOKS, Notifier
@@ -22,7 +22,7 @@ from hatchery.webhooks.signing import signed_headers
 
 log = logging.getLogger("hatchery.webhooks")
 
-RESPONSE_LIMIT = 64 * 1024
+RESPONSE_LIMIT = 64 * 1024  # of a receiver's answer we read; a larger one is not an error
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,13 @@ class WebhookDispatcher:
             )
         except URLRefused as exc:
             return Outcome(None, f"refused: {exc}", final=True)
+        except ResponseTooLarge as exc:  # the receiver answered; we only skipped its body
+            return _by_status(exc.status_code)
         except Exception as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return Outcome(response.status_code, error)
+        return _by_status(response.status_code)
+
+
+def _by_status(status_code: int) -> Outcome:
+    error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
+    return Outcome(status_code, error)
