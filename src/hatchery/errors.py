@@ -1,13 +1,17 @@
 """Domain errors, raised by the store and the services and mapped to HTTP once, in ``api.app``.
 
-HatcheryError                 code
-├── BadRequest                BAD_REQUEST
-├── ValidationFailed          VALIDATION_ERROR
-├── Unauthorized              UNAUTHORIZED
-├── Forbidden                 FORBIDDEN
-├── InsufficientBalance       INSUFFICIENT_BALANCE
-├── NotFound                  NOT_FOUND
-└── Conflict                  CONFLICT
+::
+
+    HatcheryError                 INTERNAL_ERROR      500
+    ├── BadRequest                BAD_REQUEST         400
+    │   └── PayloadTooLarge       BAD_REQUEST         413
+    ├── ValidationFailed          VALIDATION_ERROR    400
+    ├── Unauthorized              UNAUTHORIZED        401
+    ├── Forbidden                 FORBIDDEN           403
+    ├── InsufficientBalance       INSUFFICIENT_BALANCE 403
+    ├── NotFound                  NOT_FOUND           404
+    ├── Conflict                  CONFLICT            409
+    └── ServiceUnavailable        SERVICE_UNAVAILABLE 503
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ class HatcheryError(Exception):
 
 class BadRequest(HatcheryError):
     code = "BAD_REQUEST"
+
+
+class PayloadTooLarge(BadRequest):
+    pass
 
 
 class ValidationFailed(HatcheryError):
@@ -47,3 +55,7 @@ class NotFound(HatcheryError):
 
 class Conflict(HatcheryError):
     code = "CONFLICT"
+
+
+class ServiceUnavailable(HatcheryError):
+    code = "SERVICE_UNAVAILABLE"

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 from hatchery import admin
 from hatchery.domain.tasks import TaskStatus, new_task_id
 from hatchery.store import accounts, migrate
+from hatchery.store import tasks as task_store
 from hatchery.store.db import Database
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tables import ledger, metadata, webhook_deliveries
+from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 
 PRICE = 10_000
@@ -181,9 +183,7 @@ async def test_task_that_keeps_losing_its_worker_fails_and_is_released(
         await asyncio.sleep(0.4)
         await reaper.reap_once()
     async with db.read() as conn:
-        from hatchery.store import tasks
-
-        task = await tasks.get(conn, task_id)
+        task = await task_store.get(conn, task_id)
     assert task is not None and task.status is TaskStatus.FAILED
     assert "interrupted 2 times" in (task.error or "")
     acct = await account(db, account_id)
@@ -197,3 +197,83 @@ async def test_reservations_never_exceed_the_balance(db: Database, queue: TaskQu
     )
     assert sum(isinstance(r, str) for r in results) == 3
     assert (await account(db, account_id)).reserved_micros == PRICE * 3
+
+
+class CrashingRunner:
+    async def run(self, task: object) -> None:
+        raise RuntimeError("disk on fire")
+
+
+class StuckRunner:
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def run(self, task: object) -> None:
+        self.started.set()
+        await asyncio.sleep(3600)
+
+
+def make_worker(queue: TaskQueue, runner: object, grace: float = 0.2) -> Worker:
+    return Worker(
+        queue,
+        runner,
+        queue.notifier,
+        concurrency=1,  # type: ignore[arg-type]
+        poll_interval=0.05,
+        lease_seconds=30,
+        grace=grace,
+    )
+
+
+async def test_worker_fails_a_task_whose_runner_crashes(db: Database, queue: TaskQueue) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    worker = make_worker(queue, CrashingRunner())
+    running = asyncio.create_task(worker.run())
+    for _ in range(100):
+        async with db.read() as conn:
+            task = await task_store.get(conn, task_id)
+        if task and task.status is TaskStatus.FAILED:
+            break
+        await asyncio.sleep(0.05)
+    worker.stop()
+    await running
+    assert task is not None and task.status is TaskStatus.FAILED
+    assert task.error == "generation failed: internal error (RuntimeError: disk on fire)"
+    assert (await account(db, account_id)).reserved_micros == 0
+
+
+async def test_stop_keeps_to_the_grace_period_when_every_slot_is_busy(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    await submit(queue, account_id)  # waits for the only slot
+    runner = StuckRunner()
+    worker = make_worker(queue, runner, grace=0.3)
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(runner.started.wait(), 5)
+    worker.stop()
+    await asyncio.wait_for(running, 2)  # not the hour the task would take
+    async with db.read() as conn:
+        task = await task_store.get(conn, task_id)
+    assert task is not None and task.status is TaskStatus.PENDING and task.lease_owner is None
+
+
+async def test_an_in_flight_delivery_is_not_due_until_its_lease_lapses(
+    db: Database, queue: TaskQueue
+) -> None:
+    from hatchery.store.queue import WebhookOutbox
+
+    account_id = await new_account(db)
+    await submit(queue, account_id, webhook="http://127.0.0.1:9/h")
+    task = await queue.claim("w")
+    assert task is not None
+    await queue.complete(lease_of(task), output={"files": []}, usage={})
+    outbox = WebhookOutbox(db, lease_seconds=60)
+    due = await outbox.next_due_at()
+    assert due is not None and due <= queue.now()
+    delivery = await outbox.claim("sender")
+    assert delivery is not None and await outbox.claim("other") is None
+    due = await outbox.next_due_at()
+    assert due is not None and (due - queue.now()).total_seconds() > 55

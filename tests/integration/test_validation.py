@@ -3,6 +3,7 @@ nothing created or reserved."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -107,8 +108,8 @@ def test_valid_boundaries_are_accepted(server: ServerProcess) -> None:
     ("method", "path", "status", "code"),
     [
         ("GET", "/v1/nothing", 404, "NOT_FOUND"),
-        ("DELETE", "/v1/generate", 405, "BAD_REQUEST"),
-        ("PUT", "/v1/tasks", 405, "BAD_REQUEST"),
+        ("DELETE", "/v1/generate", 400, "BAD_REQUEST"),
+        ("PUT", "/v1/tasks", 400, "BAD_REQUEST"),
     ],
 )
 def test_unknown_routes_and_methods_use_the_envelope(
@@ -134,3 +135,29 @@ def test_bad_list_parameters(server: ServerProcess, query: str) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "BAD_REQUEST"
     assert query.split("=")[0] in response.json()["error"]["message"]
+
+
+def test_wrong_method_names_the_allowed_one(server: ServerProcess) -> None:
+    with server.client() as client:
+        response = client.delete("/v1/generate")
+    assert "use POST" in response.json()["error"]["message"]
+
+
+def test_oversized_body_is_refused_with_413(server: ServerProcess) -> None:
+    with server.client() as client:
+        before = snapshot(client)
+        big = {**VALID, "padding": "x" * 300_000}
+        response = client.post("/v1/generate", json=big)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "BAD_REQUEST"
+        assert "larger than" in response.json()["error"]["message"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: refused while streaming
+            yield b'{"model": "nanobanana", "prompt": "p", "padding": "'
+            for _ in range(40):
+                yield b"x" * 10_000
+            yield b'"}'
+
+        streamed = client.post("/v1/generate", content=chunks())
+        assert streamed.status_code == 413
+        assert snapshot(client) == before

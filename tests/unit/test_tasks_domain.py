@@ -283,13 +283,13 @@ def test_webhook_event_completed() -> None:
     assert body == json.dumps(parsed, separators=(",", ":"))
 
 
-def test_webhook_event_failed() -> None:
+def test_webhook_event_failed_has_no_output_like_the_seeds() -> None:
     task = make_task(status=TaskStatus.FAILED, error="boom", completed_at=COMPLETED)
     event, body = webhook_event(task, PUBLIC, 5)
     assert event == "task.failed"
     assert body == (
         '{"event":"task.failed","task_id":"gen_abcdefghijkl0123","status":"failed",'
-        '"model":"nanobanana","output":null,"error":"boom","cost":"0.000000","timestamp":5}'
+        '"model":"nanobanana","error":"boom","cost":"0.000000","timestamp":5}'
     )
 
 

@@ -31,17 +31,11 @@ STATUS = {
     errors.InsufficientBalance: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.ServiceUnavailable: 503,
 }
 
-HTTP_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "BAD_REQUEST",
-    429: "RATE_LIMITED",
-    503: "SERVICE_UNAVAILABLE",
-}
+HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RATE_LIMITED"}
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -51,16 +45,17 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
+    status, headers = exc.status_code, exc.headers
+    if status == 404:
         message = f"Route not found: {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"Method {request.method} is not allowed on {request.url.path}"
+    elif status == 405:  # the contract has no 405: a wrong method is a malformed request
+        allowed = (headers or {}).get("Allow", "")
+        message = f"Method {request.method} is not allowed on {request.url.path}; use {allowed}"
+        status = 400
     else:
         message = str(exc.detail)
-    code = HTTP_CODES.get(
-        exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST"
-    )
-    return fail(exc.status_code, code, message, headers=exc.headers)
+    code = HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
+    return fail(status, code, message, headers=headers)
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
@@ -107,7 +102,12 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
             await services.close()
 
     app = FastAPI(
-        title="Hatchery", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None
+        title="Hatchery",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # every response is the envelope; the API is documented in the README
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = services
     app.state.submitter = Submitter(services)

@@ -1,19 +1,41 @@
-"""Submitting a task: parse and validate the body, check outbound URLs, price it, queue it."""
+"""Submitting a task: read and validate the body, check outbound URLs, price it, queue it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.requests import Request
 
 from hatchery.api.schemas import GenerateBase, describe, generate_model, go_message
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.tasks import Task, new_task_id
-from hatchery.errors import BadRequest, ValidationFailed
+from hatchery.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from hatchery.net.guard import URLRefused, check_url
 from hatchery.services import Services
 from hatchery.store.accounts import Account
+
+MAX_BODY_BYTES = 256 * 1024  # a valid request is at most about 25 KB
+URL_CHECK_TIMEOUT = 10.0
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused as soon as it is known to exceed MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large()
+    return bytes(body)
 
 
 class Submitter:
@@ -35,20 +57,28 @@ class Submitter:
             raise ValidationFailed(describe(exc, self.catalog.names)) from None
 
     async def check_urls(self, request: GenerateBase) -> None:
-        allow = self.services.settings.allow_private_urls
+        """Resolve every outbound URL at once, within a deadline; refuse any that is not allowed."""
         targets = (
             [("WebhookURL", "webhook_url", request.webhook_url)] if request.webhook_url else []
         )
         targets += [
             ("ImageURLs", f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls or ())
         ]
-        for go_name, field, url in targets:
-            try:
-                await check_url(url, allow_private=allow)
-            except URLRefused as exc:
-                raise ValidationFailed(
-                    f"{go_message(go_name, 'url')} ({field} is not allowed: {exc})"
-                ) from None
+        try:
+            async with asyncio.timeout(URL_CHECK_TIMEOUT):
+                await asyncio.gather(*(self._check(*target) for target in targets))
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "Resolving the host names of webhook_url / image_urls timed out; try again"
+            ) from None
+
+    async def _check(self, go_name: str, field: str, url: str) -> None:
+        try:
+            await check_url(url, allow_private=self.services.settings.allow_private_urls)
+        except URLRefused as exc:
+            raise ValidationFailed(
+                f"{go_message(go_name, 'url')} ({field} is not allowed: {exc})"
+            ) from None
 
     async def submit(self, account: Account, raw: bytes) -> Task:
         request = self.parse(raw)

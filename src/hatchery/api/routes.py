@@ -7,7 +7,7 @@ from starlette.responses import FileResponse, Response
 
 from hatchery.api.auth import authenticate
 from hatchery.api.envelope import ok
-from hatchery.api.generate import Submitter
+from hatchery.api.generate import Submitter, read_body
 from hatchery.domain.money import format_balance
 from hatchery.domain.present import task_json
 from hatchery.domain.tasks import TaskStatus, is_task_id
@@ -17,6 +17,7 @@ from hatchery.storage import CONTENT_TYPES
 from hatchery.store import tasks as task_store
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000_000
 
 
 def services_of(request: Request) -> Services:
@@ -32,7 +33,7 @@ async def generate(request: Request) -> Response:
     services = services_of(request)
     account = await authenticate(services, request)
     submitter: Submitter = request.app.state.submitter
-    task = await submitter.submit(account, await request.body())
+    task = await submitter.submit(account, await read_body(request))
     return ok(task_json(task, services.settings.public_url), status_code=202)
 
 
@@ -53,9 +54,9 @@ def _positive_int(request: Request, name: str, default: int, maximum: int | None
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
-        limit = f" and at most {maximum}" if maximum else ""
-        raise BadRequest(f"{name} must be a whole number of at least 1{limit} (got {raw!r})")
+    limit = maximum or MAX_PAGE
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= limit:
+        raise BadRequest(f"{name} must be a whole number from 1 to {limit} (got {raw!r})")
     return int(raw)
 
 

@@ -48,14 +48,15 @@ def task_json(task: Task, public_url: str) -> dict[str, Any]:
 def webhook_event(task: Task, public_url: str, timestamp: int) -> tuple[str, str]:
     """The event name and the exact body to POST; the body is stored and re-sent byte for byte."""
     event = EVENTS[task.status]
-    payload = {
+    payload: dict[str, Any] = {
         "event": event,
         "task_id": task.id,
         "status": task.status.value,
         "model": task.model,
-        "output": output_json(task, public_url),
-        "error": task.error,
-        "cost": format_webhook_cost(task.cost_micros),
-        "timestamp": timestamp,
     }
+    if task.status is TaskStatus.COMPLETED:  # the seeds' failed payloads carry no output
+        payload["output"] = output_json(task, public_url)
+    payload.update(
+        error=task.error, cost=format_webhook_cost(task.cost_micros), timestamp=timestamp
+    )
     return event, json.dumps(payload, separators=(",", ":"))

@@ -28,8 +28,8 @@ Exceptions raised by this module::
 
     Exception
      +-- ValueError
-     |    +-- URLRefused          bad syntax, refused name/address, unresolvable host,
-     |                            bad redirect target
+     |    +-- URLRefused          bad syntax, refused name/address, bad redirect target
+     |         +-- HostUnresolvable   the name did not resolve (may succeed later)
      +-- ResponseTooLarge         body (or its declared Content-Length) exceeds max_bytes
      +-- TooManyRedirects         more than max_redirects hops (only when max_redirects > 0)
      +-- httpx.HTTPError          passed through unchanged from the transport
@@ -76,6 +76,10 @@ class URLRefused(ValueError):
     ``str(exc)`` says why; when an address or name was refused it also says how to allow it for
     local development (``HATCHERY_ALLOW_PRIVATE_URLS=1``).
     """
+
+
+class HostUnresolvable(URLRefused):
+    """The host name did not resolve (now): a later attempt may succeed."""
 
 
 class ResponseTooLarge(Exception):
@@ -279,9 +283,9 @@ async def _resolve(host: str, port: int, resolver: Resolver) -> list[str]:
     try:
         answers = await resolver(host, port)
     except OSError as exc:
-        raise URLRefused(f"cannot resolve host {host!r}: {exc}") from exc
+        raise HostUnresolvable(f"cannot resolve host {host!r}: {exc}") from exc
     if not answers:
-        raise URLRefused(f"cannot resolve host {host!r}: no addresses")
+        raise HostUnresolvable(f"cannot resolve host {host!r}: no addresses")
     ips = [_parse_ip(a) for a in answers]
     if any(ip is None for ip in ips):
         raise URLRefused(f"cannot resolve host {host!r}: invalid address in {answers!r}")

@@ -86,11 +86,14 @@ async def claim(
     return Delivery(**row._mapping) if row else None
 
 
-async def next_due_at(conn: AsyncConnection) -> datetime | None:
+async def next_due_at(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """When a delivery can next be claimed; one in flight only once its lease lapses."""
     d = webhook_deliveries.c
-    query = sa.select(sa.func.min(d.next_attempt_at)).where(d.status == PENDING)
-    value: datetime | None = (await conn.execute(query)).scalar_one_or_none()
-    return value
+    free = sa.or_(d.lease_expires_at.is_(None), d.lease_expires_at < now)
+    due = sa.select(sa.func.min(d.next_attempt_at)).where(d.status == PENDING, free)
+    leased = sa.select(sa.func.min(d.lease_expires_at)).where(d.status == PENDING, sa.not_(free))
+    times = [(await conn.execute(q)).scalar_one_or_none() for q in (due, leased)]
+    return min((t for t in times if t is not None), default=None)
 
 
 async def record_attempt(

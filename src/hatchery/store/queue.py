@@ -175,7 +175,7 @@ class WebhookOutbox:
 
     async def next_due_at(self) -> datetime | None:
         async with self.db.read() as conn:
-            return await outbox.next_due_at(conn)
+            return await outbox.next_due_at(conn, utcnow())
 
     async def record(self, delivery: outbox.Delivery, **attempt: Any) -> bool:
         async with self.db.write() as conn:

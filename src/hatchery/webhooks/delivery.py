@@ -13,7 +13,14 @@ from datetime import timedelta
 
 import httpx
 
-from hatchery.net.guard import ResponseTooLarge, URLRefused, guarded_request
+from hatchery.net.guard import (
+    HostUnresolvable,
+    Resolver,
+    ResponseTooLarge,
+    URLRefused,
+    guarded_request,
+    system_resolver,
+)
 from hatchery.store import outbox
 from hatchery.store.db import utcnow
 from hatchery.store.notify import WEBHOOKS, Notifier
@@ -63,7 +70,9 @@ class WebhookDispatcher:
         allow_private: bool,
         poll_interval: float,
         concurrency: int = 16,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        self.resolver = resolver
         self.outbox = outbox_
         self.client = client
         self.notifier = notifier
@@ -142,7 +151,10 @@ class WebhookDispatcher:
                 timeout=self.timeout,
                 max_bytes=RESPONSE_LIMIT,
                 max_redirects=0,
+                resolver=self.resolver,
             )
+        except HostUnresolvable as exc:  # DNS may answer next time
+            return Outcome(None, str(exc))
         except URLRefused as exc:
             return Outcome(None, f"refused: {exc}", final=True)
         except ResponseTooLarge as exc:  # the receiver answered; we only skipped its body

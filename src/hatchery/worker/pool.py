@@ -52,8 +52,7 @@ class Worker:
         self.notifier.notify(TASKS)
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            await self._slots.acquire()
+        while await self._free_slot():
             task = await self._claim()
             if task is None:
                 self._slots.release()
@@ -67,6 +66,21 @@ class Worker:
     def _done(self, job: asyncio.Task[None]) -> None:
         self._running.pop(job, None)
         self._slots.release()
+
+    async def _free_slot(self) -> bool:
+        """Wait for a free slot; False (holding none) once stopping, even while all are busy."""
+        if self._stopping.is_set():
+            return False
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not self._stopping.is_set():
+            return True
+        if acquire.done() and not acquire.cancelled():
+            self._slots.release()
+        acquire.cancel()
+        return False
 
     async def _claim(self) -> Task | None:
         if self._stopping.is_set():
@@ -85,10 +99,11 @@ class Worker:
         except asyncio.CancelledError:
             if not work.cancelled():
                 raise
-        except Exception:
-            log.exception(
-                "task %s crashed the runner; its lease will lapse and it will be retried", task.id
-            )
+        except Exception as exc:
+            log.exception("task %s failed with an unexpected error", task.id)
+            message = f"generation failed: internal error ({type(exc).__name__}: {exc})"[:500]
+            with contextlib.suppress(Exception):  # if this fails too, the lease lapses: retried
+                await self.queue.fail(lease_of(task), message)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
