@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.contract import TASK_FIELDS
 from tests.helpers import LocalHTTPServer, ServerProcess, wait_for_task
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -30,18 +31,7 @@ def test_submit_returns_the_pending_task_at_once(server: ServerProcess) -> None:
     body = response.json()
     assert body["error"] is None
     task = body["data"]
-    assert list(task) == [
-        "id",
-        "status",
-        "model",
-        "type",
-        "output",
-        "error",
-        "cost",
-        "created_at",
-        "started_at",
-        "completed_at",
-    ]
+    assert list(task) == TASK_FIELDS
     assert re.fullmatch(r"gen_[a-z0-9]{12,}", task["id"])
     assert task["status"] == "pending"
     assert task["type"] == "image_generate"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from hatchery.webhooks import verify as sdk_verify
+from tests.contract import COMPLETED_EVENT_FIELDS, FAILED_EVENT_FIELDS
 from tests.helpers import LocalHTTPServer, ServerProcess, wait_for_task
 
 
@@ -56,16 +57,7 @@ def test_completed_webhook_is_signed_and_verifies(
     assert not seed_verify(signature, timestamp, hook.body.decode("utf-8"), secret + "x")
     assert sdk_verify(hook.body, hook.headers, secret)["task_id"] == task_id
     event = hook.json()
-    assert list(event) == [
-        "event",
-        "task_id",
-        "status",
-        "model",
-        "output",
-        "error",
-        "cost",
-        "timestamp",
-    ]
+    assert list(event) == COMPLETED_EVENT_FIELDS
     assert event["event"] == "task.completed" and event["status"] == "completed"
     assert event["task_id"] == task_id and event["model"] == "nanobanana"
     assert event["output"] == task["output"]
@@ -89,7 +81,7 @@ def test_failed_task_webhook(server: ServerProcess, receiver: LocalHTTPServer) -
     event = hook.json()
     assert event["event"] == "task.failed" and event["status"] == "failed"
     assert event["task_id"] == task_id
-    assert list(event) == ["event", "task_id", "status", "model", "error", "cost", "timestamp"]
+    assert list(event) == FAILED_EVENT_FIELDS
     assert event["cost"] == "0.000000"
     assert "image_urls[0]" in event["error"]
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from tests.contract import COMPLETED_EVENT_FIELDS, TASK_FIELDS
 
 from hatchery.domain.present import EVENTS, file_url, iso, output_json, task_json, webhook_event
 from hatchery.domain.tasks import (
@@ -158,18 +159,7 @@ def test_file_url() -> None:
 
 def test_task_json_pending() -> None:
     body = task_json(make_task(), PUBLIC)
-    assert list(body) == [
-        "id",
-        "status",
-        "model",
-        "type",
-        "output",
-        "error",
-        "cost",
-        "created_at",
-        "started_at",
-        "completed_at",
-    ]
+    assert list(body) == TASK_FIELDS
     assert body == {
         "id": "gen_abcdefghijkl0123",
         "status": "pending",
@@ -257,16 +247,7 @@ def test_webhook_event_completed() -> None:
     assert event == "task.completed"
     assert " " not in body  # compact separators; nothing in this task has spaces
     parsed = json.loads(body)
-    assert list(parsed) == [
-        "event",
-        "task_id",
-        "status",
-        "model",
-        "output",
-        "error",
-        "cost",
-        "timestamp",
-    ]
+    assert list(parsed) == COMPLETED_EVENT_FIELDS
     assert parsed == {
         "event": "task.completed",
         "task_id": "gen_abcdefghijkl0123",
