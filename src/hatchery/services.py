@@ -17,6 +17,7 @@ from hatchery.store.db import Database
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, WebhookOutbox
 
+PROVIDERS = {"local"}
 USER_AGENT = "hatchery/0.1 (+https://github.com/hatchery)"
 
 
@@ -34,6 +35,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, http: httpx.AsyncClient | None = None) -> Services:
+        catalog = Catalog.load(settings.catalog)
+        catalog.check_providers(PROVIDERS)
+        denylist = DenyList.load(settings.moderation_denylist)
         db = Database.connect(settings.database_url)
         notifier = Notifier()
         return cls(
@@ -44,9 +48,9 @@ class Services:
                 db, notifier, public_url=settings.public_url, lease_seconds=settings.lease_seconds
             ),
             outbox=WebhookOutbox(db, lease_seconds=settings.webhook_timeout * 2),
-            catalog=Catalog.load(settings.catalog),
+            catalog=catalog,
             files=FileStore(settings.outputs_dir),
-            denylist=DenyList.load(settings.moderation_denylist),
+            denylist=denylist,
             http=http or httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, trust_env=False),
         )
 

@@ -137,3 +137,35 @@ async def test_unexpected_error_uses_the_envelope(crashing_app: FastAPI) -> None
         },
     }
     assert "kaboom" not in response.text
+
+
+def test_serve_refuses_a_catalog_with_an_unknown_provider(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import clean_env
+
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[models.x]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["nope"]\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hatchery",
+            "serve",
+            "--catalog",
+            str(catalog),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--port",
+            "1",
+        ],
+        env=clean_env({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "unknown provider(s) nope" in result.stderr

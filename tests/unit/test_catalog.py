@@ -98,11 +98,6 @@ def test_load_from_a_file(tmp_path: Path) -> None:
     assert catalog.models["pic"].price(num_outputs=2, duration=5) == 50_000
 
 
-def test_load_missing_file_raises(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        Catalog.load(tmp_path / "nope.toml")
-
-
 def test_catalog_error_is_a_value_error() -> None:
     assert issubclass(CatalogError, ValueError)
 
@@ -174,3 +169,17 @@ def test_a_type_that_is_not_a_string_is_a_catalog_error(value: str) -> None:
 def test_a_negative_price_is_a_catalog_error() -> None:
     with pytest.raises(CatalogError, match="negative"):
         Catalog.parse('[models.x]\ntype = "image"\nprice_per_output = "-0.01"\n')
+
+
+def test_unknown_providers_are_refused_by_name() -> None:
+    catalog = Catalog.parse(
+        '[models.x]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["local", "gemini"]\n'
+    )
+    catalog.check_providers({"local", "gemini"})
+    with pytest.raises(CatalogError, match=r"models\.x\.providers .*gemini; available: local"):
+        catalog.check_providers({"local"})
+
+
+def test_an_unreadable_catalog_file_is_a_catalog_error(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="cannot read the catalog file"):
+        Catalog.load(tmp_path / "missing.toml")

@@ -103,3 +103,8 @@ def test_load_from_file(tmp_path: Path) -> None:
 
 def test_moderation_error_message() -> None:
     assert MODERATION_ERROR.startswith("Content moderation:")
+
+
+def test_an_unreadable_denylist_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot read the moderation deny-list"):
+        DenyList.load(tmp_path / "missing.txt")

@@ -126,10 +126,11 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    services = Services.build(settings)  # a bad catalog or deny-list stops us here
     boot = asyncio.run(_prepare(settings))
     if boot:
         _announce(settings, boot)
-    app = create_app(Services.build(settings), run_workers=settings.workers > 0)
+    app = create_app(services, run_workers=settings.workers > 0)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -49,8 +49,21 @@ class Catalog:
         if path is None:
             text = resources.files("hatchery").joinpath("catalog.toml").read_text("utf-8")
         else:
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise CatalogError(f"cannot read the catalog file {path}: {exc}") from None
         return cls.parse(text)
+
+    def check_providers(self, available: set[str]) -> None:
+        """Refuse a catalog that names a provider this server does not have."""
+        for model in self.models.values():
+            unknown = [p for p in model.providers if p not in available]
+            if unknown:
+                raise CatalogError(
+                    f"models.{model.name}.providers names unknown provider(s) "
+                    f"{', '.join(unknown)}; available: {', '.join(sorted(available))}"
+                )
 
     @classmethod
     def parse(cls, text: str) -> Catalog:

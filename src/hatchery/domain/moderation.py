@@ -28,7 +28,11 @@ class DenyList:
     def load(cls, path: Path | None) -> DenyList:
         if path is None:
             return cls.empty()
-        return cls.parse(path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read the moderation deny-list {path}: {exc}") from None
+        return cls.parse(text)
 
     def __len__(self) -> int:
         return len(self._patterns)
