@@ -21,7 +21,7 @@ class Background:
         runner = TaskRunner(
             services.queue,
             services.catalog,
-            services.providers(),
+            services.providers,
             services.files,
             services.denylist,
         )

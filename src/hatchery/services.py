@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 
@@ -17,7 +18,6 @@ from hatchery.store.db import Database
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, WebhookOutbox
 
-PROVIDERS = {"local"}
 USER_AGENT = "hatchery/0.1 (+https://github.com/hatchery)"
 
 
@@ -29,14 +29,19 @@ class Services:
     queue: TaskQueue
     outbox: WebhookOutbox
     catalog: Catalog
+    providers: dict[str, Provider]
     files: FileStore
     denylist: DenyList
     http: httpx.AsyncClient
 
     @classmethod
     def build(cls, settings: Settings, http: httpx.AsyncClient | None = None) -> Services:
+        client = http or httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, trust_env=False)
+        providers: dict[str, Provider] = {
+            "local": LocalProvider(partial(fetch_reference, client, settings)),
+        }
         catalog = Catalog.load(settings.catalog)
-        catalog.check_providers(PROVIDERS)
+        catalog.check_providers(set(providers))
         denylist = DenyList.load(settings.moderation_denylist)
         db = Database.connect(settings.database_url)
         notifier = Notifier()
@@ -49,29 +54,28 @@ class Services:
             ),
             outbox=WebhookOutbox(db, lease_seconds=settings.webhook_timeout * 2),
             catalog=catalog,
+            providers=providers,
             files=FileStore(settings.outputs_dir),
             denylist=denylist,
-            http=http or httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, trust_env=False),
+            http=client,
         )
-
-    def providers(self) -> dict[str, Provider]:
-        return {"local": LocalProvider(self.fetch_reference)}
-
-    async def fetch_reference(self, url: str) -> bytes:
-        """Download a reference image through the URL guard (size-capped, time-limited)."""
-        response = await guarded_request(
-            self.http,
-            "GET",
-            url,
-            allow_private=self.settings.allow_private_urls,
-            timeout=self.settings.reference_timeout,
-            max_bytes=self.settings.reference_max_bytes,
-            max_redirects=5,
-        )
-        if response.status_code != 200:
-            raise ValueError(f"HTTP {response.status_code}")
-        return response.content
 
     async def close(self) -> None:
         await self.http.aclose()
         await self.db.dispose()
+
+
+async def fetch_reference(http: httpx.AsyncClient, settings: Settings, url: str) -> bytes:
+    """Download a reference image through the URL guard (size-capped, time-limited)."""
+    response = await guarded_request(
+        http,
+        "GET",
+        url,
+        allow_private=settings.allow_private_urls,
+        timeout=settings.reference_timeout,
+        max_bytes=settings.reference_max_bytes,
+        max_redirects=5,
+    )
+    if response.status_code != 200:
+        raise ValueError(f"HTTP {response.status_code}")
+    return response.content

@@ -10,15 +10,20 @@ import pytest
 import sqlalchemy as sa
 
 from hatchery import admin
+from hatchery.domain.catalog import Catalog
+from hatchery.domain.moderation import DenyList
 from hatchery.domain.tasks import TaskStatus, new_task_id
+from hatchery.providers.base import Artifact, Finished, Job, Running
+from hatchery.storage import FileStore
 from hatchery.store import accounts, migrate
 from hatchery.store import tasks as task_store
-from hatchery.store.db import Database
+from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tables import ledger, metadata, webhook_deliveries
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
+from hatchery.worker.runner import TaskRunner
 
 PRICE = 10_000
 
@@ -272,8 +277,64 @@ async def test_an_in_flight_delivery_is_not_due_until_its_lease_lapses(
     await queue.complete(lease_of(task), output={"files": []}, usage={})
     outbox = WebhookOutbox(db, lease_seconds=60)
     due = await outbox.next_due_at()
-    assert due is not None and due <= queue.now()
+    assert due is not None and due <= utcnow()
     delivery = await outbox.claim("sender")
     assert delivery is not None and await outbox.claim("other") is None
     due = await outbox.next_due_at()
-    assert due is not None and (due - queue.now()).total_seconds() > 55
+    assert due is not None and (due - utcnow()).total_seconds() > 55
+
+
+class ResumableProvider:
+    """An upstream that runs a job over two polls; counts submits and polls."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.submits = 0
+        self.polls: list[dict[str, object]] = []
+
+    async def submit(self, job: Job) -> Finished | Running:
+        self.submits += 1
+        return Running({"operation": "op-1", "step": 0}, poll_after=0)
+
+    async def poll(self, job: Job, upstream: dict[str, object]) -> Finished | Running:
+        self.polls.append(upstream)
+        if upstream["step"] == 0:
+            return Running({"operation": "op-1", "step": 1}, poll_after=0)
+        return Finished([Artifact(b"\x89PNG fake", "png", 1, 1)])
+
+
+def fake_runner(queue: TaskQueue, provider: ResumableProvider, tmp_path: Path) -> TaskRunner:
+    catalog = Catalog.parse(
+        '[models.nanobanana]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["fake"]\n'
+    )
+    return TaskRunner(
+        queue, catalog, {"fake": provider}, FileStore(tmp_path / "out"), DenyList.empty()
+    )
+
+
+async def test_runner_stores_the_upstream_handle_and_a_new_attempt_resumes_from_it(
+    db: Database, queue: TaskQueue, tmp_path: Path
+) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    first = await queue.claim("w1")
+    assert first is not None
+    # The first attempt submits and stores the handle, then "dies" before finishing.
+    provider = ResumableProvider()
+    step = await provider.submit(Job.from_params(task_id, "nanobanana", "image", first.params))
+    assert isinstance(step, Running)
+    assert await queue.save_upstream(lease_of(first), {"provider": "fake", "handle": step.upstream})
+    await asyncio.sleep(0.4)
+    await Reaper(queue, interval=0.1, max_attempts=5).reap_once()
+
+    second = await queue.claim("w2")
+    assert second is not None and second.upstream is not None
+    await fake_runner(queue, provider, tmp_path).run(second)
+    async with db.read() as conn:
+        done = await task_store.get(conn, task_id)
+    assert done is not None and done.status is TaskStatus.COMPLETED
+    assert provider.submits == 1  # the resumed attempt only polled
+    assert provider.polls[0] == {"operation": "op-1", "step": 0}
+    assert done.upstream == {"provider": "fake", "handle": {"operation": "op-1", "step": 1}}
+    assert done.usage is not None and done.usage["provider"] == "fake"

@@ -3,6 +3,7 @@ attempts, SIGTERM, and the envelope on an unexpected error."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sqlite3
@@ -169,3 +170,41 @@ def test_serve_refuses_a_catalog_with_an_unknown_provider(tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "unknown provider(s) nope" in result.stderr
+
+
+def test_keys_are_stored_only_as_hashes_and_the_first_key_is_printed_once(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    data = tmp_path / "keys"
+    first = make_server(data)
+    assert first.key is not None
+    extra = first.new_account("hashes@example.com")
+    first.stop()
+    raw = b"".join(p.read_bytes() for p in data.glob("hatchery.db*"))
+    assert first.key.encode() not in raw and extra.encode() not in raw
+    assert hashlib.sha256(extra.encode()).hexdigest().encode() in raw
+
+    again = make_server(data)
+    assert again.key is None  # nothing printed on the second start
+    assert not any("shown once" in line for line in again.output)
+    with again.client(key=first.key) as client:
+        assert client.get("/v1/account").json()["data"]["email"] == "local@localhost"
+    with sqlite3.connect(data / "hatchery.db") as db:
+        assert db.execute("SELECT count(*) FROM accounts").fetchone() == (2,)
+
+
+def test_reference_images_over_the_size_cap_fail_the_task(
+    make_server: Callable[..., ServerProcess], receiver: LocalHTTPServer
+) -> None:
+    receiver.respond = lambda path, method: (
+        200,
+        {"Content-Type": "image/png"},
+        b"\x89PNG" + b"0" * 5000,
+    )
+    server = make_server(HATCHERY_REFERENCE_MAX_BYTES="4096")
+    with server.client() as client:
+        body = {"model": "nanobanana", "prompt": "cap", "image_urls": [receiver.url("/big.png")]}
+        task = wait_for_task(client, client.post("/v1/generate", json=body).json()["data"]["id"])
+    assert task["status"] == "failed" and task["cost"] == "$0.00"
+    assert "image_urls[0] could not be fetched" in task["error"]
+    assert "4096" in task["error"]

@@ -81,9 +81,7 @@ async def create(conn: AsyncConnection, email: str, balance_micros: int) -> Acco
     )
     if balance_micros:
         await _ledger(conn, account_id, "credit", balance_micros, note="initial balance")
-    found = await by_id(conn, account_id)
-    assert found is not None
-    return found
+    return Account(account_id, email, ACTIVE, balance_micros, 0, None)
 
 
 async def by_id(conn: AsyncConnection, account_id: str) -> Account | None:

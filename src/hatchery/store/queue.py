@@ -51,10 +51,8 @@ class TaskQueue:
                     "Insufficient balance: this task costs more than the account's available "
                     "balance; add funds and try again"
                 )
-            await tasks.insert(conn, values)
-            task = await tasks.get(conn, values["id"])
+            task = await tasks.insert(conn, values)
         self.notifier.notify(TASKS)
-        assert task is not None
         return task
 
     async def claim(self, owner: str) -> Task | None:
@@ -150,10 +148,6 @@ class TaskQueue:
     def _webhook_queued(self, task: Task) -> None:
         if task.webhook_url:
             self.notifier.notify(WEBHOOKS)
-
-    @staticmethod
-    def now() -> datetime:
-        return utcnow()
 
 
 class WebhookOutbox:

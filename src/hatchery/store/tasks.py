@@ -35,8 +35,9 @@ def to_task(row: sa.Row[Any]) -> Task:
     return Task(**m)
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(tasks.insert().values(**values))
+async def insert(conn: AsyncConnection, values: dict[str, Any]) -> Task:
+    row = (await conn.execute(tasks.insert().values(**values).returning(*tasks.c))).one()
+    return to_task(row)
 
 
 async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None) -> Task | None:

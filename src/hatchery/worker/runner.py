@@ -60,32 +60,29 @@ class TaskRunner:
     async def _generate(
         self, task: Task, lease: Lease, model: Model, job: Job
     ) -> tuple[str, Finished]:
+        """The model's providers in order (checked at start-up); a retryable failure moves on."""
         last: ProviderError | None = None
         for name in model.providers:
-            provider = self.providers.get(name)
-            if provider is None:
-                last = ProviderError(f"provider {name!r} is not configured")
-                continue
             try:
-                return name, await self._drive(provider, task, lease, job)
+                return name, await self._drive(self.providers[name], task, lease, job)
             except ProviderError as exc:
                 if not exc.retryable:
                     raise
                 log.warning("task %s: provider %s failed: %s", task.id, name, exc)
                 last = exc
-        raise last or ProviderError("no provider is configured for this model")
+        raise last or ProviderError(f"model {model.name!r} has no providers")
 
     async def _drive(self, provider: Provider, task: Task, lease: Lease, job: Job) -> Finished:
-        upstream = (
-            task.upstream
-            if task.upstream and task.upstream.get("provider") == provider.name
-            else None
-        )
-        step = await (provider.poll(job, upstream) if upstream else provider.submit(job))
+        """Submit, or resume polling the upstream handle a previous attempt stored."""
+        stored = task.upstream or {}
+        handle = stored.get("handle") if stored.get("provider") == provider.name else None
+        step = await (provider.poll(job, handle) if handle else provider.submit(job))
         while isinstance(step, Running):
-            await self.queue.save_upstream(lease, {"provider": provider.name, **step.upstream})
+            if step.upstream != handle:
+                handle = step.upstream
+                await self.queue.save_upstream(lease, {"provider": provider.name, "handle": handle})
             await asyncio.sleep(step.poll_after)
-            step = await provider.poll(job, step.upstream)
+            step = await provider.poll(job, handle)
         return step
 
     def _store(
