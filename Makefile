@@ -32,6 +32,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 test: lint typecheck
+	bash scripts/ensure-postgres
 	$(BIN)/pytest -q
 
 clean:

@@ -1,29 +1,120 @@
+"""Fixtures. Every test that touches a database runs twice: on SQLite (the embedded default) and on
+a real PostgreSQL server started from the machine's binaries (``tests/pg.py``). Set
+``TEST_BACKENDS=sqlite`` (or ``postgresql``) to run one of them while working on something."""
+
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import LocalHTTPServer, ServerProcess
+from tests.pg import PostgresServer
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends() -> list[str]:
+    chosen = os.environ.get("TEST_BACKENDS", ",".join(BACKENDS)).split(",")
+    unknown = set(chosen) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"TEST_BACKENDS: unknown backend(s) {sorted(unknown)}")
+    return [b for b in BACKENDS if b in chosen]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.sqlite_only`` tests (about the embedded database itself) skip PostgreSQL."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec else None
+        only_sqlite = item.get_closest_marker("sqlite_only") is not None
+        (drop if only_sqlite and backend == "postgresql" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def local_account(url: str) -> str:
+    """Migrate a new PostgreSQL database and give it the account `serve` makes on a new SQLite
+    one (local@localhost, $10.00); returns its key."""
+    from hatchery import admin
+    from hatchery.store import migrate
+    from hatchery.store.db import Database
+
+    async def run() -> str:
+        db = Database.connect(url, pool_size=1)
+        try:
+            await migrate.upgrade(db)
+            await admin.create_user(db, admin.LOCAL_EMAIL, admin.STARTING_BALANCE)
+            return await admin.create_key(db, admin.LOCAL_EMAIL)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server per test module, on the embedded default (SQLite) with fast timings."""
-    proc = ServerProcess(tmp_path_factory.mktemp("hatchery")).start()
+def new_database(
+    backend: str, request: pytest.FixtureRequest
+) -> Callable[[], tuple[str | None, str | None]]:
+    """Makes the database for one server: (URL, key of local@localhost); (None, None) on SQLite,
+    where the server makes both in its data dir."""
+
+    def make() -> tuple[str | None, str | None]:
+        if backend == "sqlite":
+            return None, None
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        url = pg.create_database()
+        return url, local_account(url)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    new_database: Callable[[], tuple[str | None, str | None]],
+) -> Iterator[ServerProcess]:
+    """One server per test module and backend, with fast timings."""
+    url, key = new_database()
+    proc = ServerProcess(tmp_path_factory.mktemp("hatchery"), database_url=url, key=key).start()
     yield proc
     proc.stop()
 
 
 @pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start servers with settings of the test's own; all are stopped afterwards."""
+def make_server(
+    tmp_path: Path, new_database: Callable[[], tuple[str | None, str | None]]
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers with settings of the test's own; all are stopped afterwards. Starting one
+    again on the same data dir reuses its database (a restart)."""
     started: list[ServerProcess] = []
+    databases: dict[Path, tuple[str | None, str | None]] = {}
 
     def start(data_dir: Path | None = None, **settings: str) -> ServerProcess:
-        proc = ServerProcess(data_dir or tmp_path / f"data{len(started)}", settings).start()
-        started.append(proc)
+        data_dir = data_dir or tmp_path / f"data{len(started)}"
+        restart = data_dir in databases
+        if not restart:
+            databases[data_dir] = new_database()
+        url, key = databases[data_dir]
+        proc = ServerProcess(data_dir, settings, database_url=url, key=None if restart else key)
+        started.append(proc.start())
         return proc
 
     yield start
@@ -37,3 +128,12 @@ def receiver() -> Iterator[LocalHTTPServer]:
     server = LocalHTTPServer(lambda path, method: (200, {}, b"ok"))
     yield server
     server.close()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database (no schema) on the module's backend, for in-process store tests."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    pg: PostgresServer = request.getfixturevalue("postgres")
+    return pg.create_database()

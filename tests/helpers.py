@@ -3,6 +3,7 @@ and a small origin server for reference images. Everything listens on loopback o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -46,9 +47,33 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Run one SQL statement on a Hatchery database (SQLite or PostgreSQL) and return its rows;
+    ``:name`` placeholders take ``params``."""
+    import sqlalchemy as sa
+
+    from hatchery.store.db import Database
+
+    async def run() -> list[tuple[Any, ...]]:
+        db = Database.connect(url, pool_size=1)
+        try:
+            async with db.write() as conn:
+                result = await conn.execute(sa.text(sql), params)
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'hatchery.db'}"
+
+
 @dataclass
 class ServerProcess:
-    """``hatchery serve`` in a subprocess, with its data dir kept across restarts."""
+    """``hatchery serve`` (or another command) in a subprocess, with its data dir and database
+    kept across restarts. ``database_url`` None means the embedded SQLite in ``data_dir``."""
 
     data_dir: Path
     settings: dict[str, str] = field(default_factory=dict)
@@ -56,6 +81,15 @@ class ServerProcess:
     proc: subprocess.Popen[str] | None = None
     key: str | None = None
     output: list[str] = field(default_factory=list)
+    database_url: str | None = None
+    command: tuple[str, ...] = ("serve",)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir)
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        return query(self.db_url, sql, **params)
 
     @property
     def url(self) -> str:
@@ -69,11 +103,15 @@ class ServerProcess:
             "HATCHERY_PORT": str(self.port),
             "HATCHERY_DATA_DIR": str(self.data_dir),
         }
+        if self.database_url:
+            base["HATCHERY_DATABASE_URL"] = self.database_url
         return clean_env({**base, **self.settings})
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 30.0, *, wait: bool = True) -> ServerProcess:
+        """Start it; with ``wait``, until it answers ``/healthz`` (an API process)."""
+        self.output = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hatchery", "serve"],
+            [sys.executable, "-m", "hatchery", *self.command],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -81,6 +119,8 @@ class ServerProcess:
         )
         self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
         self._pump_thread.start()
+        if not wait:
+            return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

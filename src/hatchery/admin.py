@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+
 from hatchery.domain import keys
 from hatchery.domain.money import format_balance
 from hatchery.errors import BadRequest, NotFound
@@ -43,10 +45,14 @@ async def create_user(db: Database, email: str, balance_micros: int) -> accounts
         raise BadRequest(f"{email!r} is not an email address")
     if balance_micros < 0:
         raise BadRequest("the starting balance cannot be negative")
-    async with db.write() as conn:
-        if await accounts.by_email(conn, email) is not None:
-            raise BadRequest(f"an account with email {email} already exists")
-        return await accounts.create(conn, email, balance_micros)
+    exists = BadRequest(f"an account with email {email} already exists")
+    try:
+        async with db.write() as conn:
+            if await accounts.by_email(conn, email) is not None:
+                raise exists
+            return await accounts.create(conn, email, balance_micros)
+    except sa.exc.IntegrityError:  # created by someone else meanwhile (PostgreSQL)
+        raise exists from None
 
 
 async def set_status(db: Database, email: str, status: str) -> None:

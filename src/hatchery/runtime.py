@@ -1,4 +1,5 @@
-"""The background side of a server process: task workers, the reaper and webhook delivery."""
+"""The background side of a server or worker process: task workers, the reaper, webhook delivery
+and, on PostgreSQL, the listener that turns the database's notifications into wake-ups."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import logging
 
 from hatchery.services import Services
+from hatchery.store.notify import PgListener
 from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
@@ -49,6 +51,8 @@ class Background:
             allow_private=s.allow_private_urls,
             poll_interval=s.poll_interval,
         )
+        dsn = services.db.listen_dsn()
+        self.listener = PgListener(dsn, services.notifier) if dsn else None
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -57,6 +61,8 @@ class Background:
             asyncio.create_task(self.reaper.run(), name="reaper"),
             asyncio.create_task(self.dispatcher.run(), name="webhooks"),
         ]
+        if self.listener:
+            self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
 
     async def stop(self) -> None:
         worker, *others = self._tasks

@@ -43,7 +43,7 @@ class Services:
         catalog = Catalog.load(settings.catalog)
         catalog.check_providers(set(providers))
         denylist = DenyList.load(settings.moderation_denylist)
-        db = Database.connect(settings.database_url)
+        db = Database.connect(settings.database_url, pool_size=settings.database_pool_size)
         notifier = Notifier()
         return cls(
             settings=settings,

@@ -32,6 +32,7 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path(".hatchery")
     database_url: str = ""
+    database_pool_size: int = 10
     public_url: str = ""
     catalog: Path | None = None
     moderation_denylist: Path | None = None
@@ -62,6 +63,8 @@ class Settings:
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
         if self.workers < 0:
             raise SettingsError("HATCHERY_WORKERS must be 0 or more")
+        if self.database_pool_size < 1:
+            raise SettingsError("HATCHERY_DATABASE_POOL_SIZE must be 1 or more")
         if not 0 < self.port < 65536:
             raise SettingsError("HATCHERY_PORT must be from 1 to 65535")
         positive = ("lease_seconds", "poll_interval", "reaper_interval", "webhook_timeout")

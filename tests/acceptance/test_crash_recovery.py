@@ -4,7 +4,6 @@ completes, and each is charged exactly once."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -65,10 +64,10 @@ def test_sigkill_mid_task_loses_nothing_and_charges_once(
         for url in task["output"]["urls"]:
             assert httpx.get(url).status_code == 200
 
-    db = sqlite3.connect(data / "hatchery.db")
-    charges = Counter(r[0] for r in db.execute("SELECT task_id FROM ledger WHERE kind = 'charge'"))
-    attempts = dict(db.execute("SELECT id, attempt FROM tasks"))
-    db.close()
+    charges = Counter(
+        r[0] for r in server.query("SELECT task_id FROM ledger WHERE kind = 'charge'")
+    )
+    attempts = dict(server.query("SELECT id, attempt FROM tasks"))
     assert charges == Counter(submitted)  # exactly one charge per task
     assert max(attempts.values()) >= 2  # the kills really interrupted work that was then reclaimed
 

@@ -1,4 +1,5 @@
-"""The queue on a real SQLite database: claims, leases, guarded finishes, the reaper, money."""
+"""The queue on a real database (SQLite and PostgreSQL): claims, leases, guarded finishes, the
+reaper, money."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ PRICE = 10_000
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database.connect(database_url)
     await migrate.upgrade(database)
     yield database
     await database.dispose()
@@ -75,12 +76,14 @@ async def account(db: Database, account_id: str) -> accounts.Account:
     return found
 
 
+@pytest.mark.sqlite_only
 async def test_sqlite_runs_in_wal_with_a_busy_timeout(db: Database) -> None:
     async with db.read() as conn:
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
         assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 30_000
 
 
+@pytest.mark.sqlite_only
 async def test_write_transactions_queue_instead_of_failing(db: Database) -> None:
     """Writers begin IMMEDIATE: a second writer waits for the first instead of failing."""
     account_id = await new_account(db)

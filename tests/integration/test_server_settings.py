@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,28 +69,24 @@ def test_usage_and_webhook_attempts_are_recorded(
         wait_for_task(client, task_id)
     receiver.wait_for(2, path="/u")
     deadline = time.monotonic() + 10
-    with sqlite3.connect(server.data_dir / "hatchery.db") as db:
-        usage = json.loads(
-            db.execute("SELECT usage FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+    usage = server.query("SELECT usage FROM tasks WHERE id = :id", id=task_id)[0][0]
+    usage = json.loads(usage) if isinstance(usage, str) else usage
+    while time.monotonic() < deadline:
+        attempts = server.query(
+            "SELECT a.attempt, a.status_code FROM webhook_attempts a JOIN webhook_deliveries d "
+            "ON d.id = a.delivery_id WHERE d.task_id = :id ORDER BY a.attempt",
+            id=task_id,
         )
-        while time.monotonic() < deadline:
-            attempts = db.execute(
-                "SELECT a.attempt, a.status_code FROM webhook_attempts a JOIN webhook_deliveries d "
-                "ON d.id = a.delivery_id WHERE d.task_id = ? ORDER BY a.attempt",
-                (task_id,),
-            ).fetchall()
-            if len(attempts) == 2:
-                break
-            time.sleep(0.1)
-        status = db.execute(
-            "SELECT status FROM webhook_deliveries WHERE task_id = ?", (task_id,)
-        ).fetchone()
+        if len(attempts) == 2:
+            break
+        time.sleep(0.1)
+    status = server.query("SELECT status FROM webhook_deliveries WHERE task_id = :id", id=task_id)
     assert usage["outputs"] == 3
     assert usage["pixels"] == 3 * 576 * 1024
     assert usage["provider"] == "local"
     assert usage["elapsed_ms"] >= 0
     assert attempts == [(1, 500), (2, 200)]
-    assert status == ("delivered",)
+    assert status == [("delivered",)]
 
 
 def test_sigterm_finishes_running_work_and_exits(make_server: Callable[..., ServerProcess]) -> None:
@@ -105,10 +100,9 @@ def test_sigterm_finishes_running_work_and_exits(make_server: Callable[..., Serv
         server.proc.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal it caught
         assert server.proc.wait(20) in (0, -signal.SIGTERM)
-    with sqlite3.connect(server.data_dir / "hatchery.db") as db:
-        status, owner = db.execute(
-            "SELECT status, lease_owner FROM tasks WHERE id = ?", (task_id,)
-        ).fetchone()
+    [(status, owner)] = server.query(
+        "SELECT status, lease_owner FROM tasks WHERE id = :id", id=task_id
+    )
     assert status == "completed"
     assert owner is None
 
@@ -172,6 +166,7 @@ def test_serve_refuses_a_catalog_with_an_unknown_provider(tmp_path: Path) -> Non
     assert "unknown provider(s) nope" in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_keys_are_stored_only_as_hashes_and_the_first_key_is_printed_once(
     make_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
@@ -189,8 +184,7 @@ def test_keys_are_stored_only_as_hashes_and_the_first_key_is_printed_once(
     assert not any("shown once" in line for line in again.output)
     with again.client(key=first.key) as client:
         assert client.get("/v1/account").json()["data"]["email"] == "local@localhost"
-    with sqlite3.connect(data / "hatchery.db") as db:
-        assert db.execute("SELECT count(*) FROM accounts").fetchone() == (2,)
+    assert again.query("SELECT count(*) FROM accounts") == [(2,)]
 
 
 def test_reference_images_over_the_size_cap_fail_the_task(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -186,12 +185,12 @@ def test_a_large_2xx_answer_is_a_delivery(server: ServerProcess, receiver: Local
         receiver.wait_for(1, path="/chatty")
         wait_for_task(client, task_id)
     deadline = time.monotonic() + 10
-    with sqlite3.connect(server.data_dir / "hatchery.db") as db:
-        while time.monotonic() < deadline:
-            row = db.execute(
-                "SELECT status, attempts FROM webhook_deliveries WHERE task_id = ?", (task_id,)
-            ).fetchone()
-            if row and row[0] != "pending":
-                break
-            time.sleep(0.1)
+    while time.monotonic() < deadline:
+        rows = server.query(
+            "SELECT status, attempts FROM webhook_deliveries WHERE task_id = :id", id=task_id
+        )
+        row = rows[0] if rows else None
+        if row and row[0] != "pending":
+            break
+        time.sleep(0.1)
     assert row == ("delivered", 1)

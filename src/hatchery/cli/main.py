@@ -33,7 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hatchery {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("serve", parents=[settings], help="run the API and its workers")
+    serve = sub.add_parser("serve", parents=[settings], help="run the API and its workers")
+    serve.description = (
+        "Run the HTTP API. With --workers N (HATCHERY_WORKERS) it also runs N task slots, the "
+        "reaper and webhook delivery in the same process; --workers 0 runs the API only, for "
+        "deployments whose work is done by `hatchery worker` processes."
+    )
+    worker = sub.add_parser("worker", parents=[settings], help="run workers only (no API)")
+    worker.description = (
+        "Claim and run tasks, return lapsed ones to the queue and deliver webhooks, with no API. "
+        "Any number of workers, on any hosts, may share one PostgreSQL database. SIGTERM stops "
+        "claiming, lets running tasks finish within HATCHERY_SHUTDOWN_GRACE and gives the rest "
+        "back to the queue."
+    )
+    worker.add_argument(
+        "--concurrency",
+        dest="workers",
+        default=None,
+        metavar="N",
+        help="tasks run at once (default: HATCHERY_WORKERS)",
+    )
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="action", required=True)

@@ -1,13 +1,17 @@
-"""Server-side commands: ``serve``, ``db upgrade`` and the admin commands."""
+"""Server-side commands: ``serve``, ``worker``, ``db upgrade`` and the admin commands.
+
+SQLite (the embedded default) upgrades its schema on start. PostgreSQL, shared by many processes,
+is upgraded only by ``hatchery db upgrade``: every other command refuses a schema that is behind."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hatchery import admin
 from hatchery.domain.money import parse_dollars
@@ -17,27 +21,43 @@ from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, SUSPENDED
 from hatchery.store.db import Database
 
+if TYPE_CHECKING:
+    from hatchery.services import Services
+
 Action = Callable[[Database, argparse.Namespace], Awaitable[str | None]]
+
+
+log = logging.getLogger("hatchery")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**{n: getattr(args, n, None) for n in setting_names()})
 
 
-async def _with_db(settings: Settings, action: Callable[[Database], Awaitable[Any]]) -> Any:
-    db = Database.connect(settings.database_url)
+async def _with_db(
+    settings: Settings, action: Callable[[Database], Awaitable[Any]], *, check: bool = True
+) -> Any:
+    db = Database.connect(settings.database_url, pool_size=2)
     try:
-        await _ensure_schema(db)
+        if check:
+            await ensure_schema(db)
         return await action(db)
     finally:
         await db.dispose()
 
 
-async def _ensure_schema(db: Database) -> None:
+async def ensure_schema(db: Database) -> None:
+    """SQLite: upgrade. PostgreSQL: refuse to go on unless the schema is the one we need."""
     if db.is_sqlite:
         await migrate.upgrade(db)
-    elif not await migrate.is_current(db):
-        raise HatcheryError("the database schema is behind: run `hatchery db upgrade` first")
+        return
+    current, head = await migrate.current_revision(db), migrate.head_revision()
+    if current != head:
+        state = f"at revision {current}" if current else "empty (no Hatchery schema)"
+        raise HatcheryError(
+            f"the database schema is behind: it is {state} and this version needs revision "
+            f"{head}; run `hatchery db upgrade` (with the same HATCHERY_DATABASE_URL) first"
+        )
 
 
 def _admin_action(args: argparse.Namespace) -> Action:
@@ -87,8 +107,11 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         if args.command == "serve":
             return serve(settings)
+        if args.command == "worker":
+            return work(settings)
         action = _admin_action(args)
-        out = asyncio.run(_with_db(settings, lambda db: action(db, args)))
+        upgrading = args.command == "db"
+        out = asyncio.run(_with_db(settings, lambda db: action(db, args), check=not upgrading))
     except (HatcheryError, SettingsError, ValueError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
@@ -98,12 +121,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _prepare(settings: Settings) -> admin.Bootstrap | None:
+    """Check (or, on SQLite, upgrade) the schema; on a new embedded database, make the first
+    account. A PostgreSQL deployment makes its accounts with `hatchery users create`."""
+
     async def action(db: Database) -> admin.Bootstrap | None:
-        if not db.is_sqlite and not await migrate.is_current(db):
-            raise HatcheryError("the database schema is behind: run `hatchery db upgrade` first")
-        return await admin.bootstrap(db)
+        return await admin.bootstrap(db) if db.is_sqlite else None
 
     return await _with_db(settings, action)  # type: ignore[no-any-return]
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _announce(settings: Settings, boot: admin.Bootstrap) -> None:
@@ -123,9 +153,7 @@ def serve(settings: Settings) -> int:
     from hatchery.api.app import create_app
     from hatchery.services import Services
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(settings)
     services = Services.build(settings)  # a bad catalog or deny-list stops us here
     boot = asyncio.run(_prepare(settings))
     if boot:
@@ -142,3 +170,38 @@ def serve(settings: Settings) -> int:
     )
     uvicorn.Server(config).run()
     return 0
+
+
+def work(settings: Settings) -> int:
+    from hatchery.services import Services
+
+    if settings.workers < 1:
+        raise HatcheryError("a worker needs --concurrency (HATCHERY_WORKERS) of 1 or more")
+    _configure_logging(settings)
+    asyncio.run(_with_db(settings, lambda db: asyncio.sleep(0)))  # schema check or upgrade
+    services = Services.build(settings)
+    asyncio.run(_work(services))
+    return 0
+
+
+async def _work(services: Services) -> None:
+    from hatchery.runtime import Background
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    background = Background(services)
+    try:
+        background.start()
+        log.info(
+            "worker %s running %d task slot(s)",
+            background.worker.owner,
+            services.settings.workers,
+        )
+        await stopping.wait()
+        log.info("stopping: no new tasks; waiting up to %.0fs", services.settings.shutdown_grace)
+        await background.stop()
+        log.info("worker %s stopped", background.worker.owner)
+    finally:
+        await services.close()

@@ -1,7 +1,8 @@
 """The connector: one engine, and the only place that knows SQLite from PostgreSQL at connect
 time. SQLite runs in WAL mode with a busy timeout, and write transactions begin IMMEDIATE so a
 transaction that will write takes the write lock up front instead of failing with
-"database is locked" half-way through."""
+"database is locked" half-way through. PostgreSQL runs through asyncpg with a connection pool;
+``postgresql://`` and ``postgres://`` URLs mean asyncpg."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "hatchery_write"
+MIGRATION_LOCK = 0x6861746368  # pg_advisory_xact_lock key: one `db upgrade` at a time
 
 
 def utcnow() -> datetime:
@@ -39,15 +41,29 @@ class Database:
         self.dialect = engine.dialect.name
 
     @classmethod
-    def connect(cls, url: str, **engine_options: Any) -> Database:
-        parsed = make_url(url)
+    def connect(cls, url: str, *, pool_size: int = 10, **engine_options: Any) -> Database:
+        parsed = normalize_url(url)
         if parsed.get_backend_name() == "sqlite":
             _ensure_sqlite_dir(parsed.database)
-            engine = create_async_engine(url, **engine_options)
+            engine = create_async_engine(parsed, **engine_options)
             _configure_sqlite(engine)
         else:
-            engine = create_async_engine(url, pool_pre_ping=True, **engine_options)
+            engine = create_async_engine(
+                parsed,
+                pool_pre_ping=True,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                **engine_options,
+            )
         return cls(engine)
+
+    def listen_dsn(self) -> str | None:
+        """The plain DSN a LISTEN connection opens (PostgreSQL); None where there is no such
+        thing (SQLite, where every process that writes is the one that listens)."""
+        if self.is_sqlite:
+            return None
+        url = self.engine.url.set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,12 +81,24 @@ class Database:
         async with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    async def lock_schema(self, conn: AsyncConnection) -> None:
+        """Serialise schema changes across processes (PostgreSQL; SQLite's write lock does it)."""
+        if not self.is_sqlite:
+            await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def normalize_url(url: str) -> sa.URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed
 
 
 def _ensure_sqlite_dir(database: str | None) -> None:

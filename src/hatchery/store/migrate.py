@@ -40,6 +40,7 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         command.upgrade(_config(connection), revision)
 
     async with db.write() as conn:
+        await db.lock_schema(conn)
         await conn.run_sync(run)
 
 
