@@ -97,6 +97,22 @@ tasks = sa.Table(
     sa.Index(None, "status", "lease_expires_at"),
 )
 
+task_attempts = sa.Table(
+    "task_attempts",
+    metadata,
+    # One row per claim of a task: who ran it, and how the attempt ended (completed, failed,
+    # released at shutdown, or lapsed: its worker stopped renewing and the reaper took it back).
+    # Written in the same transaction as the claim and as the guarded transition that ends it.
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("worker", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.UniqueConstraint("task_id", "attempt"),
+)
+
 ledger = sa.Table(
     "ledger",
     metadata,

@@ -11,11 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
-from hatchery.store.db import skip_locked
-from hatchery.store.tables import tasks
+from hatchery.store.db import skip_locked, utcnow
+from hatchery.store.tables import task_attempts, tasks
 
 PENDING = TaskStatus.PENDING.value
 PROCESSING = TaskStatus.PROCESSING.value
+# How an attempt ended, besides the task's own terminal status.
+RELEASED = "released"  # given back by its worker (graceful shutdown)
+LAPSED = "lapsed"  # its worker stopped renewing the lease; the reaper took it back
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,24 @@ async def claim(
         .returning(*tasks.c)
     )
     row = result.first()
-    return to_task(row) if row else None
+    if row is None:
+        return None
+    task = to_task(row)
+    await conn.execute(
+        task_attempts.insert().values(
+            task_id=task.id, attempt=task.attempt, worker=owner, started_at=now
+        )
+    )
+    return task
+
+
+async def _end_attempt(conn: AsyncConnection, lease: Lease, outcome: str) -> None:
+    a = task_attempts.c
+    await conn.execute(
+        task_attempts.update()
+        .where(a.task_id == lease.task_id, a.attempt == lease.attempt)
+        .values(ended_at=utcnow(), outcome=outcome)
+    )
 
 
 def _held(lease: Lease, expired_before: datetime | None = None) -> list[sa.ColumnElement[bool]]:
@@ -132,7 +152,11 @@ async def finish(
         .returning(*tasks.c)
     )
     row = result.first()
-    return to_task(row) if row else None
+    if row is None:
+        return None
+    task = to_task(row)
+    await _end_attempt(conn, lease, LAPSED if expired_before else task.status.value)
+    return task
 
 
 async def release(
@@ -144,7 +168,10 @@ async def release(
         .where(*_held(lease, expired_before))
         .values(status=PENDING, lease_owner=None, lease_expires_at=None)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    await _end_attempt(conn, lease, LAPSED if expired_before else RELEASED)
+    return True
 
 
 def price_column() -> sa.Column[Any]:

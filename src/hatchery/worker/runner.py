@@ -55,7 +55,18 @@ class TaskRunner:
             return
         output, usage = await asyncio.to_thread(self._store, task, job, result)
         usage.update(provider=provider, elapsed_ms=int((time.monotonic() - started) * 1000))
-        await self.queue.complete(lease, output=output, usage=usage)
+        if await self.queue.complete(lease, output=output, usage=usage) is None:
+            log.warning(
+                "task %s: attempt %d lost its lease; result discarded", task.id, lease.attempt
+            )
+            return
+        log.info(
+            "task %s completed (attempt %d, worker %s, %d ms)",
+            task.id,
+            lease.attempt,
+            lease.owner,
+            usage["elapsed_ms"],
+        )
 
     async def _generate(
         self, task: Task, lease: Lease, model: Model, job: Job
