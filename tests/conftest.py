@@ -26,13 +26,14 @@ def _backends() -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.sqlite_only`` tests (about the embedded database itself) skip PostgreSQL."""
+    """``@pytest.mark.sqlite_only`` tests (about the embedded database itself) do not run on
+    PostgreSQL, and ``@pytest.mark.postgresql_only`` ones not on SQLite."""
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec else None
-        only_sqlite = item.get_closest_marker("sqlite_only") is not None
-        (drop if only_sqlite and backend == "postgresql" else keep).append(item)
+        other = {"sqlite": "postgresql_only", "postgresql": "sqlite_only"}.get(backend or "")
+        (drop if other and item.get_closest_marker(other) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -4,6 +4,7 @@ reaper, money."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from hatchery import admin
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
-from hatchery.domain.tasks import TaskStatus, new_task_id
+from hatchery.domain.tasks import Task, TaskStatus, new_task_id
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import FileStore
 from hatchery.store import accounts, migrate
@@ -21,7 +22,7 @@ from hatchery.store import tasks as task_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, lease_of
-from hatchery.store.tables import ledger, metadata, webhook_deliveries
+from hatchery.store.tables import ledger, metadata, task_attempts, webhook_deliveries
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import TaskRunner
@@ -221,16 +222,95 @@ class StuckRunner:
         await asyncio.sleep(3600)
 
 
-def make_worker(queue: TaskQueue, runner: object, grace: float = 0.2) -> Worker:
+class SlowRunner:
+    """Takes ``seconds`` (many lease lengths), then completes the task through the queue."""
+
+    def __init__(self, queue: TaskQueue, seconds: float) -> None:
+        self.queue = queue
+        self.seconds = seconds
+        self.runs: list[int] = []
+
+    async def run(self, task: Task) -> None:
+        self.runs.append(task.attempt)
+        await asyncio.sleep(self.seconds)
+        await self.queue.complete(lease_of(task), output={"files": []}, usage={})
+
+
+def make_worker(
+    queue: TaskQueue, runner: object, grace: float = 0.2, lease_seconds: float = 30
+) -> Worker:
     return Worker(
         queue,
         runner,
         queue.notifier,
         concurrency=1,  # type: ignore[arg-type]
         poll_interval=0.05,
-        lease_seconds=30,
+        lease_seconds=lease_seconds,
         grace=grace,
     )
+
+
+async def attempts_of(db: Database, task_id: str) -> list[tuple[int, str, str | None]]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            sa.select(task_attempts.c.attempt, task_attempts.c.worker, task_attempts.c.outcome)
+            .where(task_attempts.c.task_id == task_id)
+            .order_by(task_attempts.c.attempt)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def test_a_long_task_that_keeps_renewing_its_lease_runs_exactly_once(
+    db: Database, queue: TaskQueue
+) -> None:
+    """The task runs for ~7 lease lengths while a reaper sweeps every 50 ms: never reclaimed."""
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    runner = SlowRunner(queue, seconds=2.0)
+    worker = make_worker(queue, runner, lease_seconds=0.3)
+    reaper = Reaper(queue, interval=0.05, max_attempts=5)
+    running = [asyncio.create_task(worker.run()), asyncio.create_task(reaper.run())]
+    try:
+        async with asyncio.timeout(10):
+            while not (rows := await attempts_of(db, task_id)) or rows[-1][2] is None:
+                await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        running[1].cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+    assert runner.runs == [1]
+    assert await attempts_of(db, task_id) == [(1, worker.owner, "completed")]
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000 - PRICE, 0)
+
+
+async def test_a_task_whose_renewals_stop_is_reclaimed_within_lease_plus_reaper_interval(
+    db: Database, queue: TaskQueue
+) -> None:
+    """A worker claims (lease 0.3 s) and goes silent; a reaper sweeping every 0.2 s gives the task
+    back and another worker takes it: within 0.3 + 0.2 s of the last renewal, plus slack for a
+    loaded machine, and not before the lease lapsed."""
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    silent = await queue.claim("silent-worker")
+    assert silent is not None and silent.lease_expires_at is not None
+    renewed_at = time.monotonic()
+    reaper = Reaper(queue, interval=0.2, max_attempts=5)
+    sweeping = asyncio.create_task(reaper.run())
+    try:
+        async with asyncio.timeout(10):
+            while (second := await queue.claim("healthy-worker")) is None:
+                await asyncio.sleep(0.02)
+        reclaimed_after = time.monotonic() - renewed_at
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+    assert 0.3 <= reclaimed_after <= 0.3 + 0.2 + 0.5
+    assert second.id == task_id and second.attempt == 2
+    assert await attempts_of(db, task_id) == [
+        (1, "silent-worker", "lapsed"),
+        (2, "healthy-worker", None),
+    ]
 
 
 async def test_worker_fails_a_task_whose_runner_crashes(db: Database, queue: TaskQueue) -> None:
@@ -285,6 +365,40 @@ async def test_an_in_flight_delivery_is_not_due_until_its_lease_lapses(
     assert delivery is not None and await outbox.claim("other") is None
     due = await outbox.next_due_at()
     assert due is not None and (due - utcnow()).total_seconds() > 55
+
+
+async def test_concurrent_claimers_take_each_task_and_each_delivery_once(
+    db: Database, queue: TaskQueue
+) -> None:
+    """Eight claimers race over 40 tasks, then over their 40 webhook deliveries (on PostgreSQL
+    through FOR UPDATE SKIP LOCKED): every one is taken, none twice."""
+    from hatchery.store.queue import WebhookOutbox
+
+    account_id = await new_account(db)
+    submitted = {await submit(queue, account_id, webhook="http://127.0.0.1:9/h") for _ in range(40)}
+
+    async def drain_tasks(name: str) -> list[Task]:
+        got = []
+        while (task := await queue.claim(name)) is not None:
+            got.append(task)
+        return got
+
+    batches = await asyncio.gather(*(drain_tasks(f"w{i}") for i in range(8)))
+    claimed = [t for batch in batches for t in batch]
+    assert sorted(t.id for t in claimed) == sorted(submitted)
+    for task in claimed:
+        assert await queue.complete(lease_of(task), output={"files": []}, usage={})
+
+    outbox = WebhookOutbox(db, lease_seconds=60)
+
+    async def drain_deliveries(name: str) -> list[str]:
+        got = []
+        while (delivery := await outbox.claim(name)) is not None:
+            got.append(delivery.task_id)
+        return got
+
+    taken = await asyncio.gather(*(drain_deliveries(f"d{i}") for i in range(8)))
+    assert sorted(t for batch in taken for t in batch) == sorted(submitted)
 
 
 class ResumableProvider:

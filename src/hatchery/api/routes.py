@@ -11,7 +11,7 @@ from hatchery.api.generate import Submitter, read_body
 from hatchery.domain.money import format_balance
 from hatchery.domain.present import task_json
 from hatchery.domain.tasks import TaskStatus, is_task_id
-from hatchery.errors import BadRequest, NotFound
+from hatchery.errors import BadRequest, NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES
 from hatchery.store import tasks as task_store
@@ -111,7 +111,11 @@ async def account(request: Request) -> Response:
 
 @router.get("/healthz")
 async def healthz(request: Request) -> Response:
-    await services_of(request).db.ping()
+    """200 after a round trip to the database; 503 while the database cannot be reached."""
+    try:
+        await services_of(request).db.ping()
+    except Exception as exc:
+        raise ServiceUnavailable(f"the database is unreachable ({type(exc).__name__})") from None
     return ok({"status": "ok"})
 
 

@@ -46,18 +46,30 @@ async def _with_db(
         await db.dispose()
 
 
+async def _known_revision(db: Database) -> str | None:
+    current = await migrate.current_revision(db)
+    if current is not None and not migrate.is_known(current):
+        raise HatcheryError(
+            f"the database schema (revision {current}) is newer than this version of Hatchery "
+            f"knows (revision {migrate.head_revision()}); run the newer version of Hatchery"
+        )
+    return current
+
+
 async def ensure_schema(db: Database) -> None:
-    """SQLite: upgrade. PostgreSQL: refuse to go on unless the schema is the one we need."""
+    """SQLite: upgrade. PostgreSQL: refuse to go on unless the schema is the one we need.
+    Either way, refuse a schema newer than this version knows."""
+    current, head = await _known_revision(db), migrate.head_revision()
+    if current == head:
+        return
     if db.is_sqlite:
         await migrate.upgrade(db)
         return
-    current, head = await migrate.current_revision(db), migrate.head_revision()
-    if current != head:
-        state = f"at revision {current}" if current else "empty (no Hatchery schema)"
-        raise HatcheryError(
-            f"the database schema is behind: it is {state} and this version needs revision "
-            f"{head}; run `hatchery db upgrade` (with the same HATCHERY_DATABASE_URL) first"
-        )
+    state = f"at revision {current}" if current else "empty (no Hatchery schema)"
+    raise HatcheryError(
+        f"the database schema is behind: it is {state} and this version needs revision "
+        f"{head}; run `hatchery db upgrade` (with the same HATCHERY_DATABASE_URL) first"
+    )
 
 
 def _admin_action(args: argparse.Namespace) -> Action:
@@ -98,6 +110,7 @@ async def _revoked(db: Database, key: str) -> str:
 
 
 async def _upgraded(db: Database) -> str:
+    await _known_revision(db)
     await migrate.upgrade(db)
     return f"database is at revision {migrate.head_revision()}"
 

@@ -1,0 +1,108 @@
+"""Migrations on both databases: from empty to head, and from the previous revision with data in
+it (a task pending, one in flight, money reserved) to head, after which the queue carries on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from hatchery import admin
+from hatchery.domain.tasks import TaskStatus
+from hatchery.store import migrate
+from hatchery.store import tasks as task_store
+from hatchery.store.db import Database
+from hatchery.store.notify import Notifier
+from hatchery.store.queue import TaskQueue
+from hatchery.store.tasks import Lease
+from tests.integration.test_queue import PRICE, account, submit
+
+TABLES = {"accounts", "api_keys", "tasks", "task_attempts", "ledger", "webhook_deliveries"}
+
+
+def previous_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = migrate.head_revision()
+    script = ScriptDirectory.from_config(migrate._config())
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    return previous
+
+
+async def table_names(db: Database) -> set[str]:
+    async with db.read() as conn:
+        return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+
+
+async def test_upgrade_from_an_empty_database_reaches_head(database_url: str) -> None:
+    db = Database.connect(database_url)
+    try:
+        assert await migrate.current_revision(db) is None
+        await migrate.upgrade(db)
+        assert await migrate.is_current(db)
+        assert TABLES <= await table_names(db)
+        await migrate.upgrade(db)  # again: nothing to do, nothing broken
+        assert await migrate.is_current(db)
+    finally:
+        await db.dispose()
+
+
+async def test_upgrade_from_the_previous_revision_keeps_data_and_the_queue_carries_on(
+    database_url: str,
+) -> None:
+    db = Database.connect(database_url)
+    try:
+        await migrate.upgrade(db, previous_revision())
+        account_id = (await admin.create_user(db, "old@example.com", 1_000_000)).id
+        queue = TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=30)
+        pending, in_flight = await submit(queue, account_id), await submit(queue, account_id)
+        async with db.write() as conn:  # claimed by a worker of the old version
+            await conn.execute(
+                sa.text(
+                    "UPDATE tasks SET status = 'processing', lease_owner = 'old-worker', "
+                    "attempt = 1 WHERE id = :id"
+                ),
+                {"id": in_flight},
+            )
+
+        await migrate.upgrade(db)
+        assert await migrate.is_current(db)
+        acct = await account(db, account_id)
+        assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 2 * PRICE)
+        async with db.read() as conn:
+            kept = {t: await task_store.get(conn, t) for t in (pending, in_flight)}
+        assert kept[pending] is not None and kept[pending].status is TaskStatus.PENDING
+        assert kept[in_flight] is not None and kept[in_flight].lease_owner == "old-worker"
+
+        claimed = await queue.claim("new-worker")
+        assert claimed is not None and claimed.id == pending
+        assert await queue.complete(Lease(pending, "new-worker", 1), output={}, usage={})
+        assert await queue.complete(Lease(in_flight, "old-worker", 1), output={}, usage={})
+        acct = await account(db, account_id)
+        assert (acct.balance_micros, acct.reserved_micros) == (1_000_000 - 2 * PRICE, 0)
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.postgresql_only
+async def test_on_postgresql_a_queued_task_is_announced_on_commit(database_url: str) -> None:
+    """Migration 0002's trigger: a pending task sends NOTIFY hatchery_tasks when it commits.
+    (SQLite has no NOTIFY: there the one process that writes wakes its own workers.)"""
+    import asyncpg
+
+    db = Database.connect(database_url)
+    listener = await asyncpg.connect(db.listen_dsn())
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    try:
+        await migrate.upgrade(db)
+        await listener.add_listener("hatchery_tasks", lambda *args: heard.put_nowait(args[2]))
+        account_id = (await admin.create_user(db, "n@example.com", 1_000_000)).id
+        queue = TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=30)
+        assert heard.empty()
+        await submit(queue, account_id)
+        assert await asyncio.wait_for(heard.get(), 5) == "hatchery_tasks"
+    finally:
+        await listener.close()
+        await db.dispose()
