@@ -202,3 +202,21 @@ def test_reference_images_over_the_size_cap_fail_the_task(
     assert task["status"] == "failed" and task["cost"] == "$0.00"
     assert "image_urls[0] could not be fetched" in task["error"]
     assert "4096" in task["error"]
+
+
+async def test_healthz_answers_503_while_the_database_is_unreachable(tmp_path: Path) -> None:
+    from tests.helpers import free_port
+
+    nowhere = f"postgresql://hatchery@127.0.0.1:{free_port()}/hatchery"  # nothing listens there
+    services = Services.build(Settings(data_dir=tmp_path, database_url=nowhere))
+    app = create_app(services, run_workers=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/healthz")
+    finally:
+        await services.close()
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["message"].startswith("the database is unreachable")
