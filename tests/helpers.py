@@ -229,6 +229,9 @@ class LocalHTTPServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the sender died mid-request (SIGKILL): no request
+                    self.close_connection = True
+                    return
                 with outer._cond:
                     outer.received.append(Received(self.path, dict(self.headers.items()), body))
                     outer._cond.notify_all()

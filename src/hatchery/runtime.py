@@ -53,6 +53,7 @@ class Background:
         )
         dsn = services.db.listen_dsn()
         self.listener = PgListener(dsn, services.notifier) if dsn else None
+        self.grace = s.shutdown_grace
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -65,10 +66,12 @@ class Background:
             self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
 
     async def stop(self) -> None:
+        """Stop claiming tasks and webhooks; running tasks and webhook attempts in flight get the
+        shutdown grace to finish (at the same time); then everything else stops."""
         worker, *others = self._tasks
         self.worker.stop()
-        with contextlib.suppress(Exception):
-            await worker
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.gather(worker, self.dispatcher.drain(self.grace))

@@ -4,6 +4,7 @@ reaper, money."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -455,3 +456,52 @@ async def test_runner_stores_the_upstream_handle_and_a_new_attempt_resumes_from_
     assert provider.polls[0] == {"operation": "op-1", "step": 0}
     assert done.upstream == {"provider": "fake", "handle": {"operation": "op-1", "step": 1}}
     assert done.usage is not None and done.usage["provider"] == "fake"
+
+
+async def test_stopping_lets_a_webhook_in_flight_finish_instead_of_cutting_it_off(
+    db: Database, queue: TaskQueue
+) -> None:
+    """Shutdown while a receiver takes 1 s to answer: the attempt completes and is recorded."""
+    import httpx
+
+    from hatchery.store.queue import WebhookOutbox
+    from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
+    from tests.helpers import LocalHTTPServer
+
+    def slow(path: str, method: str) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(1)
+        return 200, {}, b"ok"
+
+    receiver = LocalHTTPServer(slow)
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id, webhook=receiver.url("/slow"))
+    task = await queue.claim("w")
+    assert task is not None
+    await queue.complete(lease_of(task), output={"files": []}, usage={})
+    async with httpx.AsyncClient() as client:
+        dispatcher = WebhookDispatcher(
+            WebhookOutbox(db, lease_seconds=60),
+            client,
+            queue.notifier,
+            owner="stopping",
+            policy=RetryPolicy(5, 60, 3600),
+            timeout=10,
+            allow_private=True,
+            poll_interval=0.05,
+        )
+        running = asyncio.create_task(dispatcher.run())
+        while not dispatcher._inflight:
+            await asyncio.sleep(0.01)
+        running.cancel()  # shutdown begins while the receiver is still thinking
+        await asyncio.gather(running, return_exceptions=True)
+        await dispatcher.drain(timeout=5)
+    receiver.close()
+    [hook] = receiver.received
+    assert json.loads(hook.body)["task_id"] == task_id
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(webhook_deliveries.c.status, webhook_deliveries.c.attempts)
+            )
+        ).one()
+    assert tuple(row) == ("delivered", 1)

@@ -100,6 +100,17 @@ class WebhookDispatcher:
         self._inflight.discard(job)
         self.slots.release()
 
+    async def drain(self, timeout: float) -> None:
+        """Once ``run`` is cancelled: let the attempts in flight finish and be recorded, for up to
+        ``timeout`` seconds, rather than cut a receiver off mid-request. What is still going then
+        is cancelled; its claim lapses and another process makes the attempt again."""
+        if not self._inflight:
+            return
+        _, late = await asyncio.wait(set(self._inflight), timeout=timeout)
+        for job in late:
+            job.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
     async def _claim(self) -> outbox.Delivery | None:
         try:
             return await self.outbox.claim(self.owner)
