@@ -267,6 +267,25 @@ class LocalHTTPServer:
                     raise AssertionError(f"expected {count} requests on {path}, got {len(got)}")
                 self._cond.wait(left)
 
+    def wait_for_tasks(
+        self, task_ids: set[str], path: str, timeout: float = 60.0
+    ) -> list[Received]:
+        """Wait until a webhook for each of ``task_ids`` arrived on ``path`` (redeliveries may
+        come too); returns every request received there."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [r for r in self.received if r.path == path]
+                missing = task_ids - {r.json()["task_id"] for r in got}
+                if not missing:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"no webhook for {len(missing)} task(s): {sorted(missing)[:5]}"
+                    )
+                self._cond.wait(left)
+
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -71,7 +71,7 @@ def test_sigkill_mid_task_loses_nothing_and_charges_once(
     assert charges == Counter(submitted)  # exactly one charge per task
     assert max(attempts.values()) >= 2  # the kills really interrupted work that was then reclaimed
 
-    hooks = receiver.wait_for(len(submitted), path="/crash", timeout=60)
+    hooks = receiver.wait_for_tasks(set(submitted), path="/crash", timeout=60)
     bodies: dict[str, set[bytes]] = {}
     for hook in hooks:
         bodies.setdefault(json.loads(hook.body)["task_id"], set()).add(hook.body)
