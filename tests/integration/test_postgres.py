@@ -204,3 +204,18 @@ def test_a_missed_notification_costs_at_most_one_poll_interval(
     with api.client() as client:
         for _ in range(3):
             assert started_after(url, run_one(client)) < 1 + 2  # the poll, plus slack
+
+
+@pytest.mark.parametrize("command", [("serve",), ("worker",), ("db", "upgrade")])
+def test_an_unreachable_database_is_one_clear_line_without_the_password(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    from tests.helpers import free_port
+
+    port = free_port()  # nothing listens there
+    result = hatchery(f"postgresql://hatchery:s3cret@127.0.0.1:{port}/hatchery", tmp_path, *command)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"error: cannot use the database postgresql+asyncpg://hatchery:***@127.0.0.1:{port}/hatchery"
+    )
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr

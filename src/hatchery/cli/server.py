@@ -13,13 +13,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from hatchery import admin
 from hatchery.domain.money import parse_dollars
 from hatchery.errors import HatcheryError
 from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, SUSPENDED
-from hatchery.store.db import Database
+from hatchery.store.db import Database, normalize_url
 
 if TYPE_CHECKING:
     from hatchery.services import Services
@@ -128,9 +130,19 @@ def run(args: argparse.Namespace) -> int:
     except (HatcheryError, SettingsError, ValueError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
+    except (sa.exc.DBAPIError, OSError) as exc:
+        print(f"error: {_database_error(settings, exc)}", file=sys.stderr)
+        return 1
     if out:
         print(out)
     return 0
+
+
+def _database_error(settings: Settings, exc: Exception) -> str:
+    """What went wrong reaching the database, naming it (without its password)."""
+    where = normalize_url(settings.database_url).render_as_string(hide_password=True)
+    reason = getattr(exc, "orig", None) or exc
+    return f"cannot use the database {where}: {type(reason).__name__}: {reason}".strip()
 
 
 async def _prepare(settings: Settings) -> admin.Bootstrap | None:
