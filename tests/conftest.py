@@ -4,14 +4,13 @@ a real PostgreSQL server started from the machine's binaries (``tests/pg.py``). 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import LocalHTTPServer, ServerProcess
+from tests.helpers import LocalHTTPServer, ServerProcess, local_account
 from tests.pg import PostgresServer
 
 BACKENDS = ("sqlite", "postgresql")
@@ -49,25 +48,6 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="module", params=_backends())
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-def local_account(url: str) -> str:
-    """Migrate a new PostgreSQL database and give it the account `serve` makes on a new SQLite
-    one (local@localhost, $10.00); returns its key."""
-    from hatchery import admin
-    from hatchery.store import migrate
-    from hatchery.store.db import Database
-
-    async def run() -> str:
-        db = Database.connect(url, pool_size=1)
-        try:
-            await migrate.upgrade(db)
-            await admin.create_user(db, admin.LOCAL_EMAIL, admin.STARTING_BALANCE)
-            return await admin.create_key(db, admin.LOCAL_EMAIL)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,25 @@ def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     return asyncio.run(run())
 
 
+def local_account(url: str) -> str:
+    """Migrate a new PostgreSQL database and give it the account `serve` makes on a new SQLite
+    one (local@localhost, $10.00); returns its key."""
+    from hatchery import admin
+    from hatchery.store import migrate
+    from hatchery.store.db import Database
+
+    async def run() -> str:
+        db = Database.connect(url, pool_size=1)
+        try:
+            await migrate.upgrade(db)
+            await admin.create_user(db, admin.LOCAL_EMAIL, admin.STARTING_BALANCE)
+            return await admin.create_key(db, admin.LOCAL_EMAIL)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'hatchery.db'}"
 

@@ -19,8 +19,7 @@ import pytest
 
 from hatchery.domain.keys import new_webhook_secret
 from hatchery.webhooks import verify
-from tests.conftest import local_account
-from tests.helpers import LocalHTTPServer, ServerProcess, query
+from tests.helpers import LocalHTTPServer, ServerProcess, local_account, query
 from tests.pg import PostgresServer
 
 TASKS = 2000

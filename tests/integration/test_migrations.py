@@ -16,19 +16,13 @@ from hatchery.store.db import Database
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue
 from hatchery.store.tasks import Lease
-from tests.integration.test_queue import PRICE, account, submit
+from tests.store_helpers import PRICE, account, submit
 
 TABLES = {"accounts", "api_keys", "tasks", "task_attempts", "ledger", "webhook_deliveries"}
 
 
 def previous_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    head = migrate.head_revision()
-    script = ScriptDirectory.from_config(migrate._config())
-    previous = script.get_revision(head).down_revision
-    assert isinstance(previous, str)
-    return previous
+    return migrate.history()[1]
 
 
 async def table_names(db: Database) -> set[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,22 +16,14 @@ import httpx
 import pytest
 
 from hatchery.store.notify import LISTENER_NAME
-from tests.conftest import local_account
-from tests.helpers import LocalHTTPServer, ServerProcess, clean_env, query, wait_for_task
+from tests.helpers import LocalHTTPServer, ServerProcess, local_account, query, wait_for_task
 from tests.pg import PostgresServer
 
 SMALL = {"model": "nanobanana", "prompt": "a lighthouse"}
 
 
 def hatchery(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = clean_env({"HATCHERY_DATABASE_URL": url, "HATCHERY_DATA_DIR": str(data_dir)})
-    return subprocess.run(
-        [sys.executable, "-m", "hatchery", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return ServerProcess(data_dir, database_url=url).cli(*args, check=False)
 
 
 def wait_for_line(proc: ServerProcess, pattern: str, timeout: float = 30) -> re.Match[str]:

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hatchery import admin
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
-from hatchery.domain.tasks import Task, TaskStatus, new_task_id
+from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import FileStore
-from hatchery.store import accounts, migrate
+from hatchery.store import migrate
 from hatchery.store import tasks as task_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
@@ -27,8 +26,7 @@ from hatchery.store.tables import ledger, metadata, task_attempts, webhook_deliv
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import TaskRunner
-
-PRICE = 10_000
+from tests.store_helpers import PRICE, account, new_account, submit
 
 
 @pytest.fixture
@@ -42,40 +40,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def queue(db: Database) -> TaskQueue:
     return TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=0.3)
-
-
-async def new_account(db: Database, balance: int = 1_000_000) -> str:
-    return (await admin.create_user(db, f"{new_task_id()}@example.com", balance)).id
-
-
-async def submit(queue: TaskQueue, account_id: str, webhook: str | None = None) -> str:
-    task_id = new_task_id()
-    params = {
-        "prompt": "p",
-        "num_outputs": 1,
-        "duration": 5,
-        "aspect_ratio": "16:9",
-        "resolution": "1k",
-    }
-    await queue.submit(
-        {
-            "id": task_id,
-            "account_id": account_id,
-            "model": "nanobanana",
-            "type": "image_generate",
-            "params": params,
-            "webhook_url": webhook,
-            "price_micros": PRICE,
-        }
-    )
-    return task_id
-
-
-async def account(db: Database, account_id: str) -> accounts.Account:
-    async with db.read() as conn:
-        found = await accounts.by_id(conn, account_id)
-    assert found is not None
-    return found
 
 
 @pytest.mark.sqlite_only

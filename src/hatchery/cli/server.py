@@ -203,9 +203,7 @@ def work(settings: Settings) -> int:
     if settings.workers < 1:
         raise HatcheryError("a worker needs --concurrency (HATCHERY_WORKERS) of 1 or more")
     _configure_logging(settings)
-    asyncio.run(_with_db(settings, lambda db: asyncio.sleep(0)))  # schema check or upgrade
-    services = Services.build(settings)
-    asyncio.run(_work(services))
+    asyncio.run(_work(Services.build(settings)))
     return 0
 
 
@@ -216,8 +214,9 @@ async def _work(services: Services) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    background = Background(services)
     try:
+        await ensure_schema(services.db)
+        background = Background(services)
         background.start()
         log.info(
             "worker %s running %d task slot(s)",

@@ -26,9 +26,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+def history() -> list[str]:
+    """Every revision, newest first."""
+    return [r.revision for r in ScriptDirectory.from_config(_config()).walk_revisions()]
+
+
 def is_known(revision: str) -> bool:
     """Whether ``revision`` is one of ours (an older Hatchery meeting a newer schema: not)."""
-    return revision in {r.revision for r in ScriptDirectory.from_config(_config()).walk_revisions()}
+    return revision in history()
 
 
 def _current(connection: sa.Connection) -> str | None:

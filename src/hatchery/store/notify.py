@@ -80,7 +80,6 @@ class PgListener:
                 raise
             except Exception as exc:
                 log.warning("listening for notifications failed (%s); reconnecting", exc)
-            self._wake_all()  # whatever was announced while we were away
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
@@ -98,7 +97,7 @@ class PgListener:
             self.connections += 1
             if self.connections > 1:
                 log.info("notification listener reconnected")
-            self._wake_all()
+            self._wake_all()  # whatever was announced while we were not listening
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.keepalive):
