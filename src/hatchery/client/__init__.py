@@ -1,0 +1,72 @@
+"""The Hatchery Python SDK: ``Client`` and ``AsyncClient`` over httpx (nothing of the server is
+imported). ::
+
+    from hatchery.client import Client
+
+    with Client() as client:  # HATCHERY_API_KEY, HATCHERY_BASE_URL
+        task = client.generate(model="nanobanana", prompt="a lighthouse at dusk", wait=True)
+        paths = client.download(task, "out")
+
+Errors are drawn in ``hatchery.client.errors``; webhooks are verified by ``verify`` (the same
+function as ``hatchery.webhooks.verify``).
+"""
+
+from hatchery.client._async import AsyncClient, AsyncTasks
+from hatchery.client._base import DEFAULT_BASE_URL
+from hatchery.client._sync import Client, Tasks
+from hatchery.client.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ForbiddenError,
+    HatcheryError,
+    InsufficientBalanceError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    TaskCancelledError,
+    TaskFailedError,
+    UnauthorizedError,
+    UpstreamError,
+    ValidationError,
+    WaitTimeoutError,
+)
+from hatchery.client.models import Account, Pagination, Task, TaskOutput, TaskPage
+from hatchery.webhooks.signing import verify
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "Account",
+    "AsyncClient",
+    "AsyncTasks",
+    "BadRequestError",
+    "Client",
+    "ConfigurationError",
+    "ConflictError",
+    "ForbiddenError",
+    "HatcheryError",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "NotFoundError",
+    "Pagination",
+    "RateLimitedError",
+    "ServiceUnavailableError",
+    "Task",
+    "TaskCancelledError",
+    "TaskFailedError",
+    "TaskOutput",
+    "TaskPage",
+    "Tasks",
+    "UnauthorizedError",
+    "UpstreamError",
+    "ValidationError",
+    "WaitTimeoutError",
+    "verify",
+]

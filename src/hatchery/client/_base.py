@@ -1,0 +1,323 @@
+"""What ``Client`` and ``AsyncClient`` share: configuration, the retry policy, the polling schedule
+and how a response becomes data or an error. Nothing here does I/O; the two clients only send.
+
+Retries. A call is sent again, after a jittered exponential backoff (or exactly what a
+``Retry-After`` header asks, up to a minute), when the server could not be reached or answered 429,
+502, 503 or 504, at most ``max_retries`` times; never after any other 4xx. A submit
+(``POST /v1/generate``) creates a task and reserves money, so it is sent again only when the
+failure proves nothing was done: the connection was never made, or the answer was 429 or 503. A
+submit that timed out waiting for its answer, or got a 502/504 from a gateway, raises instead: the
+task may exist, and sending it again could create and charge a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import httpx
+
+from hatchery import __version__
+from hatchery.client.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    TaskCancelledError,
+    TaskFailedError,
+    WaitTimeoutError,
+    error_class,
+)
+from hatchery.client.models import Task
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_WAIT_TIMEOUT = 600.0
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+NOTHING_DONE_STATUSES = frozenset({429, 503})  # a submit answered so was not carried out
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+USER_AGENT = f"hatchery-python/{__version__}"
+
+
+@dataclass(frozen=True)
+class Config:
+    api_key: str
+    base_url: str
+    timeout: float
+    max_retries: int
+
+    @classmethod
+    def resolve(
+        cls,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        environ: Mapping[str, str] | None = None,
+    ) -> Config:
+        """Arguments first, then ``HATCHERY_API_KEY`` and ``HATCHERY_BASE_URL``."""
+        env = os.environ if environ is None else environ
+        key = api_key or env.get("HATCHERY_API_KEY", "")
+        if not key:
+            raise ConfigurationError("no API key: pass api_key=... or set HATCHERY_API_KEY")
+        url = (base_url or env.get("HATCHERY_BASE_URL", "") or DEFAULT_BASE_URL).rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(
+                f"base URL must be http(s)://host[:port], got {url!r} (HATCHERY_BASE_URL)"
+            )
+        if max_retries < 0:
+            raise ConfigurationError("max_retries must be 0 or more")
+        return cls(api_key=key, base_url=url, timeout=timeout, max_retries=max_retries)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call as the retry policy sees it."""
+
+    method: str
+    url: str
+    params: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    stream: bool = False
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD", "OPTIONS")
+
+
+def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds (it may be a number or an HTTP date); None when absent."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        current = time.time() if now is None else now
+        seconds = when.timestamp() - current
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int
+    base: float = 0.5
+    cap: float = 8.0
+    max_retry_after: float = 60.0
+    rand: Callable[[], float] = field(default=random.random, repr=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential from ``base``, capped, with jitter in [50%, 100%]."""
+        return min(self.cap, self.base * 2.0**attempt) * (0.5 + self.rand() / 2)
+
+    def after_response(self, call: Call, attempt: int, response: httpx.Response) -> float | None:
+        """Seconds to wait before sending ``call`` again, or None to keep this response."""
+        status = response.status_code
+        if attempt >= self.max_retries or status not in RETRY_STATUSES:
+            return None
+        if not call.idempotent and status not in NOTHING_DONE_STATUSES:
+            return None
+        asked = retry_after(response.headers)
+        if asked is None:
+            return self.backoff(attempt)
+        return asked if asked <= self.max_retry_after else None
+
+    def after_error(self, call: Call, attempt: int, error: APIConnectionError) -> float | None:
+        """Seconds to wait before sending ``call`` again, or None to raise ``error``."""
+        if attempt >= self.max_retries or (error.request_sent and not call.idempotent):
+            return None
+        return self.backoff(attempt)
+
+
+def connection_error(exc: httpx.TransportError, call: Call) -> APIConnectionError:
+    sent = not isinstance(exc, NOT_SENT)
+    where = f"{call.method} {call.url}"
+    if isinstance(exc, httpx.TimeoutException):
+        message = f"{where}: no answer in time ({type(exc).__name__})"
+        return APITimeoutError(message, request_sent=sent)
+    return APIConnectionError(f"{where}: {exc or type(exc).__name__}", request_sent=sent)
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    return error.get("code"), error.get("message")
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """The typed error for a response that is not a success."""
+    code, message = _error_body(response)
+    status = response.status_code
+    if not message:
+        text = response.text.strip()[:200]
+        message = f"HTTP {status} {response.reason_phrase}" + (f": {text}" if text else "")
+    return error_class(code, status)(
+        message,
+        code=code,
+        status=status,
+        request_id=response.headers.get("x-request-id"),
+        retry_after=retry_after(response.headers),
+    )
+
+
+def data_of(response: httpx.Response) -> Any:
+    """The ``data`` of a successful envelope; the typed error otherwise."""
+    if not response.is_success:
+        raise api_error(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and "data" in body):
+        raise APIError(
+            f"{response.request.url} did not answer with the API's JSON envelope "
+            "(is the base URL a Hatchery server?)",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        )
+    return body["data"]
+
+
+def generate_body(**fields: Any) -> dict[str, Any]:
+    """The submit's JSON: the fields given, without the ones left None."""
+    body = {name: value for name, value in fields.items() if value is not None}
+    if "image_urls" in body:
+        body["image_urls"] = list(body["image_urls"])
+    return body
+
+
+def list_params(**params: Any) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def unseen(tasks: list[Task], previous: list[Task]) -> list[Task]:
+    """A page's tasks minus those on the page before: tasks submitted while a listing is walked
+    push older ones onto the next page, which would otherwise be yielded twice."""
+    before = {t.id for t in previous}
+    return [t for t in tasks if t.id not in before]
+
+
+def finished(task: Task) -> Task:
+    """A terminal task: returned when completed, raised as an error when it is not."""
+    if task.status == "cancelled":
+        raise TaskCancelledError(task)
+    if task.status != "completed":
+        raise TaskFailedError(task)
+    return task
+
+
+@dataclass
+class PollSchedule:
+    """When to poll a task next: starting short, growing by ``factor`` up to ``cap``, sooner
+    when the deadline is closer, later when the server's ``Retry-After`` says so."""
+
+    timeout: float | None
+    start: float = 0.25
+    factor: float = 1.5
+    cap: float = 5.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+
+    def __post_init__(self) -> None:
+        self.began = self.clock()
+        self.interval = self.start
+
+    def next_delay(self, task: Task, hint: float | None = None) -> float:
+        """Seconds to sleep before the next poll; raises WaitTimeoutError when time is up."""
+        delay = max(self.interval, hint or 0.0)
+        self.interval = min(self.cap, self.interval * self.factor)
+        if self.timeout is None:
+            return delay
+        left = self.timeout - (self.clock() - self.began)
+        if left <= 0:
+            raise WaitTimeoutError(task, self.timeout)
+        return min(delay, left)
+
+
+def output_paths(task: Task, directory: Path) -> list[tuple[str, Path]]:
+    """Where each output of ``task`` goes: ``<dir>/<task id>-<n><extension of the URL>``."""
+    if task.status != "completed":
+        raise ValueError(f"task {task.id} is {task.status}; only a completed task has files")
+    plan = []
+    for index, url in enumerate(task.urls):
+        suffix = Path(urlsplit(url).path).suffix or ".bin"
+        plan.append((url, directory / f"{task.id}-{index}{suffix}"))
+    return plan
+
+
+@contextlib.contextmanager
+def partial_file(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` through ``<path>.part``: it appears whole, or not at all."""
+    part = path.with_name(path.name + ".part")
+    try:
+        with part.open("wb") as out:
+            yield out
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+class BaseClient:
+    """Configuration and request building shared by Client and AsyncClient."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.retry = RetryPolicy(config.max_retries)
+        self._origin = _origin(config.base_url)
+
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url
+
+    def _headers(self, url: str) -> dict[str, str]:
+        """The API key goes to the API's own origin only, never to a file host elsewhere."""
+        headers = {"User-Agent": USER_AGENT}
+        if _origin(url) == self._origin:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        return headers
+
+    def _url(self, path: str) -> str:
+        return path if "://" in path else self.config.base_url + path
+
+    def _build(self, http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+        return http.build_request(
+            call.method,
+            call.url,
+            params=call.params,
+            json=call.json,
+            headers=self._headers(call.url),
+            timeout=self.config.timeout,
+        )
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+def http_limits() -> httpx.Limits:
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a submit is not
+    # sent on a connection the server is closing (which would make it look possibly delivered).
+    return httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=4.0)

@@ -1,0 +1,208 @@
+"""The blocking client: ``Client`` and its ``tasks`` resource."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from hatchery.client._base import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    BaseClient,
+    Call,
+    Config,
+    PollSchedule,
+    api_error,
+    connection_error,
+    data_of,
+    finished,
+    generate_body,
+    http_limits,
+    list_params,
+    output_paths,
+    partial_file,
+    retry_after,
+    unseen,
+)
+from hatchery.client.models import Account, Task, TaskPage
+
+
+class Client(BaseClient):
+    """A Hatchery API client. ``api_key`` and ``base_url`` default to ``HATCHERY_API_KEY`` and
+    ``HATCHERY_BASE_URL``; pass ``http_client`` to bring your own ``httpx.Client``."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(Config.resolve(api_key, base_url, timeout, max_retries))
+        self._http = http_client or httpx.Client(limits=http_limits())
+        self._owns_http = http_client is None
+        self.tasks = Tasks(self)
+
+    def generate(
+        self,
+        *,
+        model: str,
+        prompt: str,
+        negative_prompt: str | None = None,
+        num_outputs: int | None = None,
+        duration: int | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        image_urls: Sequence[str] | None = None,
+        webhook_url: str | None = None,
+        wait: bool = False,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    ) -> Task:
+        """Submit a task. With ``wait=True``, return it completed (see ``tasks.wait``)."""
+        body = generate_body(
+            model=model,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            num_outputs=num_outputs,
+            duration=duration,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            image_urls=image_urls,
+            webhook_url=webhook_url,
+        )
+        call = Call("POST", self._url("/v1/generate"), json=body)
+        task = Task.from_json(self._request(call))
+        return self.tasks.wait(task.id, timeout=timeout) if wait else task
+
+    def account(self) -> Account:
+        return Account.from_json(self._request(Call("GET", self._url("/v1/account"))))
+
+    def download(self, task: Task | str, directory: str | Path = ".") -> list[Path]:
+        """Write every output file of a completed task into ``directory``; returns the paths."""
+        task = task if isinstance(task, Task) else self.tasks.get(task)
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        return [self._download(url, path) for url, path in output_paths(task, folder)]
+
+    def _download(self, url: str, path: Path) -> Path:
+        call = Call("GET", self._url(url), stream=True)
+        response = self._send(call)
+        try:
+            if not response.is_success:
+                response.read()
+                raise api_error(response)
+            with partial_file(path) as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        except httpx.TransportError as exc:
+            raise connection_error(exc, call) from exc
+        finally:
+            response.close()
+        return path
+
+    def _send(self, call: Call) -> httpx.Response:
+        """Send ``call`` (again, as the retry policy allows); returns the last response."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.send(self._build(self._http, call), stream=call.stream)
+            except httpx.TransportError as exc:
+                error = connection_error(exc, call)
+                delay = self.retry.after_error(call, attempt, error)
+                if delay is None:
+                    raise error from exc
+            else:
+                delay = self.retry.after_response(call, attempt, response)
+                if delay is None:
+                    return response
+                response.close()
+            time.sleep(delay)
+            attempt += 1
+
+    def _request(self, call: Call) -> Any:
+        return data_of(self._send(call))
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Tasks:
+    """``client.tasks``: read, list and wait for tasks."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, task_id: str) -> Task:
+        return self._get(task_id)[0]
+
+    def _get(self, task_id: str) -> tuple[Task, float | None]:
+        call = Call("GET", self._client._url(f"/v1/tasks/{quote(task_id, safe='')}"))
+        response = self._client._send(call)
+        return Task.from_json(data_of(response)), retry_after(response.headers)
+
+    def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> TaskPage:
+        """One page of the account's tasks, newest first, with its ``pagination``."""
+        params = list_params(page=page, per_page=per_page, status=status, model=model)
+        call = Call("GET", self._client._url("/v1/tasks"), params=params)
+        return TaskPage.from_json(self._client._request(call))
+
+    def iter(
+        self, *, per_page: int = 100, status: str | None = None, model: str | None = None
+    ) -> Iterator[Task]:
+        """Every task of the account (or of a status or model), page after page."""
+        page = 1
+        previous: builtins.list[Task] = []
+        while True:
+            found = self.list(page=page, per_page=per_page, status=status, model=model)
+            yield from unseen(found.tasks, previous)
+            if not found.tasks or not found.pagination.has_next:
+                return
+            page, previous = page + 1, found.tasks
+
+    def wait(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_update: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Poll until the task ends. Returns it completed; raises TaskFailedError when it failed
+        and WaitTimeoutError when it is still running after ``timeout`` seconds (None: no limit).
+        ``on_update`` sees the task after every poll."""
+        schedule = PollSchedule(timeout)
+        while True:
+            task, hint = self._get(task_id)
+            if on_update:
+                on_update(task)
+            if task.done:
+                return finished(task)
+            time.sleep(schedule.next_delay(task, hint))
