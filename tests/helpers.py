@@ -66,23 +66,34 @@ def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     return asyncio.run(run())
 
 
-def local_account(url: str) -> str:
-    """Migrate a new PostgreSQL database and give it the account `serve` makes on a new SQLite
-    one (local@localhost, $10.00); returns its key."""
+def create_account(url: str, email: str, balance: str = "10.00", *, migrate: bool = False) -> str:
+    """Create an account and an API key on a Hatchery database, in this process (what
+    ``hatchery users create`` and ``keys create`` do, without starting a subprocess for each);
+    returns the key. ``migrate`` first brings the schema up to date."""
     from hatchery import admin
-    from hatchery.store import migrate
+    from hatchery.domain.money import parse_dollars
+    from hatchery.store import migrate as migrations
     from hatchery.store.db import Database
 
     async def run() -> str:
         db = Database.connect(url, pool_size=1)
         try:
-            await migrate.upgrade(db)
-            await admin.create_user(db, admin.LOCAL_EMAIL, admin.STARTING_BALANCE)
-            return await admin.create_key(db, admin.LOCAL_EMAIL)
+            if migrate:
+                await migrations.upgrade(db)
+            await admin.create_user(db, email, parse_dollars(balance))
+            return await admin.create_key(db, email)
         finally:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+def local_account(url: str) -> str:
+    """Migrate a new PostgreSQL database and give it the account `serve` makes on a new SQLite
+    one (local@localhost, $10.00); returns its key."""
+    from hatchery import admin
+
+    return create_account(url, admin.LOCAL_EMAIL, "10.00", migrate=True)
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -198,8 +209,7 @@ class ServerProcess:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
     def new_account(self, email: str, balance: str = "10.00") -> str:
-        self.cli("users", "create", email, "--balance", balance)
-        return self.cli("keys", "create", email).stdout.strip()
+        return create_account(self.db_url, email, balance)
 
 
 def wait_for_task(
