@@ -13,6 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hatchery.client import Client
+from hatchery.webhooks import (
+    InvalidSignatureError,
+    MissingHeaderError,
+    StaleTimestampError,
+)
 from hatchery.webhooks import verify as sdk_verify
 from tests.contract import COMPLETED_EVENT_FIELDS, FAILED_EVENT_FIELDS
 from tests.helpers import LocalHTTPServer, ServerProcess, wait_for_task
@@ -63,6 +69,43 @@ def test_completed_webhook_is_signed_and_verifies(
     assert event["error"] is None
     assert event["cost"] == "0.010000"
     assert isinstance(event["timestamp"], int)
+
+
+def test_sdk_verify_on_a_real_delivery_and_tampered_copies(
+    server: ServerProcess, receiver: LocalHTTPServer
+) -> None:
+    """The SDK's verify() accepts the delivery exactly as received and refuses every alteration."""
+    key = server.new_account("verify@example.com")
+    secret = server.cli("webhook-secret", "rotate", "verify@example.com").stdout.strip()
+    with Client(api_key=key, base_url=server.url) as client:
+        task = client.generate(
+            model="nanobanana", prompt="signed", webhook_url=receiver.url("/v"), wait=True
+        )
+    (hook,) = receiver.wait_for(1, path="/v")
+    event = sdk_verify(hook.body, hook.headers, secret)
+    assert event["task_id"] == task.id and event["event"] == "task.completed"
+    assert sdk_verify(hook.body.decode(), hook.headers, secret, tolerance=60) == event
+    ts = int(hook.headers["X-EggAPI-Timestamp"])
+    tampered_body = hook.body.replace(b'"cost":"0.010000"', b'"cost":"0.000000"')
+    assert tampered_body != hook.body
+    later_ts = {**hook.headers, "X-EggAPI-Timestamp": str(ts + 1)}
+    bad_signature = {**hook.headers, "X-EggAPI-Signature": "sha256=" + "0" * 64}
+    for body, headers, key_used in [
+        (tampered_body, hook.headers, secret),
+        (hook.body + b" ", hook.headers, secret),
+        (hook.body, later_ts, secret),
+        (hook.body, bad_signature, secret),
+        (hook.body, hook.headers, secret + "x"),
+    ]:
+        with pytest.raises(InvalidSignatureError):
+            sdk_verify(body, headers, key_used)
+    with pytest.raises(StaleTimestampError):
+        sdk_verify(hook.body, hook.headers, secret, now=ts + 301)
+    assert sdk_verify(hook.body, hook.headers, secret, now=ts + 299) == event
+    for name in ("X-EggAPI-Signature", "X-EggAPI-Timestamp"):
+        headers = {k: v for k, v in hook.headers.items() if k != name}
+        with pytest.raises(MissingHeaderError, match=name):
+            sdk_verify(hook.body, headers, secret)
 
 
 def test_no_signature_without_a_secret(server: ServerProcess, receiver: LocalHTTPServer) -> None:
