@@ -1,13 +1,18 @@
-"""The ``hatchery`` command. Server and admin commands import the server's dependencies only when
-they run, so the client side of the CLI needs nothing but httpx."""
+"""The ``hatchery`` command. Client commands (``generate``, ``tasks``, ``account``) talk to a server
+over HTTP and need nothing but httpx; server and admin commands import the server's dependencies
+only when they run."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from hatchery import __version__
+from hatchery.client._base import DEFAULT_BASE_URL, DEFAULT_WAIT_TIMEOUT
+
+CLIENT_COMMANDS = frozenset({"generate", "tasks", "account"})
 
 
 def _settings_parent() -> argparse.ArgumentParser:
@@ -25,13 +30,89 @@ def _settings_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def _client_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("connection")
+    group.add_argument("--api-key", default=None, help="default: HATCHERY_API_KEY")
+    group.add_argument(
+        "--base-url",
+        default=None,
+        help=f"the server (default: HATCHERY_BASE_URL, else {DEFAULT_BASE_URL})",
+    )
+    group.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    return parent
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(raw: str) -> int | float:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0: {raw!r}")
+        return value
+
+    return parse
+
+
+def _add_wait_options(
+    parser: argparse.ArgumentParser, out_help: str, out_default: str | None
+) -> None:
+    parser.add_argument("--out", default=out_default, metavar="DIR", help=out_help)
+    parser.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=DEFAULT_WAIT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop waiting after this long (default {DEFAULT_WAIT_TIMEOUT:g}; the task runs on)",
+    )
+
+
+def _add_client_commands(sub: Any) -> None:
+    client = _client_parent()
+    gen = sub.add_parser("generate", parents=[client], help="generate an image or a video")
+    gen.description = (
+        "Submit a task, show its status while it runs, download its outputs into --out and "
+        "print their paths (one per line). With --no-wait, print the task id and return."
+    )
+    gen.add_argument("prompt")
+    gen.add_argument("--model", default="nanobanana", help="default: nanobanana")
+    gen.add_argument("--negative-prompt", default=None)
+    gen.add_argument("--aspect-ratio", default=None, help="16:9 or 9:16")
+    gen.add_argument("--resolution", default=None, help="1k, 2k or 4k")
+    gen.add_argument("--num-outputs", type=_positive(int), default=None, metavar="N")
+    gen.add_argument("--duration", type=_positive(int), default=None, metavar="SECONDS")
+    gen.add_argument(
+        "--image-url", action="append", default=[], metavar="URL", help="a reference image (repeat)"
+    )
+    gen.add_argument("--webhook-url", default=None, metavar="URL")
+    gen.add_argument("--no-wait", action="store_true", help="submit only; print the task id")
+    _add_wait_options(gen, "where the outputs go (default: the current directory)", ".")
+
+    tasks = sub.add_parser("tasks", help="list, show and wait for tasks")
+    tasks_sub = tasks.add_subparsers(dest="action", required=True)
+    listing = tasks_sub.add_parser("list", parents=[client], help="a page of tasks, newest first")
+    listing.add_argument("--page", type=_positive(int), default=None)
+    listing.add_argument("--per-page", type=_positive(int), default=None, metavar="N")
+    listing.add_argument("--status", default=None, help="pending, processing, completed, failed")
+    listing.add_argument("--model", default=None)
+    tasks_sub.add_parser("get", parents=[client], help="show one task").add_argument("id")
+    wait = tasks_sub.add_parser("wait", parents=[client], help="wait for a task to end")
+    wait.add_argument("id")
+    _add_wait_options(wait, "also download the outputs into DIR and print their paths", None)
+
+    sub.add_parser("account", parents=[client], help="the account's balance")
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings = _settings_parent()
     parser = argparse.ArgumentParser(
-        prog="hatchery", description="Hatchery media generation server"
+        prog="hatchery", description="Hatchery: asynchronous media generation, server and client"
     )
     parser.add_argument("--version", action="version", version=f"hatchery {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_client_commands(sub)
 
     serve = sub.add_parser("serve", parents=[settings], help="run the API and its workers")
     serve.description = (
@@ -91,8 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from hatchery.cli import server  # the server extra
+    if args.command in CLIENT_COMMANDS:
+        from hatchery.cli import client
 
+        return client.run(args)
+    try:
+        from hatchery.cli import server
+    except ModuleNotFoundError as exc:
+        sys.stderr.write(
+            f"error: `hatchery {args.command}` needs the server's dependencies (missing: "
+            f"{exc.name}); install them with: pip install 'hatchery[server]'\n"
+        )
+        return 1
     return server.run(args)
 
 

@@ -1,0 +1,176 @@
+"""The client side of the ``hatchery`` command: ``generate``, ``tasks``, ``account``. It talks to a
+server over HTTP through the SDK and needs nothing but httpx.
+
+Every failure exits 1 after printing ``error: CODE: message`` on stderr (with ``--json``, an
+``{"error": {...}}`` object on stdout). Codes are the API's (``NOT_FOUND``, ...) and, for what
+happens on this side, ``CONNECTION_ERROR``, ``TIMEOUT``, ``TASK_FAILED``, ``TASK_CANCELLED``,
+``WAIT_TIMEOUT`` and ``CONFIGURATION_ERROR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hatchery.cli.display import (
+    StatusLine,
+    account_details,
+    print_json,
+    task_details,
+    task_table,
+)
+from hatchery.client import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    Client,
+    ConfigurationError,
+    HatcheryError,
+    Task,
+    TaskCancelledError,
+    TaskFailedError,
+    WaitTimeoutError,
+)
+
+Command = Callable[[Client, argparse.Namespace], int]
+
+
+def _show_task(args: argparse.Namespace, task: Task, files: list[Path] | None = None) -> None:
+    if args.json:
+        extra = {"files": [str(p) for p in files]} if files is not None else {}
+        print_json(sys.stdout, {**task.raw, **extra})
+    elif files is not None:
+        sys.stdout.write("".join(f"{path}\n" for path in files))
+    else:
+        sys.stdout.write(task_details(task) + "\n")
+
+
+def _wait(client: Client, args: argparse.Namespace, task_id: str) -> Task:
+    if args.json and not sys.stderr.isatty():
+        return client.tasks.wait(task_id, timeout=args.timeout)
+    with StatusLine(sys.stderr, task_id) as line:
+        return client.tasks.wait(task_id, timeout=args.timeout, on_update=line.update)
+
+
+def generate(client: Client, args: argparse.Namespace) -> int:
+    if not args.no_wait:  # before paying for outputs that could not be saved
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    task = client.generate(
+        model=args.model,
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        num_outputs=args.num_outputs,
+        duration=args.duration,
+        aspect_ratio=args.aspect_ratio,
+        resolution=args.resolution,
+        image_urls=args.image_url or None,
+        webhook_url=args.webhook_url,
+    )
+    if args.no_wait:
+        if args.json:
+            _show_task(args, task)
+        else:
+            sys.stdout.write(task.id + "\n")
+        return 0
+    task = _wait(client, args, task.id)
+    _show_task(args, task, client.download(task, args.out))
+    return 0
+
+
+def tasks_list(client: Client, args: argparse.Namespace) -> int:
+    page = client.tasks.list(
+        page=args.page, per_page=args.per_page, status=args.status, model=args.model
+    )
+    if args.json:
+        print_json(
+            sys.stdout,
+            {"tasks": [t.raw for t in page.tasks], "pagination": page.pagination.raw},
+        )
+    else:
+        sys.stdout.write(task_table(page) + "\n")
+    return 0
+
+
+def tasks_get(client: Client, args: argparse.Namespace) -> int:
+    _show_task(args, client.tasks.get(args.id))
+    return 0
+
+
+def tasks_wait(client: Client, args: argparse.Namespace) -> int:
+    task = _wait(client, args, args.id)
+    _show_task(args, task, client.download(task, args.out) if args.out else None)
+    return 0
+
+
+def account(client: Client, args: argparse.Namespace) -> int:
+    found = client.account()
+    if args.json:
+        print_json(sys.stdout, found.raw)
+    else:
+        sys.stdout.write(account_details(found) + "\n")
+    return 0
+
+
+COMMANDS: dict[tuple[str, str | None], Command] = {
+    ("generate", None): generate,
+    ("tasks", "list"): tasks_list,
+    ("tasks", "get"): tasks_get,
+    ("tasks", "wait"): tasks_wait,
+    ("account", None): account,
+}
+NAMES = {command for command, _ in COMMANDS}
+
+
+def describe(exc: Exception) -> tuple[str, str]:
+    """An error's code and message, as the CLI reports it."""
+    if isinstance(exc, APIError):
+        return exc.code, exc.message
+    kinds: list[tuple[type[Exception], str]] = [
+        (TaskCancelledError, "TASK_CANCELLED"),
+        (TaskFailedError, "TASK_FAILED"),
+        (WaitTimeoutError, "WAIT_TIMEOUT"),
+        (APITimeoutError, "TIMEOUT"),
+        (APIConnectionError, "CONNECTION_ERROR"),
+        (ConfigurationError, "CONFIGURATION_ERROR"),
+        (OSError, "FILE_ERROR"),
+    ]
+    code = next((code for kind, code in kinds if isinstance(exc, kind)), "ERROR")
+    return code, str(exc)
+
+
+def report(exc: Exception, as_json: bool) -> int:
+    code, message = describe(exc)
+    request_id: str | None = getattr(exc, "request_id", None)
+    task: Task | None = getattr(exc, "task", None)
+    if as_json:
+        error = {"code": code, "message": message}
+        if request_id:
+            error["request_id"] = request_id
+        print_json(sys.stdout, {"error": error, **({"task": task.raw} if task else {})})
+    else:
+        suffix = f" (request id {request_id})" if request_id else ""
+        sys.stderr.write(f"error: {code}: {message}{suffix}\n")
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    command = COMMANDS[(args.command, getattr(args, "action", None))]
+    try:
+        client = Client(api_key=args.api_key, base_url=args.base_url)
+    except ConfigurationError as exc:
+        message = (
+            str(exc)
+            .replace("pass api_key=...", "pass --api-key")
+            .replace("(HATCHERY_BASE_URL)", "(--base-url or HATCHERY_BASE_URL)")
+        )
+        return report(ConfigurationError(message), args.json)
+    try:
+        with client:
+            return command(client, args)
+    except (HatcheryError, OSError) as exc:  # OSError: the output directory cannot be written
+        return report(exc, args.json)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted (a submitted task keeps running on the server)\n")
+        return 130

@@ -1,0 +1,117 @@
+"""How the client commands print: tables, key/value blocks, JSON and the live status line. Text
+goes to stdout; progress and errors to stderr, so ``$(hatchery generate ...)`` is just the paths."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TextIO
+
+from hatchery.client.models import Account, Task, TaskPage
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+TASK_COLUMNS = ("ID", "STATUS", "MODEL", "TYPE", "COST", "CREATED")
+
+
+def print_json(stream: TextIO, value: Any) -> None:
+    stream.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _when(task: Task) -> str:
+    return task.created_at.strftime("%Y-%m-%d %H:%M:%S") if task.created_at else ""
+
+
+def task_table(page: TaskPage) -> str:
+    rows = [TASK_COLUMNS]
+    rows += [(t.id, t.status, t.model, t.type, t.cost, _when(t)) for t in page.tasks]
+    p = page.pagination
+    footer = f"page {p.page} of {max(p.total_pages, 1)}, {p.total} task(s)"
+    return (table(rows) + "\n" if page.tasks else "no tasks\n") + footer
+
+
+def key_values(pairs: Sequence[tuple[str, str | None]]) -> str:
+    shown = [(k, v) for k, v in pairs if v]
+    width = max(len(k) for k, _ in shown)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in shown)
+
+
+def task_details(task: Task) -> str:
+    pairs: list[tuple[str, str | None]] = [
+        ("id", task.id),
+        ("status", task.status),
+        ("model", task.model),
+        ("type", task.type),
+        ("cost", task.cost),
+        ("error", task.error),
+    ]
+    for name in ("created_at", "started_at", "completed_at"):
+        pairs.append((name, task.raw.get(name)))
+    pairs += [("output", url) for url in task.urls]
+    return key_values(pairs)
+
+
+def account_details(account: Account) -> str:
+    names = ("id", "email", "status", "balance", "reserved", "available")
+    return key_values([(name, str(getattr(account, name))) for name in names])
+
+
+class StatusLine:
+    """A task's status and the time waited so far. On a terminal it is one line redrawn in place
+    ten times a second; elsewhere (a log, a pipe) it prints a line each time the status changes."""
+
+    def __init__(
+        self, stream: TextIO, task_id: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.stream = stream
+        self.task_id = task_id
+        self.clock = clock
+        self.began = clock()
+        self.status = "submitted"
+        self.live = stream.isatty()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._redraw, daemon=True)
+
+    def text(self, frame: int = 0) -> str:
+        elapsed = self.clock() - self.began
+        return f"{SPINNER[frame % len(SPINNER)]} {self.task_id} {self.status} {elapsed:.1f}s"
+
+    def update(self, task: Task) -> None:
+        if task.status != self.status and not self.live:
+            self.status = task.status
+            self.stream.write(self.text()[2:] + "\n")
+            self.stream.flush()
+        self.status = task.status
+
+    def _redraw(self) -> None:
+        frame = 0
+        while not self._stop.wait(0.1):
+            self.stream.write("\r\033[K" + self.text(frame))
+            self.stream.flush()
+            frame += 1
+
+    def __enter__(self) -> StatusLine:
+        if self.live:
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.live:
+            self._stop.set()
+            self._thread.join()
+            final = "" if exc_type else self.text()[2:] + "\n"  # the end state stays on screen
+            self.stream.write("\r\033[K" + final)
+            self.stream.flush()

@@ -1,0 +1,236 @@
+"""The client side of the ``hatchery`` command, run as a subprocess against a real server, with the
+server extra's packages made unimportable (``tests/client_only.py``): what it prints, what it writes
+and how it fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import LocalHTTPServer, ServerProcess, clean_env, free_port
+
+CLIENT_ONLY = Path(__file__).resolve().parent.parent / "client_only.py"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def hatchery(
+    server: ServerProcess, key: str | None, *args: str, cwd: Path, stderr: int = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    """``hatchery ARGS`` with only the client's dependencies importable."""
+    env = clean_env({"HATCHERY_BASE_URL": server.url})
+    if key:
+        env["HATCHERY_API_KEY"] = key
+    return subprocess.run(
+        [sys.executable, str(CLIENT_ONLY), "-m", "hatchery", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        timeout=90,
+    )
+
+
+@pytest.fixture(scope="module")
+def key(server: ServerProcess) -> str:
+    return server.new_account("cli@example.com")
+
+
+def test_generate_waits_downloads_and_prints_the_paths(
+    server: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    done = hatchery(
+        server, key, "generate", "a red fox", "--num-outputs", "2", "--out", "out", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    paths = done.stdout.splitlines()
+    assert len(paths) == 2 and all(p.startswith("out/gen_") for p in paths)
+    for path in paths:
+        assert (tmp_path / path).read_bytes().startswith(PNG)
+    task_id = Path(paths[0]).name.split("-")[0]
+    assert re.search(rf"^{task_id} completed \d+\.\ds$", done.stderr, re.M), done.stderr
+
+
+def test_generate_json_is_the_task_with_its_files(
+    server: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    args = ["generate", "waves", "--model", "veo3.1", "--duration", "2", "--aspect-ratio", "9:16"]
+    done = hatchery(server, key, *args, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    task = json.loads(done.stdout)
+    assert task["status"] == "completed" and task["model"] == "veo3.1"
+    assert task["output"]["duration_seconds"] == 2 and task["cost"] == "$0.1600"
+    (path,) = task["files"]
+    assert path == f"./{task['id']}-0.mp4" or path == f"{task['id']}-0.mp4"
+    assert (tmp_path / path).stat().st_size > 1000
+    assert done.stderr == ""  # no progress lines in --json mode off a terminal
+
+
+def test_no_wait_then_get_and_wait(server: ServerProcess, key: str, tmp_path: Path) -> None:
+    submitted = hatchery(server, key, "generate", "later", "--no-wait", cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    task_id = submitted.stdout.strip()
+    assert re.fullmatch(r"gen_[a-z0-9]{16}", task_id) and not list(tmp_path.iterdir())
+    waited = hatchery(server, key, "tasks", "wait", task_id, cwd=tmp_path)
+    assert waited.returncode == 0, waited.stderr
+    assert re.search(rf"^id\s+{task_id}$", waited.stdout, re.M)
+    assert re.search(r"^status\s+completed$", waited.stdout, re.M)
+    assert re.search(r"^output\s+http://127\.0\.0\.1:\d+/files/\S+/0\.png$", waited.stdout, re.M)
+    got = hatchery(server, key, "tasks", "get", task_id, "--json", cwd=tmp_path)
+    assert json.loads(got.stdout)["id"] == task_id and got.returncode == 0
+    fetched = hatchery(server, key, "tasks", "wait", task_id, "--out", "d", cwd=tmp_path)
+    assert fetched.stdout.strip() == f"d/{task_id}-0.png"
+    assert (tmp_path / "d" / f"{task_id}-0.png").read_bytes().startswith(PNG)
+
+
+def test_tasks_list_table_and_json(server: ServerProcess, tmp_path: Path) -> None:
+    key = server.new_account("cli-list@example.com")
+    ids = [
+        hatchery(server, key, "generate", f"n{i}", "--no-wait", cwd=tmp_path).stdout.strip()
+        for i in range(3)
+    ]
+    for task_id in ids:
+        hatchery(server, key, "tasks", "wait", task_id, cwd=tmp_path)
+    table = hatchery(server, key, "tasks", "list", "--per-page", "2", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "MODEL", "TYPE", "COST", "CREATED"]
+    assert [line.split()[:5] for line in lines[1:3]] == [
+        [task_id, "completed", "nanobanana", "image_generate", "$0.0100"] for task_id in ids[:0:-1]
+    ]
+    assert lines[3] == "page 1 of 2, 3 task(s)"
+    page2 = hatchery(
+        server, key, "tasks", "list", "--per-page", "2", "--page", "2", "--json", cwd=tmp_path
+    )
+    listed = json.loads(page2.stdout)
+    assert [t["id"] for t in listed["tasks"]] == ids[:1]
+    assert listed["pagination"] == {"page": 2, "per_page": 2, "total": 3, "total_pages": 2}
+    none = hatchery(server, key, "tasks", "list", "--status", "failed", cwd=tmp_path)
+    assert none.stdout.splitlines() == ["no tasks", "page 1 of 1, 0 task(s)"]
+
+
+def test_account(server: ServerProcess, tmp_path: Path) -> None:
+    key = server.new_account("cli-acct@example.com", balance="2.50")
+    text = hatchery(server, key, "account", cwd=tmp_path)
+    assert re.search(r"^email\s+cli-acct@example\.com$", text.stdout, re.M)
+    assert re.search(r"^available\s+\$2\.5000$", text.stdout, re.M)
+    data = json.loads(hatchery(server, key, "account", "--json", cwd=tmp_path).stdout)
+    assert data["balance"] == "$2.5000" and data["status"] == "active"
+
+
+def test_every_failure_exits_non_zero_with_its_code_and_message(
+    server: ServerProcess, key: str, receiver: LocalHTTPServer, tmp_path: Path
+) -> None:
+    def fails(*args: str, key: str | None = key) -> str:
+        """The error line, which ends stderr (after any status lines)."""
+        result = hatchery(server, key, *args, cwd=tmp_path)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert result.stdout == ""
+        return result.stderr.splitlines()[-1]
+
+    assert fails("account", key="hk_wrong").startswith("error: UNAUTHORIZED: Invalid API key")
+    assert "request id " in fails("account", key="hk_wrong")
+    assert fails("tasks", "get", "gen_missing").startswith(
+        "error: NOT_FOUND: Task not found: gen_missing"
+    )
+    assert fails("generate", "x", "--model", "dall-e").startswith("error: VALIDATION_ERROR: ")
+    assert fails("tasks", "list", "--status", "done").startswith("error: BAD_REQUEST: status")
+    assert fails("account", key=None).startswith(
+        "error: CONFIGURATION_ERROR: no API key: pass --api-key or set HATCHERY_API_KEY"
+    )
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    assert fails("account", "--base-url", unreachable).startswith("error: CONNECTION_ERROR: ")
+    reference = receiver.url("/not-an-image")
+    failed = fails("generate", "x", "--image-url", reference)
+    assert re.match(r"error: TASK_FAILED: task gen_\w+ failed: .*not an image", failed), failed
+    assert not list(tmp_path.glob("gen_*"))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    listed = hatchery(server, key, "tasks", "list", "--json", cwd=tmp_path).stdout
+    before = json.loads(listed)["pagination"]["total"]
+    assert fails("generate", "x", "--out", str(blocked / "sub")).startswith(
+        "error: FILE_ERROR: [Errno 20] Not a directory"
+    )
+    listed = hatchery(server, key, "tasks", "list", "--json", cwd=tmp_path).stdout
+    assert json.loads(listed)["pagination"]["total"] == before  # checked before submitting
+
+
+def test_json_failures_are_objects_on_stdout(
+    server: ServerProcess, key: str, receiver: LocalHTTPServer, tmp_path: Path
+) -> None:
+    missing = hatchery(server, key, "tasks", "get", "gen_missing", "--json", cwd=tmp_path)
+    assert missing.returncode == 1
+    error = json.loads(missing.stdout)["error"]
+    assert error["code"] == "NOT_FOUND" and len(error["request_id"]) == 32
+    args = ["generate", "x", "--image-url", receiver.url("/nope"), "--json"]
+    failed = hatchery(server, key, *args, cwd=tmp_path)
+    body = json.loads(failed.stdout)
+    assert failed.returncode == 1 and body["error"]["code"] == "TASK_FAILED"
+    assert body["task"]["status"] == "failed" and body["task"]["cost"] == "$0.00"
+
+
+def test_usage_errors_exit_2(server: ServerProcess, key: str, tmp_path: Path) -> None:
+    for args in (["generate", "x", "--num-outputs", "0"], ["tasks"], ["generate"]):
+        result = hatchery(server, key, *args, cwd=tmp_path)
+        assert result.returncode == 2 and "usage: hatchery" in result.stderr
+
+
+def test_the_client_needs_no_server_package(server: ServerProcess, tmp_path: Path) -> None:
+    code = (
+        "import sys, hatchery.client, hatchery.webhooks, hatchery.cli.main, hatchery.cli.client\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {"
+        "'fastapi', 'starlette', 'sqlalchemy', 'pydantic', 'numpy', 'av', 'PIL'}))"
+    )
+    imported = subprocess.run(
+        [sys.executable, str(CLIENT_ONLY), "-c", code], capture_output=True, text=True, check=True
+    )
+    assert imported.stdout.strip() == "[]"
+    serve = hatchery(server, None, "serve", cwd=tmp_path)
+    assert serve.returncode == 1
+    assert "needs the server's dependencies" in serve.stderr
+    assert "pip install 'hatchery[server]'" in serve.stderr
+
+
+def test_the_status_line_is_live_on_a_terminal(
+    server: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    """On a terminal the line is redrawn in place with a growing elapsed time, then left showing
+    the end state; stdout still carries only the paths."""
+    leader, follower = pty.openpty()
+    screen: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            screen.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    args = ["generate", "a slow clip", "--model", "veo3.1", "--duration", "8"]
+    try:
+        done = hatchery(server, key, *args, cwd=tmp_path, stderr=follower)
+    finally:
+        os.close(follower)
+        reader.join(10)
+        os.close(leader)
+    assert done.returncode == 0
+    assert re.fullmatch(r"\./gen_\w+-0\.mp4\n|gen_\w+-0\.mp4\n", done.stdout)
+    drawn = b"".join(screen).decode()
+    frames = drawn.split("\r\x1b[K")
+    elapsed = [float(m) for m in re.findall(r"gen_\w+ \w+ (\d+\.\d)s", drawn)]
+    assert len(frames) > 3 and len(set(elapsed)) > 3
+    assert elapsed == sorted(elapsed)
+    assert re.search(r"gen_\w+ completed \d+\.\ds\r?\n$", drawn)
