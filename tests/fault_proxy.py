@@ -9,10 +9,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+
+from tests.helpers import ThreadingServer, reply
 
 CODES = {
     429: "RATE_LIMITED",
@@ -47,10 +49,6 @@ class Seen:
     fault: Fault | None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-
 class FaultProxy:
     def __init__(self, upstream: str = "") -> None:
         self.upstream = upstream
@@ -79,16 +77,11 @@ class FaultProxy:
                 else:
                     status, headers, payload = fault.status, fault.headers, fault.payload()
                     headers = {"Content-Type": "application/json", **headers}
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reply(self, status, headers, payload)
 
             do_GET = do_POST = _handle
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

@@ -237,8 +237,19 @@ class Received:
         return json.loads(self.body)
 
 
-class _Server(ThreadingHTTPServer):
+class ThreadingServer(ThreadingHTTPServer):
     daemon_threads = True
+
+
+def reply(
+    handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes
+) -> None:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
 
 
 class LocalHTTPServer:
@@ -264,17 +275,11 @@ class LocalHTTPServer:
                 with outer._cond:
                     outer.received.append(Received(self.path, dict(self.headers.items()), body))
                     outer._cond.notify_all()
-                status, headers, payload = outer.respond(self.path, self.command)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reply(self, *outer.respond(self.path, self.command))
 
             do_GET = do_POST = _handle
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -39,9 +39,9 @@ from hatchery.client._base import (
     RetryPolicy,
     data_of,
     finished,
-    generate_body,
     output_paths,
     retry_after,
+    submit_call,
     unseen,
 )
 
@@ -212,8 +212,12 @@ def test_a_success_that_is_not_the_envelope_is_an_error() -> None:
 
 
 def test_a_submit_body_leaves_out_what_was_not_given() -> None:
-    body = generate_body(model="m", prompt="p", duration=None, image_urls=("a", "b"))
-    assert body == {"model": "m", "prompt": "p", "image_urls": ["a", "b"]}
+    call = submit_call(
+        "http://h/v1/generate",
+        {"model": "m", "prompt": "p", "duration": None, "image_urls": ("a", "b")},
+    )
+    assert (call.method, call.url, call.idempotent) == ("POST", "http://h/v1/generate", False)
+    assert call.json == {"model": "m", "prompt": "p", "image_urls": ["a", "b"]}
 
 
 # waiting

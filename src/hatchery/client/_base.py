@@ -18,11 +18,11 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Required, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -201,12 +201,26 @@ def data_of(response: httpx.Response) -> Any:
     return body["data"]
 
 
-def generate_body(**fields: Any) -> dict[str, Any]:
-    """The submit's JSON: the fields given, without the ones left None."""
-    body = {name: value for name, value in fields.items() if value is not None}
+class GenerateParams(TypedDict, total=False):
+    """The fields of a submit (``POST /v1/generate``); the server validates them."""
+
+    model: Required[str]  # nanobanana, nanobanana-pro, veo3.1, ... (the server's catalog)
+    prompt: Required[str]  # 1 to 2000 characters
+    negative_prompt: str | None  # up to 1000 characters
+    num_outputs: int | None  # 1 to 4
+    duration: int | None  # seconds of video, 1 to 60
+    aspect_ratio: str | None  # "16:9" or "9:16"
+    resolution: str | None  # "1k", "2k" or "4k"
+    image_urls: Sequence[str] | None  # up to 9 reference images
+    webhook_url: str | None  # where the task's end is POSTed
+
+
+def submit_call(url: str, params: GenerateParams) -> Call:
+    """The submit's call; its JSON has the fields given, without the ones left None."""
+    body: dict[str, Any] = {name: value for name, value in params.items() if value is not None}
     if "image_urls" in body:
         body["image_urls"] = list(body["image_urls"])
-    return body
+    return Call("POST", url, json=body)
 
 
 def list_params(**params: Any) -> dict[str, Any]:

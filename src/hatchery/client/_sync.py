@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -19,17 +19,18 @@ from hatchery.client._base import (
     BaseClient,
     Call,
     Config,
+    GenerateParams,
     PollSchedule,
     api_error,
     connection_error,
     data_of,
     finished,
-    generate_body,
     http_limits,
     list_params,
     output_paths,
     partial_file,
     retry_after,
+    submit_call,
     unseen,
 )
 from hatchery.client.models import Account, Task, TaskPage
@@ -56,31 +57,13 @@ class Client(BaseClient):
     def generate(
         self,
         *,
-        model: str,
-        prompt: str,
-        negative_prompt: str | None = None,
-        num_outputs: int | None = None,
-        duration: int | None = None,
-        aspect_ratio: str | None = None,
-        resolution: str | None = None,
-        image_urls: Sequence[str] | None = None,
-        webhook_url: str | None = None,
         wait: bool = False,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        **params: Unpack[GenerateParams],
     ) -> Task:
-        """Submit a task. With ``wait=True``, return it completed (see ``tasks.wait``)."""
-        body = generate_body(
-            model=model,
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            num_outputs=num_outputs,
-            duration=duration,
-            aspect_ratio=aspect_ratio,
-            resolution=resolution,
-            image_urls=image_urls,
-            webhook_url=webhook_url,
-        )
-        call = Call("POST", self._url("/v1/generate"), json=body)
+        """Submit a task (``model`` and ``prompt`` are required; see ``GenerateParams``). With
+        ``wait=True``, return it completed (see ``tasks.wait``)."""
+        call = submit_call(self._url("/v1/generate"), params)
         task = Task.from_json(self._request(call))
         return self.tasks.wait(task.id, timeout=timeout) if wait else task
 
