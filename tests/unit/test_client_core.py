@@ -233,7 +233,7 @@ class Clock:
 
 def test_polls_start_short_and_back_off_to_a_cap() -> None:
     schedule = PollSchedule(timeout=None, clock=Clock())
-    delays = [schedule.next_delay(task("processing")) for _ in range(10)]
+    delays = [schedule.next_delay() for _ in range(10)]
     assert delays[0] == 0.25
     assert all(b >= a for a, b in itertools.pairwise(delays))
     assert delays[-1] == 5.0
@@ -242,12 +242,13 @@ def test_polls_start_short_and_back_off_to_a_cap() -> None:
 def test_polls_honour_retry_after_and_the_deadline() -> None:
     clock = Clock()
     schedule = PollSchedule(timeout=10.0, clock=clock)
-    assert schedule.next_delay(task("pending"), hint=3.0) == 3.0
+    schedule.polled(task("pending"))
+    assert schedule.next_delay(hint=3.0) == 3.0
     clock.now += 9.0
-    assert schedule.next_delay(task("pending"), hint=3.0) == pytest.approx(1.0)
+    assert schedule.next_delay(hint=3.0) == pytest.approx(1.0)
     clock.now += 1.0
     with pytest.raises(WaitTimeoutError) as caught:
-        schedule.next_delay(task("pending"))
+        schedule.next_delay()
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.task.status == "pending" and caught.value.timeout == 10.0
 

@@ -17,13 +17,15 @@ import email.utils
 import math
 import os
 import random
+import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any, BinaryIO, Required, TypedDict
-from urllib.parse import urlsplit
+from typing import Any, BinaryIO, Required, TypedDict, TypeVar
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -33,6 +35,7 @@ from hatchery.client.errors import (
     APIError,
     APITimeoutError,
     ConfigurationError,
+    HatcheryError,
     TaskCancelledError,
     TaskFailedError,
     WaitTimeoutError,
@@ -48,6 +51,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NOTHING_DONE_STATUSES = frozenset({429, 503})  # a submit answered so was not carried out
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 USER_AGENT = f"hatchery-python/{__version__}"
+SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Config:
             raise ConfigurationError(
                 f"base URL must be http(s)://host[:port], got {url!r} (HATCHERY_BASE_URL)"
             )
+        if not (key.isascii() and key.isprintable()):
+            raise ConfigurationError("the API key has characters an HTTP header cannot carry")
         if max_retries < 0:
             raise ConfigurationError("max_retries must be 0 or more")
         return cls(api_key=key, base_url=url, timeout=timeout, max_retries=max_retries)
@@ -90,7 +97,9 @@ class Call:
     url: str
     params: dict[str, Any] | None = None
     json: dict[str, Any] | None = None
-    stream: bool = False
+    stream: bool = False  # a file download: streamed, following redirects
+    timeout: float | None = None  # instead of the client's
+    retry: bool = True  # False: the caller retries (tasks.wait)
 
     @property
     def idempotent(self) -> bool:
@@ -131,7 +140,7 @@ class RetryPolicy:
     def after_response(self, call: Call, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before sending ``call`` again, or None to keep this response."""
         status = response.status_code
-        if attempt >= self.max_retries or status not in RETRY_STATUSES:
+        if not call.retry or attempt >= self.max_retries or status not in RETRY_STATUSES:
             return None
         if not call.idempotent and status not in NOTHING_DONE_STATUSES:
             return None
@@ -140,20 +149,33 @@ class RetryPolicy:
             return self.backoff(attempt)
         return asked if asked <= self.max_retry_after else None
 
-    def after_error(self, call: Call, attempt: int, error: APIConnectionError) -> float | None:
+    def after_error(self, call: Call, attempt: int, error: HatcheryError) -> float | None:
         """Seconds to wait before sending ``call`` again, or None to raise ``error``."""
+        if not isinstance(error, APIConnectionError) or not call.retry:
+            return None
         if attempt >= self.max_retries or (error.request_sent and not call.idempotent):
             return None
         return self.backoff(attempt)
 
 
-def connection_error(exc: httpx.TransportError, call: Call) -> APIConnectionError:
-    sent = not isinstance(exc, NOT_SENT)
+def request_error(exc: httpx.HTTPError, call: Call) -> HatcheryError:
+    """The SDK's error for an httpx one: no answer (connection, timeout) or an unreadable one."""
     where = f"{call.method} {call.url}"
+    detail = str(exc) or type(exc).__name__
+    if not isinstance(exc, httpx.TransportError):  # DecodingError, TooManyRedirects
+        return APIError(f"{where}: unreadable answer ({detail})")
+    sent = not isinstance(exc, NOT_SENT)
     if isinstance(exc, httpx.TimeoutException):
         message = f"{where}: no answer in time ({type(exc).__name__})"
         return APITimeoutError(message, request_sent=sent)
-    return APIConnectionError(f"{where}: {exc or type(exc).__name__}", request_sent=sent)
+    return APIConnectionError(f"{where}: {detail}", request_sent=sent)
+
+
+def transient(error: HatcheryError) -> bool:
+    """Whether asking again later may succeed: no answer, or 429, 502, 503, 504."""
+    if isinstance(error, APIConnectionError):
+        return True
+    return isinstance(error, APIError) and error.status in RETRY_STATUSES
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
@@ -164,7 +186,8 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str | None]:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return None, None
-    return error.get("code"), error.get("message")
+    code, message = error.get("code"), error.get("message")
+    return (code if isinstance(code, str) else None), (str(message) if message else None)
 
 
 def api_error(response: httpx.Response) -> APIError:
@@ -199,6 +222,20 @@ def data_of(response: httpx.Response) -> Any:
             request_id=response.headers.get("x-request-id"),
         )
     return body["data"]
+
+
+def parsed(parse: Callable[[Any], M], response: httpx.Response) -> M:
+    """A successful answer's ``data`` as a model; an APIError if it is not shaped like one."""
+    data = data_of(response)
+    try:
+        return parse(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise APIError(
+            f"{response.request.url} answered with data this SDK cannot read "
+            f"({type(exc).__name__}: {exc})",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        ) from exc
 
 
 class GenerateParams(TypedDict, total=False):
@@ -245,28 +282,54 @@ def finished(task: Task) -> Task:
 
 @dataclass
 class PollSchedule:
-    """When to poll a task next: starting short, growing by ``factor`` up to ``cap``, sooner
-    when the deadline is closer, later when the server's ``Retry-After`` says so."""
+    """When ``tasks.wait`` polls next: starting short, growing by ``factor`` up to ``cap``, later
+    when the server's ``Retry-After`` says so (up to a minute), never past the deadline. A poll
+    that gets no answer, or 429/502/503/504, is tried again until the deadline; then the wait
+    raises WaitTimeoutError with the last task seen (or the last error, if none was)."""
 
     timeout: float | None
     start: float = 0.25
     factor: float = 1.5
     cap: float = 5.0
+    max_hint: float = 60.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
         self.began = self.clock()
         self.interval = self.start
+        self.task: Task | None = None
+        self.error: HatcheryError | None = None
 
-    def next_delay(self, task: Task, hint: float | None = None) -> float:
-        """Seconds to sleep before the next poll; raises WaitTimeoutError when time is up."""
-        delay = max(self.interval, hint or 0.0)
+    def left(self) -> float | None:
+        return None if self.timeout is None else self.timeout - (self.clock() - self.began)
+
+    def request_timeout(self, default: float) -> float:
+        """A poll's HTTP timeout: the client's, cut to the time left (at least 0.1 s)."""
+        left = self.left()
+        return default if left is None else max(0.1, min(default, left))
+
+    def polled(self, task: Task) -> None:
+        self.task, self.error = task, None
+
+    def failed(self, error: HatcheryError) -> float | None:
+        """Note a failed poll and return its Retry-After; re-raise it unless it is transient."""
+        if not transient(error):
+            raise error
+        self.error = error
+        return error.retry_after if isinstance(error, APIError) else None
+
+    def next_delay(self, hint: float | None = None) -> float:
+        """Seconds to sleep before the next poll; raises once the deadline has passed."""
+        delay = max(self.interval, min(hint or 0.0, self.max_hint))
         self.interval = min(self.cap, self.interval * self.factor)
-        if self.timeout is None:
+        left = self.left()
+        if left is None:
             return delay
-        left = self.timeout - (self.clock() - self.began)
         if left <= 0:
-            raise WaitTimeoutError(task, self.timeout)
+            if self.task is None and self.error is not None:
+                raise self.error
+            assert self.task is not None
+            raise WaitTimeoutError(self.task, float(self.timeout or 0)) from self.error
         return min(delay, left)
 
 
@@ -274,23 +337,35 @@ def output_paths(task: Task, directory: Path) -> list[tuple[str, Path]]:
     """Where each output of ``task`` goes: ``<dir>/<task id>-<n><extension of the URL>``."""
     if task.status != "completed":
         raise ValueError(f"task {task.id} is {task.status}; only a completed task has files")
+    name = SAFE_NAME.sub("_", task.id)
     plan = []
     for index, url in enumerate(task.urls):
-        suffix = Path(urlsplit(url).path).suffix or ".bin"
-        plan.append((url, directory / f"{task.id}-{index}{suffix}"))
+        suffix = SAFE_NAME.sub("_", Path(urlsplit(url).path).suffix) or ".bin"
+        plan.append((url, directory / f"{name}-{index}{suffix}"))
     return plan
 
 
 @contextlib.contextmanager
 def partial_file(path: Path) -> Iterator[BinaryIO]:
-    """Write ``path`` through ``<path>.part``: it appears whole, or not at all."""
-    part = path.with_name(path.name + ".part")
+    """Write ``path`` through a temporary file beside it: each file appears whole or not at all,
+    even with two downloads of the same task at once."""
+    fd, part = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with part.open("wb") as out:
+        with os.fdopen(fd, "wb") as out:
             yield out
         os.replace(part, path)
     finally:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+
+
+def task_call(client: BaseClient, task_id: str, schedule: PollSchedule | None = None) -> Call:
+    """``GET /v1/tasks/{id}``; as a poll of ``tasks.wait``, bounded by its deadline and not
+    retried on its own (the wait retries)."""
+    url = client._url(f"/v1/tasks/{quote(task_id, safe='')}")
+    if schedule is None:
+        return Call("GET", url)
+    return Call("GET", url, timeout=schedule.request_timeout(client.config.timeout), retry=False)
 
 
 class BaseClient:
@@ -316,14 +391,17 @@ class BaseClient:
         return path if "://" in path else self.config.base_url + path
 
     def _build(self, http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
-        return http.build_request(
-            call.method,
-            call.url,
-            params=call.params,
-            json=call.json,
-            headers=self._headers(call.url),
-            timeout=self.config.timeout,
-        )
+        try:
+            return http.build_request(
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                headers=self._headers(call.url),
+                timeout=call.timeout or self.config.timeout,
+            )
+        except httpx.InvalidURL as exc:
+            raise APIError(f"cannot request {call.url!r}: {exc}") from exc
 
 
 def _origin(url: str) -> tuple[str, str]:

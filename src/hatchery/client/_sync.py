@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
-from urllib.parse import quote
 
 import httpx
 
@@ -20,19 +19,22 @@ from hatchery.client._base import (
     Call,
     Config,
     GenerateParams,
+    M,
     PollSchedule,
     api_error,
-    connection_error,
-    data_of,
     finished,
     http_limits,
     list_params,
     output_paths,
+    parsed,
     partial_file,
+    request_error,
     retry_after,
     submit_call,
+    task_call,
     unseen,
 )
+from hatchery.client.errors import HatcheryError
 from hatchery.client.models import Account, Task, TaskPage
 
 
@@ -64,18 +66,18 @@ class Client(BaseClient):
         """Submit a task (``model`` and ``prompt`` are required; see ``GenerateParams``). With
         ``wait=True``, return it completed (see ``tasks.wait``)."""
         call = submit_call(self._url("/v1/generate"), params)
-        task = Task.from_json(self._request(call))
+        task = self._request(call, Task.from_json)
         return self.tasks.wait(task.id, timeout=timeout) if wait else task
 
     def account(self) -> Account:
-        return Account.from_json(self._request(Call("GET", self._url("/v1/account"))))
+        return self._request(Call("GET", self._url("/v1/account")), Account.from_json)
 
     def download(self, task: Task | str, directory: str | Path = ".") -> list[Path]:
         """Write every output file of a completed task into ``directory``; returns the paths."""
         task = task if isinstance(task, Task) else self.tasks.get(task)
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        return [self._download(url, path) for url, path in output_paths(task, folder)]
+        plan = output_paths(task, Path(directory))
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        return [self._download(url, path) for url, path in plan]
 
     def _download(self, url: str, path: Path) -> Path:
         call = Call("GET", self._url(url), stream=True)
@@ -87,8 +89,8 @@ class Client(BaseClient):
             with partial_file(path) as out:
                 for chunk in response.iter_bytes():
                     out.write(chunk)
-        except httpx.TransportError as exc:
-            raise connection_error(exc, call) from exc
+        except httpx.HTTPError as exc:
+            raise request_error(exc, call) from exc
         finally:
             response.close()
         return path
@@ -98,9 +100,12 @@ class Client(BaseClient):
         attempt = 0
         while True:
             try:
-                response = self._http.send(self._build(self._http, call), stream=call.stream)
-            except httpx.TransportError as exc:
-                error = connection_error(exc, call)
+                request = self._build(self._http, call)
+                response = self._http.send(
+                    request, stream=call.stream, follow_redirects=call.stream
+                )
+            except httpx.HTTPError as exc:
+                error = request_error(exc, call)
                 delay = self.retry.after_error(call, attempt, error)
                 if delay is None:
                     raise error from exc
@@ -112,8 +117,8 @@ class Client(BaseClient):
             time.sleep(delay)
             attempt += 1
 
-    def _request(self, call: Call) -> Any:
-        return data_of(self._send(call))
+    def _request(self, call: Call, parse: Callable[[Any], M]) -> M:
+        return parsed(parse, self._send(call))
 
     def close(self) -> None:
         if self._owns_http:
@@ -138,12 +143,12 @@ class Tasks:
         self._client = client
 
     def get(self, task_id: str) -> Task:
-        return self._get(task_id)[0]
+        return self._client._request(task_call(self._client, task_id), Task.from_json)
 
-    def _get(self, task_id: str) -> tuple[Task, float | None]:
-        call = Call("GET", self._client._url(f"/v1/tasks/{quote(task_id, safe='')}"))
+    def _poll(self, task_id: str, schedule: PollSchedule) -> tuple[Task, float | None]:
+        call = task_call(self._client, task_id, schedule)
         response = self._client._send(call)
-        return Task.from_json(data_of(response)), retry_after(response.headers)
+        return parsed(Task.from_json, response), retry_after(response.headers)
 
     def list(
         self,
@@ -156,7 +161,7 @@ class Tasks:
         """One page of the account's tasks, newest first, with its ``pagination``."""
         params = list_params(page=page, per_page=per_page, status=status, model=model)
         call = Call("GET", self._client._url("/v1/tasks"), params=params)
-        return TaskPage.from_json(self._client._request(call))
+        return self._client._request(call, TaskPage.from_json)
 
     def iter(
         self, *, per_page: int = 100, status: str | None = None, model: str | None = None
@@ -183,9 +188,14 @@ class Tasks:
         ``on_update`` sees the task after every poll."""
         schedule = PollSchedule(timeout)
         while True:
-            task, hint = self._get(task_id)
-            if on_update:
-                on_update(task)
-            if task.done:
-                return finished(task)
-            time.sleep(schedule.next_delay(task, hint))
+            try:
+                task, hint = self._poll(task_id, schedule)
+            except HatcheryError as exc:
+                hint = schedule.failed(exc)
+            else:
+                if on_update:
+                    on_update(task)
+                if task.done:
+                    return finished(task)
+                schedule.polled(task)
+            time.sleep(schedule.next_delay(hint))
