@@ -8,13 +8,16 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from hatchery.client import Client
 from tests.helpers import LocalHTTPServer, ServerProcess, clean_env, free_port
 
 CLIENT_ONLY = Path(__file__).resolve().parent.parent / "client_only.py"
@@ -234,3 +237,36 @@ def test_the_status_line_is_live_on_a_terminal(
     assert len(frames) > 3 and len(set(elapsed)) > 3
     assert elapsed == sorted(elapsed)
     assert re.search(r"gen_\w+ completed \d+\.\ds\r?\n$", drawn)
+
+
+def test_ctrl_c_while_waiting_names_the_task_that_runs_on(
+    make_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    api_only = make_server(HATCHERY_WORKERS="0")  # the task stays pending
+    key = api_only.new_account("cli-int@example.com")
+    env = clean_env({"HATCHERY_BASE_URL": api_only.url, "HATCHERY_API_KEY": key})
+    proc = subprocess.Popen(
+        [sys.executable, str(CLIENT_ONLY), "-m", "hatchery", "generate", "wait for me"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "gen_… pending 0.0s": the first poll
+    task_id = first.split()[0]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and out == ""
+    assert f"error: INTERRUPTED: stopped waiting; task {task_id} runs on" in err
+    assert f"`hatchery tasks wait {task_id}`" in err
+    with Client(api_key=key, base_url=api_only.url) as client:
+        assert client.tasks.get(task_id).status == "pending"
+
+
+def test_out_without_the_wait_is_a_usage_error(
+    server: ServerProcess, key: str, tmp_path: Path
+) -> None:
+    result = hatchery(server, key, "generate", "x", "--no-wait", "--out", "d", cwd=tmp_path)
+    assert result.returncode == 2 and "--out downloads the outputs" in result.stderr

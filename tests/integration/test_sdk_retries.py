@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from hatchery.client import (
     UpstreamError,
 )
 from tests.fault_proxy import Fault, FaultProxy, Seen
-from tests.helpers import ServerProcess, free_port
+from tests.helpers import ServerProcess, clean_env, free_port
 
 RETRY_AFTER_1 = Fault(429, {"Retry-After": "1"})
 
@@ -193,3 +196,28 @@ def test_async_client_retries_the_same_way(stack: Stack) -> None:
     assert len(seen) == 3 and gaps(seen)[1] >= 1.0
     assert len(stack.proxy.requests("POST", "/v1/generate")) == 1
     assert stack.tasks_of_account() == 0
+
+
+def test_cli_names_a_completed_task_whose_files_could_not_be_fetched(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.proxy.fail("GET", "/files/", Fault(404, body=b"gone"))
+    env = clean_env({"HATCHERY_API_KEY": stack.key, "HATCHERY_BASE_URL": stack.server.url})
+    result = subprocess.run(
+        [sys.executable, "-m", "hatchery", "generate", "paid for", "--json", "--out", "o"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    body = json.loads(result.stdout)
+    task = body["task"]
+    assert body["error"]["code"] == "DOWNLOAD_FAILED"
+    assert body["error"]["message"].startswith(
+        f"task {task['id']} completed but its outputs were not saved"
+    )
+    assert "NOT_FOUND: HTTP 404 Not Found: gone" in body["error"]["message"]
+    assert task["status"] == "completed" and task["cost"] == "$0.0100"
+    assert list((tmp_path / "o").iterdir()) == []

@@ -4,7 +4,8 @@ server over HTTP through the SDK and needs nothing but httpx.
 Every failure exits 1 after printing ``error: CODE: message`` on stderr (with ``--json``, an
 ``{"error": {...}}`` object on stdout). Codes are the API's (``NOT_FOUND``, ...) and, for what
 happens on this side, ``CONNECTION_ERROR``, ``TIMEOUT``, ``TASK_FAILED``, ``TASK_CANCELLED``,
-``WAIT_TIMEOUT`` and ``CONFIGURATION_ERROR``.
+``WAIT_TIMEOUT``, ``DOWNLOAD_FAILED``, ``CONFIGURATION_ERROR`` and ``FILE_ERROR``. Ctrl-C while
+waiting exits 130 with ``INTERRUPTED`` and the id of the task, which runs on.
 """
 
 from __future__ import annotations
@@ -37,6 +38,26 @@ from hatchery.client import (
 Command = Callable[[Client, argparse.Namespace], int]
 
 
+class Interrupted(HatcheryError):
+    """Ctrl-C while waiting: the task runs on, and the user is told its id."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"stopped waiting; task {task_id} runs on (`hatchery tasks wait {task_id}` waits again)"
+        )
+
+
+class DownloadFailed(HatcheryError):
+    """The task completed (and was charged) but its outputs could not be saved."""
+
+    def __init__(self, task: Task, cause: Exception) -> None:
+        code, message = describe(cause)
+        super().__init__(
+            f"task {task.id} completed but its outputs were not saved: {code}: {message}"
+        )
+        self.task = task
+
+
 def _show_task(args: argparse.Namespace, task: Task, files: list[Path] | None = None) -> None:
     if args.json:
         extra = {"files": [str(p) for p in files]} if files is not None else {}
@@ -48,13 +69,26 @@ def _show_task(args: argparse.Namespace, task: Task, files: list[Path] | None = 
 
 
 def _wait(client: Client, args: argparse.Namespace, task_id: str) -> Task:
-    if args.json and not sys.stderr.isatty():
-        return client.tasks.wait(task_id, timeout=args.timeout)
-    with StatusLine(sys.stderr, task_id) as line:
-        return client.tasks.wait(task_id, timeout=args.timeout, on_update=line.update)
+    try:
+        if args.json and not sys.stderr.isatty():
+            return client.tasks.wait(task_id, timeout=args.timeout)
+        with StatusLine(sys.stderr, task_id) as line:
+            return client.tasks.wait(task_id, timeout=args.timeout, on_update=line.update)
+    except KeyboardInterrupt:
+        raise Interrupted(task_id) from None
+
+
+def _download(client: Client, task: Task, out: str) -> list[Path]:
+    try:
+        return client.download(task, out)
+    except (HatcheryError, OSError) as exc:
+        raise DownloadFailed(task, exc) from exc
+    except KeyboardInterrupt:
+        raise DownloadFailed(task, HatcheryError("interrupted")) from None
 
 
 def generate(client: Client, args: argparse.Namespace) -> int:
+    args.out = args.out or "."
     if not args.no_wait:  # before paying for outputs that could not be saved
         Path(args.out).mkdir(parents=True, exist_ok=True)
     task = client.generate(
@@ -75,7 +109,7 @@ def generate(client: Client, args: argparse.Namespace) -> int:
             sys.stdout.write(task.id + "\n")
         return 0
     task = _wait(client, args, task.id)
-    _show_task(args, task, client.download(task, args.out))
+    _show_task(args, task, _download(client, task, args.out))
     return 0
 
 
@@ -100,7 +134,7 @@ def tasks_get(client: Client, args: argparse.Namespace) -> int:
 
 def tasks_wait(client: Client, args: argparse.Namespace) -> int:
     task = _wait(client, args, args.id)
-    _show_task(args, task, client.download(task, args.out) if args.out else None)
+    _show_task(args, task, _download(client, task, args.out) if args.out else None)
     return 0
 
 
@@ -128,6 +162,8 @@ def describe(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, APIError):
         return exc.code, exc.message
     kinds: list[tuple[type[Exception], str]] = [
+        (Interrupted, "INTERRUPTED"),
+        (DownloadFailed, "DOWNLOAD_FAILED"),
         (TaskCancelledError, "TASK_CANCELLED"),
         (TaskFailedError, "TASK_FAILED"),
         (WaitTimeoutError, "WAIT_TIMEOUT"),
@@ -140,7 +176,7 @@ def describe(exc: Exception) -> tuple[str, str]:
     return code, str(exc)
 
 
-def report(exc: Exception, as_json: bool) -> int:
+def report(exc: Exception, as_json: bool) -> None:
     code, message = describe(exc)
     request_id: str | None = getattr(exc, "request_id", None)
     task: Task | None = getattr(exc, "task", None)
@@ -152,7 +188,6 @@ def report(exc: Exception, as_json: bool) -> int:
     else:
         suffix = f" (request id {request_id})" if request_id else ""
         sys.stderr.write(f"error: {code}: {message}{suffix}\n")
-    return 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,12 +200,14 @@ def run(args: argparse.Namespace) -> int:
             .replace("pass api_key=...", "pass --api-key")
             .replace("(HATCHERY_BASE_URL)", "(--base-url or HATCHERY_BASE_URL)")
         )
-        return report(ConfigurationError(message), args.json)
+        report(ConfigurationError(message), args.json)
+        return 1
     try:
         with client:
             return command(client, args)
     except (HatcheryError, OSError) as exc:  # OSError: the output directory cannot be written
-        return report(exc, args.json)
+        report(exc, args.json)
+        return 130 if isinstance(exc, Interrupted) else 1
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted (a submitted task keeps running on the server)\n")
+        sys.stderr.write("interrupted\n")
         return 130

@@ -112,6 +112,5 @@ class StatusLine:
         if self.live:
             self._stop.set()
             self._thread.join()
-            final = "" if exc_type else self.text()[2:] + "\n"  # the end state stays on screen
-            self.stream.write("\r\033[K" + final)
+            self.stream.write("\r\033[K" + self.text()[2:] + "\n")  # the last state stays
             self.stream.flush()

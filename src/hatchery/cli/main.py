@@ -88,7 +88,7 @@ def _add_client_commands(sub: Any) -> None:
     )
     gen.add_argument("--webhook-url", default=None, metavar="URL")
     gen.add_argument("--no-wait", action="store_true", help="submit only; print the task id")
-    _add_wait_options(gen, "where the outputs go (default: the current directory)", ".")
+    _add_wait_options(gen, "where the outputs go (default: the current directory)", None)
 
     tasks = sub.add_parser("tasks", help="list, show and wait for tasks")
     tasks_sub = tasks.add_subparsers(dest="action", required=True)
@@ -171,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "generate" and args.no_wait and args.out is not None:
+        parser.error("--out downloads the outputs, so it needs the wait that --no-wait skips")
     if args.command in CLIENT_COMMANDS:
         from hatchery.cli import client
 
@@ -179,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from hatchery.cli import server
     except ModuleNotFoundError as exc:
+        if (exc.name or "hatchery").partition(".")[0] == "hatchery":
+            raise
         sys.stderr.write(
             f"error: `hatchery {args.command}` needs the server's dependencies (missing: "
             f"{exc.name}); install them with: pip install 'hatchery[server]'\n"
