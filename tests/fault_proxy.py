@@ -91,6 +91,12 @@ class FaultProxy:
         with self._lock:
             self._faults += [(method, path, f) for f in faults]
 
+    def reset(self) -> None:
+        """No faults pending and no history."""
+        with self._lock:
+            self._faults.clear()
+            self.seen.clear()
+
     def requests(self, method: str, path: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path.startswith(path)]
 

@@ -68,8 +68,7 @@ def running(
 def stack(running: tuple[FaultProxy, ServerProcess]) -> Stack:
     """A new account per test and a proxy with no faults and no history."""
     proxy, server = running
-    proxy.seen.clear()
-    proxy._faults.clear()
+    proxy.reset()
     return Stack(proxy, server, server.new_account(f"{uuid.uuid4().hex[:12]}@example.com"))
 
 
