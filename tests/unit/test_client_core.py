@@ -16,6 +16,7 @@ from hatchery.client import (
     APIConnectionError,
     APIError,
     BadRequestError,
+    Client,
     ConfigurationError,
     ConflictError,
     ForbiddenError,
@@ -41,7 +42,6 @@ from hatchery.client._base import (
     finished,
     output_paths,
     retry_after,
-    submit_call,
     unseen,
 )
 
@@ -212,10 +212,10 @@ def test_a_success_that_is_not_the_envelope_is_an_error() -> None:
 
 
 def test_a_submit_body_leaves_out_what_was_not_given() -> None:
-    call = submit_call(
-        "http://h/v1/generate",
-        {"model": "m", "prompt": "p", "duration": None, "image_urls": ("a", "b")},
-    )
+    with Client(api_key="hk_x", base_url="http://h") as client:
+        call = client._submit_call(
+            {"model": "m", "prompt": "p", "duration": None, "image_urls": ("a", "b")}
+        )
     assert (call.method, call.url, call.idempotent) == ("POST", "http://h/v1/generate", False)
     assert call.json == {"model": "m", "prompt": "p", "image_urls": ["a", "b"]}
 

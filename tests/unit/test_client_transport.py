@@ -24,7 +24,7 @@ from hatchery.client import (
     Task,
     WaitTimeoutError,
 )
-from hatchery.client._base import PollSchedule, partial_file, task_call
+from hatchery.client._base import PollSchedule, partial_file
 
 API = "http://api.test"
 TASK_ID = "gen_abcdefghijklmnop"
@@ -35,8 +35,9 @@ def envelope(data: Any, status: int = 200, **headers: str) -> httpx.Response:
     return httpx.Response(status, json={"data": data, "error": None}, headers=headers)
 
 
-def failure(status: int, code: Any = "SERVICE_UNAVAILABLE") -> httpx.Response:
-    return httpx.Response(status, json={"data": None, "error": {"code": code, "message": "m"}})
+def failure(status: int, code: Any = "SERVICE_UNAVAILABLE", **headers: str) -> httpx.Response:
+    error = {"code": code, "message": "m"}
+    return httpx.Response(status, json={"data": None, "error": error}, headers=headers)
 
 
 def task_json(status: str, **extra: Any) -> dict[str, Any]:
@@ -123,6 +124,20 @@ def test_wait_rides_out_failed_polls_until_the_task_ends(monkeypatch: pytest.Mon
     assert sleeps == sorted(sleeps)  # the schedule keeps growing through the failures
 
 
+def test_wait_polls_no_sooner_than_a_retry_after_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    steps = script(
+        envelope(task_json("processing"), **{"Retry-After": "7"}),
+        envelope(task_json("processing")),
+        failure(429, "RATE_LIMITED", **{"Retry-After": "4"}),
+        envelope(task_json("completed")),
+    )
+    with client(replay(steps, [])) as c:
+        assert c.tasks.wait(TASK_ID, timeout=60).status == "completed"
+    assert sleeps[0] == 7.0 and sleeps[1] < 1.0 and sleeps[2] == 4.0
+
+
 def test_wait_raises_what_is_not_transient_at_once() -> None:
     seen: list[httpx.Request] = []
     steps = script(envelope(task_json("processing")), failure(404, "NOT_FOUND"))
@@ -155,8 +170,8 @@ def test_a_poll_is_bounded_by_the_time_left_and_not_retried_by_itself() -> None:
     clock = iter([100.0, 109.5]).__next__
     schedule = PollSchedule(timeout=10.0, clock=clock)
     with client(lambda r: envelope(None)) as c:
-        call = task_call(c, TASK_ID, schedule)
-        plain = task_call(c, "../x")
+        call = c._task_call(TASK_ID, schedule)
+        plain = c._task_call("../x")
     assert call.timeout == 0.5 and not call.retry
     assert plain.timeout is None and plain.retry and plain.url == f"{API}/v1/tasks/..%2Fx"
 

@@ -25,14 +25,11 @@ from hatchery.client._base import (
     api_error,
     finished,
     http_limits,
-    list_params,
     output_paths,
     parsed,
     partial_file,
     request_error,
     retry_after,
-    submit_call,
-    task_call,
     unseen,
 )
 from hatchery.client.errors import HatcheryError
@@ -66,12 +63,12 @@ class AsyncClient(BaseClient):
     ) -> Task:
         """Submit a task (``model`` and ``prompt`` are required; see ``GenerateParams``). With
         ``wait=True``, return it completed (see ``tasks.wait``)."""
-        call = submit_call(self._url("/v1/generate"), params)
+        call = self._submit_call(params)
         task = await self._request(call, Task.from_json)
         return await self.tasks.wait(task.id, timeout=timeout) if wait else task
 
     async def account(self) -> Account:
-        return await self._request(Call("GET", self._url("/v1/account")), Account.from_json)
+        return await self._request(self._account_call(), Account.from_json)
 
     async def download(self, task: Task | str, directory: str | Path = ".") -> list[Path]:
         """Write every output file of a completed task into ``directory``; returns the paths."""
@@ -81,7 +78,7 @@ class AsyncClient(BaseClient):
         return [await self._download(url, path) for url, path in plan]
 
     async def _download(self, url: str, path: Path) -> Path:
-        call = Call("GET", self._url(url), stream=True)
+        call = self._file_call(url)
         response = await self._send(call)
         try:
             if not response.is_success:
@@ -144,10 +141,10 @@ class AsyncTasks:
         self._client = client
 
     async def get(self, task_id: str) -> Task:
-        return await self._client._request(task_call(self._client, task_id), Task.from_json)
+        return await self._client._request(self._client._task_call(task_id), Task.from_json)
 
     async def _poll(self, task_id: str, schedule: PollSchedule) -> tuple[Task, float | None]:
-        call = task_call(self._client, task_id, schedule)
+        call = self._client._task_call(task_id, schedule)
         response = await self._client._send(call)
         return parsed(Task.from_json, response), retry_after(response.headers)
 
@@ -160,8 +157,7 @@ class AsyncTasks:
         model: str | None = None,
     ) -> TaskPage:
         """One page of the account's tasks, newest first, with its ``pagination``."""
-        params = list_params(page=page, per_page=per_page, status=status, model=model)
-        call = Call("GET", self._client._url("/v1/tasks"), params=params)
+        call = self._client._list_call(page=page, per_page=per_page, status=status, model=model)
         return await self._client._request(call, TaskPage.from_json)
 
     async def iter(

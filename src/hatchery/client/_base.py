@@ -252,18 +252,6 @@ class GenerateParams(TypedDict, total=False):
     webhook_url: str | None  # where the task's end is POSTed
 
 
-def submit_call(url: str, params: GenerateParams) -> Call:
-    """The submit's call; its JSON has the fields given, without the ones left None."""
-    body: dict[str, Any] = {name: value for name, value in params.items() if value is not None}
-    if "image_urls" in body:
-        body["image_urls"] = list(body["image_urls"])
-    return Call("POST", url, json=body)
-
-
-def list_params(**params: Any) -> dict[str, Any]:
-    return {name: value for name, value in params.items() if value is not None}
-
-
 def unseen(tasks: list[Task], previous: list[Task]) -> list[Task]:
     """A page's tasks minus those on the page before: tasks submitted while a listing is walked
     push older ones onto the next page, which would otherwise be yielded twice."""
@@ -359,15 +347,6 @@ def partial_file(path: Path) -> Iterator[BinaryIO]:
             os.unlink(part)
 
 
-def task_call(client: BaseClient, task_id: str, schedule: PollSchedule | None = None) -> Call:
-    """``GET /v1/tasks/{id}``; as a poll of ``tasks.wait``, bounded by its deadline and not
-    retried on its own (the wait retries)."""
-    url = client._url(f"/v1/tasks/{quote(task_id, safe='')}")
-    if schedule is None:
-        return Call("GET", url)
-    return Call("GET", url, timeout=schedule.request_timeout(client.config.timeout), retry=False)
-
-
 class BaseClient:
     """Configuration and request building shared by Client and AsyncClient."""
 
@@ -389,6 +368,34 @@ class BaseClient:
 
     def _url(self, path: str) -> str:
         return path if "://" in path else self.config.base_url + path
+
+    # Each endpoint as a Call, for both clients to send.
+
+    def _submit_call(self, params: GenerateParams) -> Call:
+        """``POST /v1/generate`` with the fields given, without the ones left None."""
+        body: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
+        if "image_urls" in body:
+            body["image_urls"] = list(body["image_urls"])
+        return Call("POST", self._url("/v1/generate"), json=body)
+
+    def _account_call(self) -> Call:
+        return Call("GET", self._url("/v1/account"))
+
+    def _list_call(self, **filters: Any) -> Call:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return Call("GET", self._url("/v1/tasks"), params=params)
+
+    def _task_call(self, task_id: str, schedule: PollSchedule | None = None) -> Call:
+        """``GET /v1/tasks/{id}``; as a poll of ``tasks.wait``, bounded by its deadline and not
+        retried on its own (the wait retries)."""
+        url = self._url(f"/v1/tasks/{quote(task_id, safe='')}")
+        if schedule is None:
+            return Call("GET", url)
+        timeout = schedule.request_timeout(self.config.timeout)
+        return Call("GET", url, timeout=timeout, retry=False)
+
+    def _file_call(self, url: str) -> Call:
+        return Call("GET", self._url(url), stream=True)
 
     def _build(self, http: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
         try:

@@ -24,14 +24,11 @@ from hatchery.client._base import (
     api_error,
     finished,
     http_limits,
-    list_params,
     output_paths,
     parsed,
     partial_file,
     request_error,
     retry_after,
-    submit_call,
-    task_call,
     unseen,
 )
 from hatchery.client.errors import HatcheryError
@@ -65,12 +62,12 @@ class Client(BaseClient):
     ) -> Task:
         """Submit a task (``model`` and ``prompt`` are required; see ``GenerateParams``). With
         ``wait=True``, return it completed (see ``tasks.wait``)."""
-        call = submit_call(self._url("/v1/generate"), params)
+        call = self._submit_call(params)
         task = self._request(call, Task.from_json)
         return self.tasks.wait(task.id, timeout=timeout) if wait else task
 
     def account(self) -> Account:
-        return self._request(Call("GET", self._url("/v1/account")), Account.from_json)
+        return self._request(self._account_call(), Account.from_json)
 
     def download(self, task: Task | str, directory: str | Path = ".") -> list[Path]:
         """Write every output file of a completed task into ``directory``; returns the paths."""
@@ -80,7 +77,7 @@ class Client(BaseClient):
         return [self._download(url, path) for url, path in plan]
 
     def _download(self, url: str, path: Path) -> Path:
-        call = Call("GET", self._url(url), stream=True)
+        call = self._file_call(url)
         response = self._send(call)
         try:
             if not response.is_success:
@@ -143,10 +140,10 @@ class Tasks:
         self._client = client
 
     def get(self, task_id: str) -> Task:
-        return self._client._request(task_call(self._client, task_id), Task.from_json)
+        return self._client._request(self._client._task_call(task_id), Task.from_json)
 
     def _poll(self, task_id: str, schedule: PollSchedule) -> tuple[Task, float | None]:
-        call = task_call(self._client, task_id, schedule)
+        call = self._client._task_call(task_id, schedule)
         response = self._client._send(call)
         return parsed(Task.from_json, response), retry_after(response.headers)
 
@@ -159,8 +156,7 @@ class Tasks:
         model: str | None = None,
     ) -> TaskPage:
         """One page of the account's tasks, newest first, with its ``pagination``."""
-        params = list_params(page=page, per_page=per_page, status=status, model=model)
-        call = Call("GET", self._client._url("/v1/tasks"), params=params)
+        call = self._client._list_call(page=page, per_page=per_page, status=status, model=model)
         return self._client._request(call, TaskPage.from_json)
 
     def iter(
