@@ -10,9 +10,11 @@ import logging
 from hatchery.services import Services
 from hatchery.store.notify import PgListener
 from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
+from hatchery.worker.gate import CircuitBreaker, ProviderGate
+from hatchery.worker.loopwatch import LoopWatch
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
-from hatchery.worker.runner import TaskRunner
+from hatchery.worker.runner import FallbackPolicy, TaskRunner
 
 log = logging.getLogger("hatchery")
 
@@ -26,6 +28,21 @@ class Background:
             services.providers,
             services.files,
             services.denylist,
+            gates={
+                name: ProviderGate(
+                    name,
+                    s.provider_concurrency,
+                    CircuitBreaker(s.breaker_failures, s.breaker_cooldown),
+                )
+                for name in services.providers
+                if name != "local"
+            },
+            policy=FallbackPolicy(
+                rounds=s.provider_rounds,
+                backoff=s.provider_backoff,
+                poll_max=s.upstream_poll_max,
+                deadline=s.upstream_deadline,
+            ),
         )
         self.worker = Worker(
             services.queue,
@@ -35,6 +52,7 @@ class Background:
             poll_interval=s.poll_interval,
             lease_seconds=s.lease_seconds,
             grace=s.shutdown_grace,
+            max_in_flight=s.max_in_flight,
         )
         self.reaper = Reaper(
             services.queue, interval=s.reaper_interval, max_attempts=s.max_attempts
@@ -61,6 +79,7 @@ class Background:
             asyncio.create_task(self.worker.run(), name="worker"),
             asyncio.create_task(self.reaper.run(), name="reaper"),
             asyncio.create_task(self.dispatcher.run(), name="webhooks"),
+            asyncio.create_task(LoopWatch(self.worker.load).run(), name="loop watch"),
         ]
         if self.listener:
             self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))

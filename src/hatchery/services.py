@@ -11,7 +11,7 @@ from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
 from hatchery.net.guard import guarded_request
 from hatchery.providers.base import Provider
-from hatchery.providers.local import LocalProvider
+from hatchery.providers.registry import build_providers, check_catalog, vendors
 from hatchery.settings import Settings
 from hatchery.storage import FileStore
 from hatchery.store.db import Database
@@ -33,15 +33,22 @@ class Services:
     files: FileStore
     denylist: DenyList
     http: httpx.AsyncClient
+    upstream_http: httpx.AsyncClient
 
     @classmethod
     def build(cls, settings: Settings, http: httpx.AsyncClient | None = None) -> Services:
         client = http or httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, trust_env=False)
-        providers: dict[str, Provider] = {
-            "local": LocalProvider(partial(fetch_reference, client, settings)),
-        }
-        catalog = Catalog.load(settings.catalog)
-        catalog.check_providers(set(providers))
+        # Upstream vendors get their own pool: thousands of jobs in flight poll through it.
+        upstream_http = httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+        )
+        providers = build_providers(
+            settings, upstream_http, partial(fetch_reference, client, settings)
+        )
+        catalog = Catalog.load(settings.catalog, vendors(providers))
+        check_catalog(catalog, providers)
         denylist = DenyList.load(settings.moderation_denylist)
         db = Database.connect(settings.database_url, pool_size=settings.database_pool_size)
         notifier = Notifier()
@@ -58,10 +65,12 @@ class Services:
             files=FileStore(settings.outputs_dir),
             denylist=denylist,
             http=client,
+            upstream_http=upstream_http,
         )
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.upstream_http.aclose()
         await self.db.dispose()
 
 

@@ -49,6 +49,22 @@ class Settings:
     webhook_backoff_max: float = 4 * 3600.0
     reference_max_bytes: int = 20 * 1024 * 1024
     reference_timeout: float = 15.0
+    gemini_api_key: str = field(default="", repr=False)
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    fal_key: str = field(default="", repr=False)
+    fal_base_url: str = "https://queue.fal.run"
+    replicate_api_token: str = field(default="", repr=False)
+    replicate_base_url: str = "https://api.replicate.com/v1"
+    upstream_timeout: float = 120.0
+    upstream_deadline: float = 1800.0
+    upstream_poll_max: float = 10.0
+    upstream_max_bytes: int = 512 * 1024 * 1024
+    provider_rounds: int = 2
+    provider_backoff: float = 2.0
+    provider_concurrency: int = 32
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+    max_in_flight: int = 10000
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -61,17 +77,40 @@ class Settings:
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
         if self.workers < 0:
             raise SettingsError("HATCHERY_WORKERS must be 0 or more")
         if self.database_pool_size < 1:
             raise SettingsError("HATCHERY_DATABASE_POOL_SIZE must be 1 or more")
         if not 0 < self.port < 65536:
             raise SettingsError("HATCHERY_PORT must be from 1 to 65535")
-        positive = ("lease_seconds", "poll_interval", "reaper_interval", "webhook_timeout")
+        positive = (
+            "lease_seconds",
+            "poll_interval",
+            "reaper_interval",
+            "webhook_timeout",
+            "upstream_timeout",
+            "upstream_deadline",
+            "upstream_poll_max",
+            "provider_backoff",
+            "breaker_cooldown",
+        )
         for name in positive:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise SettingsError(f"{PREFIX}{name.upper()} must be a positive number")
+        counts = (
+            "provider_rounds",
+            "provider_concurrency",
+            "breaker_failures",
+            "max_in_flight",
+            "upstream_max_bytes",
+        )
+        for name in counts:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be 1 or more")
 
     @property
     def outputs_dir(self) -> Path:

@@ -12,10 +12,15 @@ import re
 import tempfile
 from pathlib import Path
 
-_NAME = re.compile(r"^[0-9]{1,3}\.(png|mp4)$")
+_NAME = re.compile(r"^[0-9]{1,3}\.(png|jpg|webp|mp4)$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-CONTENT_TYPES = {"png": "image/png", "mp4": "video/mp4"}
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+    "mp4": "video/mp4",
+}
 
 
 class FileStore:

@@ -25,7 +25,7 @@ from tests.pg import PostgresServer
 TASKS = 2000
 PRICE = 10_000  # nanobanana, one 1k image
 BALANCE = 100_000_000
-COMPLETED_LOG = re.compile(r"task (gen_\w+) completed \(attempt \d+, worker \S+,")
+COMPLETED_LOG = re.compile(r"task (gen_\w+) completed by \S+ \(attempt \d+, worker \S+,")
 STARTED_LOG = re.compile(r"worker (\S+) running \d+ task slot")
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tables import ledger, metadata, task_attempts, webhook_deliveries
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
-from hatchery.worker.runner import TaskRunner
+from hatchery.worker.runner import FallbackPolicy, TaskRunner
 from tests.store_helpers import PRICE, account, new_account, submit
 
 
@@ -174,7 +174,7 @@ async def test_reservations_never_exceed_the_balance(db: Database, queue: TaskQu
 
 
 class CrashingRunner:
-    async def run(self, task: object) -> None:
+    async def run(self, task: object, on_wait: object = None) -> None:
         raise RuntimeError("disk on fire")
 
 
@@ -182,7 +182,7 @@ class StuckRunner:
     def __init__(self) -> None:
         self.started = asyncio.Event()
 
-    async def run(self, task: object) -> None:
+    async def run(self, task: object, on_wait: object = None) -> None:
         self.started.set()
         await asyncio.sleep(3600)
 
@@ -195,7 +195,7 @@ class SlowRunner:
         self.seconds = seconds
         self.runs: list[int] = []
 
-    async def run(self, task: Task) -> None:
+    async def run(self, task: Task, on_wait: object = None) -> None:
         self.runs.append(task.attempt)
         await asyncio.sleep(self.seconds)
         await self.queue.complete(lease_of(task), output={"files": []}, usage={})
@@ -371,9 +371,21 @@ class ResumableProvider:
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "fake", finish_after: int = 1) -> None:
+        self.name = name
+        self.finish_after = finish_after
         self.submits = 0
+        self.cancelled: list[dict[str, object]] = []
         self.polls: list[dict[str, object]] = []
+
+    def serves(self, model: str) -> bool:
+        return True
+
+    def unsupported(self, job: Job) -> str | None:
+        return None
+
+    async def cancel(self, job: Job, upstream: dict[str, object]) -> None:
+        self.cancelled.append(upstream)
 
     async def submit(self, job: Job) -> Finished | Running:
         self.submits += 1
@@ -381,17 +393,26 @@ class ResumableProvider:
 
     async def poll(self, job: Job, upstream: dict[str, object]) -> Finished | Running:
         self.polls.append(upstream)
-        if upstream["step"] == 0:
-            return Running({"operation": "op-1", "step": 1}, poll_after=0)
+        if upstream["step"] < self.finish_after:
+            step = int(upstream["step"]) + 1  # type: ignore[call-overload]
+            return Running({"operation": "op-1", "step": step}, poll_after=0)
         return Finished([Artifact(b"\x89PNG fake", "png", 1, 1)])
 
 
-def fake_runner(queue: TaskQueue, provider: ResumableProvider, tmp_path: Path) -> TaskRunner:
+def fake_runner(
+    queue: TaskQueue,
+    provider: ResumableProvider,
+    tmp_path: Path,
+    *others: ResumableProvider,
+    policy: FallbackPolicy | None = None,
+) -> TaskRunner:
+    providers = {p.name: p for p in (provider, *others)}
+    names = ", ".join(f'"{name}"' for name in providers)
     catalog = Catalog.parse(
-        '[models.nanobanana]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["fake"]\n'
+        f'[models.nanobanana]\ntype = "image"\nprice_per_output = "0.01"\nproviders = [{names}]\n'
     )
     return TaskRunner(
-        queue, catalog, {"fake": provider}, FileStore(tmp_path / "out"), DenyList.empty()
+        queue, catalog, providers, FileStore(tmp_path / "out"), DenyList.empty(), policy=policy
     )
 
 
@@ -418,8 +439,65 @@ async def test_runner_stores_the_upstream_handle_and_a_new_attempt_resumes_from_
     assert done is not None and done.status is TaskStatus.COMPLETED
     assert provider.submits == 1  # the resumed attempt only polled
     assert provider.polls[0] == {"operation": "op-1", "step": 0}
-    assert done.upstream == {"provider": "fake", "handle": {"operation": "op-1", "step": 1}}
+    assert done.upstream is not None
+    assert done.upstream["handle"] == {"operation": "op-1", "step": 1}
     assert done.usage is not None and done.usage["provider"] == "fake"
+    assert [a["outcome"] for a in done.usage["attempts"]] == ["completed"]
+
+
+async def test_a_resumed_job_of_the_second_provider_is_polled_before_the_first_is_tried(
+    db: Database, queue: TaskQueue, tmp_path: Path
+) -> None:
+    """The first provider had failed and the second's job was in flight when the worker died:
+    the new attempt polls the second's job, and never submits to the first again."""
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    first_claim = await queue.claim("w1")
+    assert first_claim is not None
+    stored = {
+        "provider": "second",
+        "handle": {"operation": "op-1", "step": 0},
+        "since": time.time(),
+        "attempts": [{"provider": "first", "outcome": "failed", "error": "HTTP 503"}],
+    }
+    assert await queue.save_upstream(lease_of(first_claim), stored)
+    await asyncio.sleep(0.4)
+    await Reaper(queue, interval=0.1, max_attempts=5).reap_once()
+    task = await queue.claim("w2")
+    assert task is not None
+    first, second = ResumableProvider("first"), ResumableProvider("second")
+    await fake_runner(queue, first, tmp_path, second).run(task)
+    async with db.read() as conn:
+        done = await task_store.get(conn, task_id)
+    assert done is not None and done.status is TaskStatus.COMPLETED
+    assert (first.submits, second.submits, len(second.polls)) == (0, 0, 2)
+    assert done.usage is not None and done.usage["provider"] == "second"
+    assert [(a["provider"], a["outcome"]) for a in done.usage["attempts"]] == [
+        ("first", "failed"),
+        ("second", "completed"),
+    ]
+
+
+async def test_an_upstream_job_past_the_deadline_is_cancelled_and_the_task_fails(
+    db: Database, queue: TaskQueue, tmp_path: Path
+) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    task = await queue.claim("w1")
+    assert task is not None
+    endless = ResumableProvider(finish_after=10**9)
+    policy = FallbackPolicy(rounds=1, poll_max=0.02, deadline=0.3)
+    await fake_runner(queue, endless, tmp_path, policy=policy).run(task)
+    async with db.read() as conn:
+        done = await task_store.get(conn, task_id)
+    assert done is not None and done.status is TaskStatus.FAILED
+    assert done.error == (
+        "generation failed: fake: the upstream job did not finish within 0.3s; cancelled"
+    )
+    assert len(endless.cancelled) == 1 and endless.cancelled[0]["operation"] == "op-1"
+    assert len(endless.polls) >= 3
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 0)
 
 
 async def test_stopping_lets_a_webhook_in_flight_finish_instead_of_cutting_it_off(

@@ -183,3 +183,34 @@ def test_unknown_providers_are_refused_by_name() -> None:
 def test_an_unreadable_catalog_file_is_a_catalog_error(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read the catalog file"):
         Catalog.load(tmp_path / "missing.toml")
+
+
+def test_the_built_in_catalog_uses_local_when_no_vendor_has_a_key() -> None:
+    catalog = Catalog.load(None, ())
+    assert {m.providers for m in catalog.models.values()} == {("local",)}
+
+
+def test_the_built_in_catalog_routes_to_the_vendors_with_keys_in_order() -> None:
+    every = Catalog.load(None, {"gemini", "veo", "fal", "replicate"})
+    assert every.models["nanobanana"].providers == ("gemini", "fal", "replicate")
+    assert every.models["nanobanana-pro"].providers == ("gemini", "fal", "replicate")
+    assert every.models["veo3.1"].providers == ("veo", "fal", "replicate")
+    some = Catalog.load(None, {"replicate", "fal"})
+    assert some.models["veo3.1"].providers == ("fal", "replicate")
+    assert "local" not in {p for m in some.models.values() for p in m.providers}
+
+
+def test_a_model_no_keyed_vendor_makes_is_left_out_rather_than_made_locally() -> None:
+    catalog = Catalog.parse(
+        '[models.a]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["gemini"]\n'
+        '[models.b]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["fal"]\n'
+    )
+    assert catalog.routed({"fal"}).names == ("b",)
+
+
+def test_a_catalog_file_naming_a_vendor_without_its_key_says_which_key() -> None:
+    catalog = Catalog.parse(
+        '[models.x]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["local", "fal"]\n'
+    )
+    with pytest.raises(CatalogError, match=r"models\.x\.providers .* fal needs HATCHERY_FAL_KEY"):
+        catalog.check_providers({"local"}, {"fal": "HATCHERY_FAL_KEY"})

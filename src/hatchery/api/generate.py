@@ -10,10 +10,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from hatchery.api.schemas import GenerateBase, describe, generate_model, go_message
-from hatchery.domain.catalog import Catalog
+from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.tasks import Task, new_task_id
 from hatchery.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from hatchery.net.guard import URLRefused, check_url
+from hatchery.providers.base import Job
+from hatchery.providers.registry import servable
 from hatchery.services import Services
 from hatchery.store.accounts import Account
 
@@ -80,11 +82,19 @@ class Submitter:
                 f"{go_message(go_name, 'url')} ({field} is not allowed: {exc})"
             ) from None
 
+    def check_servable(self, model: Model, params: dict[str, Any]) -> None:
+        """Refuse values none of the model's providers can make, before anything is queued."""
+        job = Job.from_params("", model.name, model.type.name.lower(), params)
+        usable, why = servable(model, self.services.providers, job)
+        if not usable:
+            raise ValidationFailed(f"{model.name} cannot make this request: {why}")
+
     async def submit(self, account: Account, raw: bytes) -> Task:
         request = self.parse(raw)
-        await self.check_urls(request)
         model = self.catalog.models[request.model]
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
+        self.check_servable(model, params)
+        await self.check_urls(request)
         price = model.price(num_outputs=request.num_outputs, duration=request.duration)
         return await self.services.queue.submit(
             {

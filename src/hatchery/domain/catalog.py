@@ -1,9 +1,16 @@
-"""The model catalog: each model's type, price and ordered providers, loaded from TOML."""
+"""The model catalog: each model's type, price and ordered providers, loaded from TOML.
+
+The built-in catalog routes by the vendors that have credentials: with none, every model is made
+by the ``local`` renderer; with any, each model lists only the vendors (of its built-in list, in
+order) that have credentials, and a model none of them serves is left out. ``local`` never stands
+in for a vendor's model unless a catalog file says so. A catalog file is used exactly as written.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,20 +52,41 @@ class Catalog:
         return self.models.get(name)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Catalog:
+    def load(cls, path: Path | None = None, vendors: Iterable[str] = ()) -> Catalog:
+        """A catalog file, or the built-in catalog routed by ``vendors`` (those with keys)."""
         if path is None:
             text = resources.files("hatchery").joinpath("catalog.toml").read_text("utf-8")
-        else:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise CatalogError(f"cannot read the catalog file {path}: {exc}") from None
+            return cls.parse(text).routed(set(vendors))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CatalogError(f"cannot read the catalog file {path}: {exc}") from None
         return cls.parse(text)
 
-    def check_providers(self, available: set[str]) -> None:
-        """Refuse a catalog that names a provider this server does not have."""
+    def routed(self, vendors: set[str]) -> Catalog:
+        if not vendors:
+            return Catalog({n: replace(m, providers=("local",)) for n, m in self.models.items()})
+        models = {}
+        for name, model in self.models.items():
+            chosen = tuple(p for p in model.providers if p in vendors)
+            if chosen:
+                models[name] = replace(model, providers=chosen)
+        return Catalog(models)
+
+    def check_providers(
+        self, available: set[str], missing: Mapping[str, str] | None = None
+    ) -> None:
+        """Refuse a catalog that names a provider this server does not have; ``missing`` says
+        what a known provider without credentials needs (``{"fal": "HATCHERY_FAL_KEY"}``)."""
+        missing = missing or {}
         for model in self.models.values():
             unknown = [p for p in model.providers if p not in available]
+            needs = [f"{p} needs {missing[p]}" for p in unknown if p in missing]
+            if needs:
+                raise CatalogError(
+                    f"models.{model.name}.providers names a provider without credentials: "
+                    f"{'; '.join(needs)}"
+                )
             if unknown:
                 raise CatalogError(
                     f"models.{model.name}.providers names unknown provider(s) "

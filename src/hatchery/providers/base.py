@@ -6,8 +6,18 @@ before waiting; a task reclaimed after a crash resumes with ``poll`` on that han
 submits again.
 
     ProviderError            the provider could not produce the outputs
-    ├── RetryableError       worth trying again or on the next provider (timeouts, 429, 5xx)
-    └── TerminalError        the request itself cannot succeed (refusal, invalid input)
+    ├── RetryableError       worth trying again or on the next provider (connection errors,
+    │   │                    timeouts, 429, 5xx, the upstream "unavailable"); may carry the
+    │   │                    upstream's Retry-After
+    │   └── UpstreamUnreachable   no usable answer at all (timeout, connection, 429, 5xx): an
+    │                        upstream job already accepted may be fine, so a poll that meets
+    │                        this polls again instead of giving the job up
+    └── TerminalError        the request itself cannot succeed (a safety or moderation refusal,
+                             invalid input): the task fails with the upstream's reason
+
+A provider also says, before anything is queued, which models it serves (``serves``) and why it
+cannot serve a request's values (``unsupported``), so that a request no provider of its model can
+serve is refused at submit with ``VALIDATION_ERROR`` instead of failing later.
 """
 
 from __future__ import annotations
@@ -19,9 +29,17 @@ from typing import Any, Protocol
 class ProviderError(Exception):
     retryable = False
 
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class RetryableError(ProviderError):
     retryable = True
+
+
+class UpstreamUnreachable(RetryableError):
+    pass
 
 
 class TerminalError(ProviderError):
@@ -82,6 +100,14 @@ class Running:
 
 class Provider(Protocol):
     name: str
+
+    def serves(self, model: str) -> bool:
+        """Whether this provider knows how to make ``model`` (checked against the catalog)."""
+        ...
+
+    def unsupported(self, job: Job) -> str | None:
+        """Why this provider cannot serve the job's values (e.g. a duration), or None."""
+        ...
 
     async def submit(self, job: Job) -> Finished | Running: ...
 

@@ -8,19 +8,13 @@ Reference images in ``image_urls`` are fetched through the outbound URL guard an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PIL import Image
 
 from hatchery.providers import render
-from hatchery.providers.base import Artifact, Finished, Job, Running, TerminalError
-
-Fetch = Callable[[str], Awaitable[bytes]]
-
-
-class ReferenceFailure(TerminalError):
-    """A reference image that could not be fetched or is not an image."""
+from hatchery.providers.base import Artifact, Finished, Job, Running
+from hatchery.providers.media import Fetch, ReferenceFailure, fetch_reference
 
 
 class LocalProvider:
@@ -28,6 +22,12 @@ class LocalProvider:
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch
+
+    def serves(self, model: str) -> bool:
+        return True
+
+    def unsupported(self, job: Job) -> str | None:
+        return None
 
     async def submit(self, job: Job) -> Finished | Running:
         references = [await self._reference(i, url) for i, url in enumerate(job.image_urls)]
@@ -44,12 +44,7 @@ class LocalProvider:
         return None
 
     async def _reference(self, index: int, url: str) -> Image.Image:
-        try:
-            data = await self._fetch(url)
-        except Exception as exc:
-            raise ReferenceFailure(
-                f"image_urls[{index}] could not be fetched ({url}): {exc}"
-            ) from exc
+        data = await fetch_reference(self._fetch, index, url)
         try:
             return await asyncio.to_thread(render.decode_reference, data)
         except render.ReferenceImageError as exc:

@@ -64,6 +64,15 @@ class TaskQueue:
         async with self.db.write() as conn:
             return await tasks.renew(conn, lease, utcnow() + self.lease)
 
+    async def renew_all(self, owner: str, leases: list[Lease], chunk: int = 500) -> set[Lease]:
+        """Renew many leases of one owner, a few hundred per statement; the ones still held."""
+        held: set[Lease] = set()
+        until = utcnow() + self.lease
+        for start in range(0, len(leases), chunk):
+            async with self.db.write() as conn:
+                held |= await tasks.renew_many(conn, owner, leases[start : start + chunk], until)
+        return held
+
     async def save_upstream(self, lease: Lease, upstream: dict[str, Any]) -> bool:
         async with self.db.write() as conn:
             return await tasks.save_upstream(conn, lease, upstream)

@@ -132,6 +132,23 @@ async def renew(conn: AsyncConnection, lease: Lease, until: datetime) -> bool:
     return result.rowcount == 1
 
 
+async def renew_many(
+    conn: AsyncConnection, owner: str, leases: list[Lease], until: datetime
+) -> set[Lease]:
+    """Renew every lease of ``owner`` among ``leases`` in one statement; the ones still held."""
+    result = await conn.execute(
+        tasks.update()
+        .where(
+            tasks.c.id.in_([lease.task_id for lease in leases]),
+            tasks.c.status == PROCESSING,
+            tasks.c.lease_owner == owner,
+        )
+        .values(lease_expires_at=until)
+        .returning(tasks.c.id, tasks.c.attempt)
+    )
+    return {Lease(row.id, owner, row.attempt) for row in result}
+
+
 async def save_upstream(conn: AsyncConnection, lease: Lease, upstream: dict[str, Any]) -> bool:
     result = await conn.execute(tasks.update().where(*_held(lease)).values(upstream=upstream))
     return result.rowcount == 1

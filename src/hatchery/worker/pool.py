@@ -1,6 +1,12 @@
-"""The worker: claims tasks up to its concurrency, keeps each lease renewed while the task runs,
-and on shutdown stops claiming, lets running tasks finish within a grace period and gives the
-rest back to the queue. It schedules work; the queue does the SQL."""
+"""The worker: claims tasks up to its concurrency, keeps their leases renewed while they run, and
+on shutdown stops claiming, lets running tasks finish within a grace period and gives the rest
+back to the queue. It schedules work; the queue does the SQL.
+
+``concurrency`` bounds the tasks doing work here (rendering, calling an upstream, storing files).
+A task that is only waiting for an upstream job gives its slot back (the runner's ``on_wait``),
+so one process keeps up to ``max_in_flight`` tasks in flight. All of this process's leases are
+renewed by one statement per renewal period, however many there are.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ class Worker:
         poll_interval: float,
         lease_seconds: float,
         grace: float,
+        max_in_flight: int | None = None,
     ) -> None:
         self.queue = queue
         self.runner = runner
@@ -44,41 +51,72 @@ class Worker:
         self.grace = grace
         self.owner = worker_id()
         self._running: dict[asyncio.Task[None], Lease] = {}
+        self._waiting: set[asyncio.Task[None]] = set()  # gave their slot back
+        self._abandoned: set[asyncio.Task[None]] = set()  # cancelled: their lease was lost
         self._stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight = asyncio.Semaphore(max(max_in_flight or concurrency, concurrency))
+
+    def load(self) -> tuple[int, int]:
+        """Tasks in flight here, and how many of them only wait on an upstream job."""
+        return len(self._running), len(self._waiting)
 
     def stop(self) -> None:
         self._stopping.set()
         self.notifier.notify(TASKS)
 
     async def run(self) -> None:
-        while await self._free_slot():
+        renewer = asyncio.create_task(self._renew_leases(), name="lease renewal")
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _claim_loop(self) -> None:
+        while await self._acquire(self._in_flight):
+            if not await self._acquire(self._slots):
+                self._in_flight.release()
+                return
             task = await self._claim()
             if task is None:
                 self._slots.release()
+                self._in_flight.release()
                 await self.notifier.wait(TASKS, self.poll_interval)
                 continue
             job = asyncio.create_task(self._execute(task), name=f"task {task.id}")
             self._running[job] = lease_of(task)
             job.add_done_callback(self._done)
-        await self._drain()
 
     def _done(self, job: asyncio.Task[None]) -> None:
         self._running.pop(job, None)
-        self._slots.release()
+        self._abandoned.discard(job)
+        if job in self._waiting:
+            self._waiting.discard(job)
+        else:
+            self._slots.release()
+        self._in_flight.release()
 
-    async def _free_slot(self) -> bool:
-        """Wait for a free slot; False (holding none) once stopping, even while all are busy."""
+    def _waits(self, job: asyncio.Task[None]) -> None:
+        """The task now only waits for an upstream: its slot goes to the next task."""
+        if job not in self._waiting and job in self._running:
+            self._waiting.add(job)
+            self._slots.release()
+
+    async def _acquire(self, semaphore: asyncio.Semaphore) -> bool:
+        """Wait for the semaphore; False (holding nothing) once stopping, even if all are taken."""
         if self._stopping.is_set():
             return False
-        acquire = asyncio.ensure_future(self._slots.acquire())
+        acquire = asyncio.ensure_future(semaphore.acquire())
         stopping = asyncio.ensure_future(self._stopping.wait())
         await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if not self._stopping.is_set():
             return True
         if acquire.done() and not acquire.cancelled():
-            self._slots.release()
+            semaphore.release()
         acquire.cancel()
         return False
 
@@ -92,35 +130,41 @@ class Worker:
             return None
 
     async def _execute(self, task: Task) -> None:
-        work = asyncio.create_task(self.runner.run(task))
-        heartbeat = asyncio.create_task(self._heartbeat(lease_of(task), work))
+        job = asyncio.current_task()
+        assert job is not None
         try:
-            await work
+            await self.runner.run(task, lambda: self._waits(job))
         except asyncio.CancelledError:
-            if not work.cancelled():
+            if not self._cancelled_by_us(job):
                 raise
         except Exception as exc:
             log.exception("task %s failed with an unexpected error", task.id)
             message = f"generation failed: internal error ({type(exc).__name__}: {exc})"[:500]
             with contextlib.suppress(Exception):  # if this fails too, the lease lapses: retried
                 await self.queue.fail(lease_of(task), message)
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
 
-    async def _heartbeat(self, lease: Lease, work: asyncio.Task[None]) -> None:
+    def _cancelled_by_us(self, job: asyncio.Task[None]) -> bool:
+        """A lost lease or the end of the grace period cancelled the task (not our own caller)."""
+        return job in self._abandoned
+
+    async def _renew_leases(self) -> None:
+        """Every third of a lease: renew all of this process's leases in one go; a task whose
+        lease is gone (reclaimed after a stall) is abandoned: someone else runs it now."""
         while True:
             await asyncio.sleep(self.renew_every)
-            try:
-                held = await self.queue.renew(lease)
-            except Exception:
-                log.exception("renewing the lease of %s failed", lease.task_id)
+            leases = dict(self._running)
+            if not leases:
                 continue
-            if not held:
-                log.warning("lost the lease of %s; abandoning it", lease.task_id)
-                work.cancel()
-                return
+            try:
+                held = await self.queue.renew_all(self.owner, list(leases.values()))
+            except Exception:
+                log.exception("renewing %d lease(s) failed", len(leases))
+                continue
+            for job, lease in leases.items():
+                if lease not in held and not job.done():
+                    log.warning("lost the lease of %s; abandoning it", lease.task_id)
+                    self._abandoned.add(job)
+                    job.cancel()
 
     async def _drain(self) -> None:
         if not self._running:
@@ -129,6 +173,7 @@ class Worker:
         _, unfinished = await asyncio.wait(list(self._running), timeout=self.grace)
         leases = [self._running[j] for j in unfinished if j in self._running]
         for job in unfinished:
+            self._abandoned.add(job)
             job.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
         for lease in leases:

@@ -1,23 +1,87 @@
-"""Runs one claimed task to its end: moderation, the model's providers in order, storing the
-outputs, then completing or failing the task through the queue."""
+"""Runs one claimed task to its end: moderation, the model's providers with fallback, storing the
+outputs, then completing or failing the task through the queue.
+
+Fallback: the model's providers (from the catalog, in order) that can serve the task's values are
+tried one after another. A retryable failure moves on to the next at once; when all have failed
+that way, the list is tried again after a backoff (honouring the upstream's Retry-After), up to
+``rounds`` times. A terminal failure (a refusal, invalid input) fails the task at once with the
+upstream's reason. A provider whose circuit breaker is open is skipped.
+
+An upstream job that runs (Veo, fal, Replicate) stores its handle on the task as soon as it is
+accepted, then waits without holding a worker slot (``on_wait``). A poll that gets no usable
+answer polls again; the job is given up (and cancelled upstream where possible) only when the
+upstream says it failed or when it outlives the deadline. A task reclaimed after a crash polls
+the stored handle again and never submits it twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.moderation import MODERATION_ERROR, DenyList
 from hatchery.domain.tasks import Task
-from hatchery.providers.base import Finished, Job, Provider, ProviderError, Running
+from hatchery.providers.base import (
+    Finished,
+    Job,
+    Provider,
+    ProviderError,
+    RetryableError,
+    Running,
+    TerminalError,
+    UpstreamUnreachable,
+)
+from hatchery.providers.registry import servable
 from hatchery.storage import FileStore
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tasks import Lease
+from hatchery.worker.gate import ProviderGate
+from hatchery.worker.progress import Progress
 
 log = logging.getLogger("hatchery.worker")
+
+OnWait = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
+class LeaseLost(Exception):
+    """The task's lease went to someone else while it ran: stop, and write nothing more."""
+
+
+@dataclass(frozen=True)
+class FallbackPolicy:
+    rounds: int = 2  # passes over the provider list
+    backoff: float = 2.0  # seconds before the second pass, doubling after
+    max_backoff: float = 60.0
+    poll_max: float = 10.0  # the longest wait between two polls of an upstream job
+    deadline: float = 1800.0  # an upstream job still running after this is given up
+
+    def pause(self, round_: int, last: ProviderError | None) -> float:
+        delay = min(self.max_backoff, self.backoff * 2.0 ** (round_ - 1))
+        if last is not None and last.retry_after is not None:
+            delay = max(delay, min(last.retry_after, self.max_backoff))
+        return delay * random.uniform(0.8, 1.2)
+
+
+@dataclass
+class Attempt:
+    """One run of one task: what every step needs to know."""
+
+    task: Task
+    lease: Lease
+    job: Job
+    progress: Progress
+    on_wait: OnWait
 
 
 class TaskRunner:
@@ -28,14 +92,19 @@ class TaskRunner:
         providers: Mapping[str, Provider],
         files: FileStore,
         denylist: DenyList,
+        *,
+        gates: Mapping[str, ProviderGate] | None = None,
+        policy: FallbackPolicy | None = None,
     ) -> None:
         self.queue = queue
         self.catalog = catalog
         self.providers = providers
         self.files = files
         self.denylist = denylist
+        self.gates = gates or {}
+        self.policy = policy or FallbackPolicy()
 
-    async def run(self, task: Task) -> None:
+    async def run(self, task: Task, on_wait: OnWait = _nothing) -> None:
         lease = lease_of(task)
         model = self.catalog.get(task.model)
         if model is None:
@@ -47,54 +116,122 @@ class TaskRunner:
             await self.queue.fail(lease, MODERATION_ERROR)
             return
         job = Job.from_params(task.id, model.name, model.type.name.lower(), task.params)
+        progress = Progress(task.upstream, lambda record: self._save(lease, record))
+        try:
+            await self._run(Attempt(task, lease, job, progress, on_wait), model)
+        except LeaseLost:
+            log.warning("task %s: attempt %d lost its lease; stopped", task.id, lease.attempt)
+
+    async def _run(self, attempt: Attempt, model: Model) -> None:
         started = time.monotonic()
         try:
-            provider, result = await self._generate(task, lease, model, job)
+            provider, result = await self._generate(attempt, model)
         except ProviderError as exc:
-            await self.queue.fail(lease, f"generation failed: {exc}")
+            tried = {"attempts": attempt.progress.attempts}
+            await self.queue.fail(attempt.lease, f"generation failed: {exc}", tried)
             return
-        output, usage = await asyncio.to_thread(self._store, task, job, result)
-        usage.update(provider=provider, elapsed_ms=int((time.monotonic() - started) * 1000))
-        if await self.queue.complete(lease, output=output, usage=usage) is None:
-            log.warning(
-                "task %s: attempt %d lost its lease; result discarded", task.id, lease.attempt
-            )
-            return
+        output, usage = await asyncio.to_thread(self._store, attempt.task, attempt.job, result)
+        elapsed = int((time.monotonic() - started) * 1000)
+        usage.update(provider=provider, attempts=attempt.progress.attempts, elapsed_ms=elapsed)
+        if await self.queue.complete(attempt.lease, output=output, usage=usage) is None:
+            raise LeaseLost
         log.info(
-            "task %s completed (attempt %d, worker %s, %d ms)",
-            task.id,
-            lease.attempt,
-            lease.owner,
-            usage["elapsed_ms"],
+            "task %s completed by %s (attempt %d, worker %s, %d ms)",
+            attempt.task.id,
+            provider,
+            attempt.lease.attempt,
+            attempt.lease.owner,
+            elapsed,
         )
 
-    async def _generate(
-        self, task: Task, lease: Lease, model: Model, job: Job
-    ) -> tuple[str, Finished]:
-        """The model's providers in order (checked at start-up); a retryable failure moves on."""
-        last: ProviderError | None = None
-        for name in model.providers:
-            try:
-                return name, await self._drive(self.providers[name], task, lease, job)
-            except ProviderError as exc:
-                if not exc.retryable:
-                    raise
-                log.warning("task %s: provider %s failed: %s", task.id, name, exc)
-                last = exc
-        raise last or ProviderError(f"model {model.name!r} has no providers")
+    async def _save(self, lease: Lease, record: dict[str, Any]) -> None:
+        if not await self.queue.save_upstream(lease, record):
+            raise LeaseLost
 
-    async def _drive(self, provider: Provider, task: Task, lease: Lease, job: Job) -> Finished:
-        """Submit, or resume polling the upstream handle a previous attempt stored."""
-        stored = task.upstream or {}
-        handle = stored.get("handle") if stored.get("provider") == provider.name else None
-        step = await (provider.poll(job, handle) if handle else provider.submit(job))
+    def _candidates(self, model: Model, job: Job) -> list[str]:
+        """The model's providers that can serve the job's values (checked at submit too)."""
+        usable, why = servable(model, self.providers, job)
+        if not usable:
+            raise TerminalError(f"no provider of {model.name} can make this request: {why}")
+        return usable
+
+    async def _generate(self, attempt: Attempt, model: Model) -> tuple[str, Finished]:
+        names = self._candidates(model, attempt.job)
+        last: ProviderError | None = None
+        for round_ in range(self.policy.rounds):
+            if round_:
+                await asyncio.sleep(self.policy.pause(round_, last))
+            for name in _resume_first(names, attempt.progress):
+                try:
+                    return name, await self._try(attempt, name)
+                except RetryableError as exc:
+                    log.warning("task %s: provider %s failed: %s", attempt.task.id, name, exc)
+                    last = exc
+        assert last is not None
+        if len(names) > 1:
+            raise RetryableError(f"all {len(names)} providers failed; the last: {last}")
+        raise last
+
+    async def _try(self, attempt: Attempt, name: str) -> Finished:
+        """One provider's attempt at the task, through its gate (breaker and concurrency)."""
+        gate = self.gates.get(name)
+        if gate is not None and not gate.breaker.allow():
+            skipped = f"{name}: skipped, {gate.breaker.describe()}"
+            await attempt.progress.ended(name, "skipped", skipped)
+            raise RetryableError(skipped)
+        try:
+            async with gate.slot() if gate else contextlib.nullcontext():
+                result = await self._drive(attempt, self.providers[name], gate)
+        except RetryableError as exc:
+            if gate:
+                gate.breaker.failure()
+            await attempt.progress.ended(name, "failed", str(exc))
+            raise
+        except TerminalError as exc:
+            if gate:
+                gate.breaker.release()
+            await attempt.progress.ended(name, "refused", str(exc))
+            raise
+        except BaseException:
+            if gate:
+                gate.breaker.release()
+            raise
+        await attempt.progress.ended(name, "completed")
+        return result
+
+    async def _drive(
+        self, attempt: Attempt, provider: Provider, gate: ProviderGate | None
+    ) -> Finished:
+        """Submit, or resume polling the handle a previous attempt stored; then poll to the end."""
+        job, progress = attempt.job, attempt.progress
+        handle = progress.resumable(provider.name)
+        if handle is None:
+            step = await provider.submit(job)
+        else:
+            log.info("task %s: resuming %s job %s", job.task_id, provider.name, handle)
+            step = Running(handle, poll_after=0)
+        if gate:
+            gate.breaker.success()  # the upstream accepted the job (or we resume one it did)
+        delay = 0.0
         while isinstance(step, Running):
-            if step.upstream != handle:
-                handle = step.upstream
-                await self.queue.save_upstream(lease, {"provider": provider.name, "handle": handle})
-            await asyncio.sleep(step.poll_after)
-            step = await provider.poll(job, handle)
+            if step.upstream != progress.handle:
+                await progress.running(provider.name, step.upstream)
+            attempt.on_wait()
+            delay = min(max(delay * 1.5, step.poll_after), self.policy.poll_max)
+            await asyncio.sleep(delay)
+            await self._check_deadline(provider, job, progress)
+            step = await _poll(provider, job, step.upstream)
         return step
+
+    async def _check_deadline(self, provider: Provider, job: Job, progress: Progress) -> None:
+        if progress.elapsed() <= self.policy.deadline:
+            return
+        with contextlib.suppress(ProviderError):
+            await provider.cancel(job, progress.handle or {})
+        raise RetryableError(
+            f"{provider.name}: the upstream job did not finish within "
+            f"{self.policy.deadline:g}s; cancelled"
+        )
 
     def _store(
         self, task: Task, job: Job, result: Finished
@@ -116,3 +253,19 @@ class TaskRunner:
             "bytes": sum(len(a.data) for a in result.artifacts),
         }
         return output, usage
+
+
+def _resume_first(names: list[str], progress: Progress) -> list[str]:
+    """The providers in catalog order, except that one with a job in flight comes first."""
+    if progress.provider in names and progress.handle:
+        return [progress.provider, *(n for n in names if n != progress.provider)]
+    return names
+
+
+async def _poll(provider: Provider, job: Job, handle: dict[str, Any]) -> Finished | Running:
+    """One poll; no usable answer means ask again later, not that the upstream job failed."""
+    try:
+        return await provider.poll(job, handle)
+    except UpstreamUnreachable as exc:
+        log.warning("task %s: polling %s: %s; polling again", job.task_id, provider.name, exc)
+        return Running(handle, poll_after=exc.retry_after or 0)

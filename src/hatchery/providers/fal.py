@@ -1,0 +1,147 @@
+"""``fal``: the fal queue API (submit, status, result, cancel).
+
+``POST /{endpoint}`` queues a request and answers with its ``request_id``: the handle. The status
+and result live under the endpoint's application (``fal-ai/veo3.1/image-to-video`` is polled at
+``fal-ai/veo3.1/requests/{id}/status``). A completed request's result names its files by URL; they
+are downloaded into our storage before the task completes. An error result is classified like any
+other answer (a 422 is the model refusing the input; a 5xx is worth another try), and a completed
+result with no file is the model's safety checker at work: terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
+from hatchery.providers.media import (
+    image_artifact,
+    image_prompt,
+    video_artifact,
+    video_resolution,
+)
+from hatchery.providers.upstream import Upstream
+
+# our model -> (text endpoint, endpoint with reference images)
+MODELS = {
+    "nanobanana": ("fal-ai/nano-banana", "fal-ai/nano-banana/edit"),
+    "nanobanana-pro": ("fal-ai/nano-banana-pro", "fal-ai/nano-banana-pro/edit"),
+    "veo3.1": ("fal-ai/veo3.1", "fal-ai/veo3.1/image-to-video"),
+}
+SIZED = frozenset({"nanobanana-pro"})
+DURATIONS = (4, 6, 8)
+WAITING = frozenset({"IN_QUEUE", "IN_PROGRESS"})
+POLL_AFTER = 2.0
+
+
+class FalProvider:
+    name = "fal"
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def serves(self, model: str) -> bool:
+        return model in MODELS
+
+    def unsupported(self, job: Job) -> str | None:
+        if job.kind == "video":
+            if job.duration not in DURATIONS:
+                return "duration must be 4, 6 or 8 seconds"
+            if job.num_outputs != 1 or len(job.image_urls) > 1:
+                return "it makes one video per request, from at most one image"
+        elif job.resolution != "1k" and job.model not in SIZED:
+            return f'{MODELS[job.model][0]} makes 1K images only (resolution "1k")'
+        return None
+
+    async def submit(self, job: Job) -> Finished | Running:
+        text, edit = MODELS[job.model]
+        endpoint = edit if job.image_urls else text
+        answer = await self.upstream.call("POST", endpoint, _input(job))
+        request_id = answer.get("request_id") if isinstance(answer, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise RetryableError(f"fal: POST {endpoint} answered without a request_id")
+        return Running({"endpoint": endpoint, "request_id": request_id}, poll_after=POLL_AFTER)
+
+    async def poll(self, job: Job, upstream: dict[str, Any]) -> Finished | Running:
+        base = _requests_path(upstream)
+        state = await self.upstream.call("GET", f"{base}/status")
+        status = state.get("status") if isinstance(state, dict) else None
+        if status in WAITING:
+            return Running(upstream, poll_after=POLL_AFTER)
+        if status != "COMPLETED":
+            raise RetryableError(f"fal: request {upstream['request_id']} is in status {status!r}")
+        result = await self.upstream.call("GET", base)
+        artifacts = await self._artifacts(job, result)
+        usage = {"upstream_ids": [upstream["request_id"]], "endpoint": upstream["endpoint"]}
+        if job.kind == "video":
+            usage["seconds"] = job.duration
+        return Finished(artifacts, usage=usage)
+
+    async def cancel(self, job: Job, upstream: dict[str, Any]) -> None:
+        await self.upstream.call("PUT", f"{_requests_path(upstream)}/cancel")
+
+    async def _artifacts(self, job: Job, result: Any) -> list[Artifact]:
+        urls = _output_urls(job, result)
+        if len(urls) < job.num_outputs:
+            raise TerminalError(
+                f"fal returned {len(urls)} of {job.num_outputs} output(s) for this prompt "
+                "(its safety checker filtered the rest)"
+            )
+        artifacts = []
+        for url in urls[: job.num_outputs]:
+            data, _ = await self.upstream.download(url)
+            if job.kind == "video":
+                artifacts.append(
+                    video_artifact(
+                        self.name,
+                        data,
+                        resolution=video_resolution(job.resolution),
+                        aspect_ratio=job.aspect_ratio,
+                        seconds=float(job.duration),
+                    )
+                )
+            else:
+                artifacts.append(image_artifact(self.name, data))
+        return artifacts
+
+
+def _requests_path(upstream: dict[str, Any]) -> str:
+    app = "/".join(str(upstream["endpoint"]).split("/")[:2])
+    return f"{app}/requests/{upstream['request_id']}"
+
+
+def _input(job: Job) -> dict[str, Any]:
+    if job.kind == "video":
+        body: dict[str, Any] = {
+            "prompt": job.prompt,
+            "aspect_ratio": job.aspect_ratio,
+            "duration": f"{job.duration}s",
+            "resolution": video_resolution(job.resolution),
+            "generate_audio": True,
+        }
+        if job.negative_prompt:
+            body["negative_prompt"] = job.negative_prompt
+        if job.image_urls:
+            body["image_url"] = job.image_urls[0]
+        return body
+    body = {
+        "prompt": image_prompt(job),
+        "num_images": job.num_outputs,
+        "aspect_ratio": job.aspect_ratio,
+        "output_format": "png",
+    }
+    if job.model in SIZED:
+        body["resolution"] = job.resolution.upper()
+    if job.image_urls:
+        body["image_urls"] = list(job.image_urls)
+    return body
+
+
+def _output_urls(job: Job, result: Any) -> list[str]:
+    if not isinstance(result, dict):
+        raise RetryableError("fal: the result is not a JSON object")
+    if job.kind == "video":
+        video = result.get("video")
+        url = video.get("url") if isinstance(video, dict) else None
+        return [url] if isinstance(url, str) else []
+    images = result.get("images") or []
+    return [i["url"] for i in images if isinstance(i, dict) and isinstance(i.get("url"), str)]

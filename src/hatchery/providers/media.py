@@ -1,0 +1,83 @@
+"""Checking what an upstream sent before it is stored: an image is decoded far enough to know its
+format and size; a video must at least be an MP4. Anything else (an HTML error page served with
+200, a truncated file) is a retryable failure, never a completed task with a broken file."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Awaitable, Callable
+
+from PIL import Image, UnidentifiedImageError
+
+from hatchery.providers.base import Artifact, Job, RetryableError, TerminalError
+
+Fetch = Callable[[str], Awaitable[bytes]]
+
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+VIDEO_SIZES = {  # Veo's output sizes, landscape; portrait swaps them
+    "720p": (1280, 720),
+    "1080p": (1920, 1080),
+    "4k": (3840, 2160),
+}
+
+
+def image_artifact(provider: str, data: bytes) -> Artifact:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            kind, (width, height) = image.format, image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise RetryableError(f"{provider}: an output is not a readable image ({exc})") from None
+    extension = IMAGE_FORMATS.get(kind or "")
+    if extension is None:
+        raise RetryableError(f"{provider}: an output is a {kind} image, not PNG, JPEG or WebP")
+    return Artifact(data, extension, width, height)
+
+
+def video_artifact(
+    provider: str, data: bytes, *, resolution: str, aspect_ratio: str, seconds: float
+) -> Artifact:
+    if len(data) < 12 or data[4:8] != b"ftyp":
+        raise RetryableError(f"{provider}: an output is not an MP4 file")
+    width, height = VIDEO_SIZES[resolution]
+    if aspect_ratio == "9:16":
+        width, height = height, width
+    return Artifact(data, "mp4", width, height, seconds)
+
+
+def video_resolution(resolution: str) -> str:
+    """Our ``1k``/``2k``/``4k`` as a video resolution: 720p, 1080p, 4k."""
+    return {"1k": "720p", "2k": "1080p", "4k": "4k"}[resolution]
+
+
+class ReferenceFailure(TerminalError):
+    """A reference image that could not be fetched or is not an image."""
+
+
+async def fetch_reference(fetch: Fetch, index: int, url: str) -> bytes:
+    try:
+        return await fetch(url)
+    except Exception as exc:
+        raise ReferenceFailure(f"image_urls[{index}] could not be fetched ({url}): {exc}") from exc
+
+
+async def inline_reference(fetch: Fetch, index: int, url: str) -> tuple[str, str]:
+    """A reference image as (MIME type, base64) for vendors that take images inline."""
+    data = await fetch_reference(fetch, index, url)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format or ""
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ReferenceFailure(f"image_urls[{index}] is not an image ({url}): {exc}") from None
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}.get(kind)
+    if mime is None:
+        raise ReferenceFailure(f"image_urls[{index}] is a {kind} image; send PNG, JPEG or WebP")
+    return mime, base64.b64encode(data).decode("ascii")
+
+
+def image_prompt(job: Job) -> str:
+    """Image vendors take no negative prompt: it travels in the prompt."""
+    if job.negative_prompt:
+        return f"{job.prompt}\n\nAvoid: {job.negative_prompt}"
+    return job.prompt

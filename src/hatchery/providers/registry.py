@@ -1,0 +1,89 @@
+"""Which providers this server has: ``local`` always, and each vendor whose credentials are set.
+Built once at start-up from the settings; the catalog is checked against it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from hatchery.domain.catalog import Catalog, CatalogError, Model
+from hatchery.providers.base import Job, Provider
+from hatchery.providers.fal import FalProvider
+from hatchery.providers.gemini import GeminiProvider
+from hatchery.providers.local import LocalProvider
+from hatchery.providers.media import Fetch
+from hatchery.providers.replicate import ReplicateProvider
+from hatchery.providers.upstream import Upstream
+from hatchery.providers.veo import VeoProvider
+from hatchery.settings import Settings
+
+# what each vendor provider needs before it exists
+CREDENTIALS = {
+    "gemini": "HATCHERY_GEMINI_API_KEY",
+    "veo": "HATCHERY_GEMINI_API_KEY",
+    "fal": "HATCHERY_FAL_KEY",
+    "replicate": "HATCHERY_REPLICATE_API_TOKEN",
+}
+
+
+def build_providers(
+    settings: Settings, http: httpx.AsyncClient, fetch: Fetch
+) -> dict[str, Provider]:
+    def upstream(name: str, base_url: str, auth: dict[str, str]) -> Upstream:
+        return Upstream(
+            name,
+            http,
+            base_url,
+            auth,
+            timeout=settings.upstream_timeout,
+            max_bytes=settings.upstream_max_bytes,
+        )
+
+    providers: dict[str, Provider] = {"local": LocalProvider(fetch)}
+    if settings.gemini_api_key:
+        google = {"x-goog-api-key": settings.gemini_api_key}
+        providers["gemini"] = GeminiProvider(
+            upstream("gemini", settings.gemini_base_url, google), fetch
+        )
+        providers["veo"] = VeoProvider(upstream("veo", settings.gemini_base_url, google), fetch)
+    if settings.fal_key:
+        providers["fal"] = FalProvider(
+            upstream("fal", settings.fal_base_url, {"authorization": f"Key {settings.fal_key}"})
+        )
+    if settings.replicate_api_token:
+        auth = {"authorization": f"Bearer {settings.replicate_api_token}"}
+        providers["replicate"] = ReplicateProvider(
+            upstream("replicate", settings.replicate_base_url, auth)
+        )
+    return providers
+
+
+def vendors(providers: Mapping[str, Provider]) -> set[str]:
+    return set(providers) - {"local"}
+
+
+def check_catalog(catalog: Catalog, providers: Mapping[str, Provider]) -> None:
+    """Every provider a model names exists here and knows how to make that model."""
+    missing = {name: need for name, need in CREDENTIALS.items() if name not in providers}
+    catalog.check_providers(set(providers), missing)
+    for model in catalog.models.values():
+        for name in model.providers:
+            if not providers[name].serves(model.name):
+                raise CatalogError(
+                    f"models.{model.name}.providers names {name}, which does not make "
+                    f"{model.name!r} (it makes the built-in models only)"
+                )
+
+
+def servable(model: Model, providers: Mapping[str, Provider], job: Job) -> tuple[list[str], str]:
+    """The model's providers that can make the job's values, in order, and why the others
+    cannot (``"duration must be 4, 6 or 8 seconds (veo, fal)"``)."""
+    reasons = {name: providers[name].unsupported(job) for name in model.providers}
+    usable = [name for name, reason in reasons.items() if reason is None]
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in reasons.items():
+        if reason is not None:
+            by_reason.setdefault(reason, []).append(name)
+    why = "; ".join(f"{reason} ({', '.join(names)})" for reason, names in by_reason.items())
+    return usable, why

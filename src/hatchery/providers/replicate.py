@@ -1,0 +1,171 @@
+"""``replicate``: the Replicate predictions API (create, get, cancel).
+
+``POST /models/{owner}/{name}/predictions`` answers with a prediction whose ``id`` is the handle.
+The nano-banana models make one image per prediction, so a task of N images creates N predictions
+(if one create fails, those already created are cancelled). ``GET /predictions/{id}`` is polled
+until each has ``succeeded``; its output URLs expire after about an hour, so they are downloaded
+into our storage at once. A ``failed`` prediction whose error says the input was flagged is a
+terminal refusal; other failures, ``canceled`` and ``aborted`` are worth another try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from hatchery.providers.base import (
+    Artifact,
+    Finished,
+    Job,
+    ProviderError,
+    RetryableError,
+    Running,
+    TerminalError,
+)
+from hatchery.providers.media import image_artifact, image_prompt, video_artifact, video_resolution
+from hatchery.providers.upstream import Upstream
+
+MODELS = {
+    "nanobanana": "google/nano-banana",
+    "nanobanana-pro": "google/nano-banana-pro",
+    "veo3.1": "google/veo-3.1",
+}
+SIZED = frozenset({"nanobanana-pro"})
+DURATIONS = (4, 6, 8)
+WAITING = frozenset({"starting", "processing"})
+REFUSALS = ("sensitive", "flagged", "nsfw", "safety", "e005")
+POLL_AFTER = 2.0
+
+
+class ReplicateProvider:
+    name = "replicate"
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    def serves(self, model: str) -> bool:
+        return model in MODELS
+
+    def unsupported(self, job: Job) -> str | None:
+        if job.kind == "video":
+            if job.duration not in DURATIONS:
+                return "duration must be 4, 6 or 8 seconds"
+            if job.resolution == "4k":
+                return 'its videos are 720p or 1080p (resolution "1k" or "2k")'
+            if job.num_outputs != 1 or len(job.image_urls) > 1:
+                return "it makes one video per request, from at most one image"
+        elif job.resolution != "1k" and job.model not in SIZED:
+            return f'{MODELS[job.model]} makes 1K images only (resolution "1k")'
+        return None
+
+    async def submit(self, job: Job) -> Finished | Running:
+        count = 1 if job.kind == "video" else job.num_outputs
+        path = f"models/{MODELS[job.model]}/predictions"
+        body = {"input": _input(job)}
+        created = await asyncio.gather(
+            *(self._create(path, body) for _ in range(count)), return_exceptions=True
+        )
+        ids = [c for c in created if isinstance(c, str)]
+        errors = [c for c in created if isinstance(c, BaseException)]
+        if errors:
+            await self.cancel(job, {"predictions": ids})
+            raise errors[0]
+        return Running({"predictions": ids}, poll_after=POLL_AFTER)
+
+    async def poll(self, job: Job, upstream: dict[str, Any]) -> Finished | Running:
+        ids: list[str] = upstream["predictions"]
+        predictions = await asyncio.gather(
+            *(self.upstream.call("GET", f"predictions/{i}") for i in ids)
+        )
+        for prediction in predictions:
+            _raise_if_failed(prediction)
+        if any(p.get("status") != "succeeded" for p in predictions):
+            return Running(upstream, poll_after=POLL_AFTER)
+        artifacts = [a for p in predictions for a in await self._artifacts(job, p)]
+        if len(artifacts) < job.num_outputs:
+            raise RetryableError(
+                f"replicate: the predictions made {len(artifacts)} of {job.num_outputs} output(s)"
+            )
+        return Finished(artifacts[: job.num_outputs], usage=_usage(job, predictions))
+
+    async def cancel(self, job: Job, upstream: dict[str, Any]) -> None:
+        for prediction in upstream.get("predictions", []):
+            with contextlib.suppress(ProviderError):
+                await self.upstream.call("POST", f"predictions/{prediction}/cancel")
+
+    async def _create(self, path: str, body: dict[str, Any]) -> str:
+        prediction = await self.upstream.call("POST", path, body)
+        ident = prediction.get("id") if isinstance(prediction, dict) else None
+        if not isinstance(ident, str) or not ident:
+            raise RetryableError(f"replicate: POST {path} answered without a prediction id")
+        return ident
+
+    async def _artifacts(self, job: Job, prediction: dict[str, Any]) -> list[Artifact]:
+        output = prediction.get("output")
+        urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
+        artifacts = []
+        for url in urls:
+            if not isinstance(url, str):
+                continue
+            data, _ = await self.upstream.download(url)
+            if job.kind == "video":
+                artifacts.append(
+                    video_artifact(
+                        self.name,
+                        data,
+                        resolution=video_resolution(job.resolution),
+                        aspect_ratio=job.aspect_ratio,
+                        seconds=float(job.duration),
+                    )
+                )
+            else:
+                artifacts.append(image_artifact(self.name, data))
+        return artifacts
+
+
+def _raise_if_failed(prediction: Any) -> None:
+    if not isinstance(prediction, dict):
+        raise RetryableError("replicate: a prediction is not a JSON object")
+    status = prediction.get("status")
+    if status in WAITING or status == "succeeded":
+        return
+    error = str(prediction.get("error") or "")
+    said = f": {error}" if error else ""
+    text = f"replicate: prediction {prediction.get('id')} {status}{said}"
+    if status == "failed" and any(word in error.lower() for word in REFUSALS):
+        raise TerminalError(text)
+    raise RetryableError(text)
+
+
+def _input(job: Job) -> dict[str, Any]:
+    if job.kind == "video":
+        body: dict[str, Any] = {
+            "prompt": job.prompt,
+            "aspect_ratio": job.aspect_ratio,
+            "duration": job.duration,
+            "resolution": video_resolution(job.resolution),
+            "generate_audio": True,
+        }
+        if job.negative_prompt:
+            body["negative_prompt"] = job.negative_prompt
+        if job.image_urls:
+            body["image"] = job.image_urls[0]
+        return body
+    body = {"prompt": image_prompt(job), "aspect_ratio": job.aspect_ratio, "output_format": "png"}
+    if job.model in SIZED:
+        body["resolution"] = job.resolution.upper()
+    if job.image_urls:
+        body["image_input"] = list(job.image_urls)
+    return body
+
+
+def _usage(job: Job, predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    predict = [(p.get("metrics") or {}).get("predict_time") for p in predictions]
+    usage: dict[str, Any] = {
+        "upstream_ids": [p.get("id") for p in predictions],
+        "predict_seconds": round(sum(t for t in predict if isinstance(t, int | float)), 3),
+    }
+    if job.kind == "video":
+        usage["seconds"] = job.duration
+    return usage

@@ -1,0 +1,238 @@
+"""One vendor's HTTP API as the adapters see it: a JSON call whose failure is already classified,
+and a size-capped download of an output file.
+
+How a failure is classified (the runner decides what to do with each class):
+
+    no answer within the timeout        UpstreamUnreachable  ("did not answer within 120s")
+    connection refused / reset / TLS    UpstreamUnreachable
+    408, 409, 425, 429, 5xx             UpstreamUnreachable  (with the vendor's Retry-After)
+    401, 403, 404                       RetryableError  (this provider's credentials or model:
+                                                         another provider may still serve it)
+    other 4xx                           TerminalError   (the upstream refused the input itself)
+
+Credentials go only to the vendor's own origin: a download that redirects to a file store (Veo's
+video URIs do) follows the redirect without the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from hatchery.providers.base import (
+    ProviderError,
+    RetryableError,
+    TerminalError,
+    UpstreamUnreachable,
+)
+
+BUSY_STATUSES = frozenset({408, 409, 425, 429})
+CREDENTIAL_STATUSES = frozenset({401, 403, 404})
+MAX_REDIRECTS = 5
+MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One vendor endpoint: where it is, how to authenticate, how long to wait."""
+
+    name: str
+    http: httpx.AsyncClient
+    base_url: str
+    auth: Mapping[str, str]
+    timeout: float
+    max_bytes: int
+    origin: tuple[str, str, int | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        base = httpx.URL(self.base_url.rstrip("/"))
+        object.__setattr__(self, "base_url", str(base))
+        object.__setattr__(self, "origin", _origin(base))
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    async def call(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """Send one request; the decoded JSON answer, or a classified ProviderError."""
+        what = f"{method} {path}"
+        response = await self._send(what, self._request(method, self.url(path), body, headers))
+        if response.status_code >= 400:
+            raise failure(self.name, what, response)
+        try:
+            return response.json()
+        except ValueError:
+            raise RetryableError(
+                f"{self.name}: {what} answered {response.status_code} with a body that is not JSON"
+            ) from None
+
+    async def download(self, url: str) -> tuple[bytes, str]:
+        """An output file's bytes and content type, following redirects (the key only to the
+        vendor's origin), refused past ``max_bytes``."""
+        target = httpx.URL(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = dict(self.auth) if _origin(target) == self.origin else {}
+            request = self.http.build_request("GET", target, headers=headers, timeout=self.timeout)
+            response = await self._send(f"download {target.path}", request, stream=True)
+            try:
+                if response.is_redirect and "location" in response.headers:
+                    target = target.join(response.headers["location"])
+                    continue
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _download_failure(self.name, response)
+                data = await self._read_capped(response)
+                return data, response.headers.get("content-type", "")
+            finally:
+                await response.aclose()
+        raise RetryableError(f"{self.name}: an output download redirected more than 5 times")
+
+    def _request(
+        self, method: str, url: str, body: Any, headers: Mapping[str, str] | None
+    ) -> httpx.Request:
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        sent = {**self.auth, **(headers or {})}
+        if content is not None:
+            sent["content-type"] = "application/json"
+        return self.http.build_request(
+            method, url, content=content, headers=sent, timeout=self.timeout
+        )
+
+    async def _send(
+        self, what: str, request: httpx.Request, *, stream: bool = False
+    ) -> httpx.Response:
+        """One exchange bounded as a whole by the timeout (a trickling answer is cut off too)."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self.http.send(request, stream=stream)
+                if not stream:
+                    await response.aread()
+                return response
+        except (TimeoutError, httpx.TimeoutException):
+            raise UpstreamUnreachable(
+                f"{self.name}: {what} did not answer within {self.timeout:g}s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise UpstreamUnreachable(
+                f"{self.name}: {what} failed ({type(exc).__name__}: {exc})"
+            ) from None
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise RetryableError(f"{self.name}: an output file is larger than {self.max_bytes} B")
+        body = bytearray()
+        try:
+            async with asyncio.timeout(self.timeout):
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise RetryableError(
+                            f"{self.name}: an output file is larger than {self.max_bytes} B"
+                        )
+        except (TimeoutError, httpx.TimeoutException):
+            raise UpstreamUnreachable(
+                f"{self.name}: an output download took longer than {self.timeout:g}s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise UpstreamUnreachable(
+                f"{self.name}: an output download broke off ({exc})"
+            ) from None
+        return bytes(body)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def failure(name: str, what: str, response: httpx.Response) -> ProviderError:
+    """The ProviderError for an HTTP error answer, with the vendor's own message."""
+    status = response.status_code
+    message = f"{name}: {what} answered HTTP {status}: {error_message(response)}"
+    if status >= 500 or status in BUSY_STATUSES:
+        return UpstreamUnreachable(message, retry_after=retry_after(response))
+    if status in CREDENTIAL_STATUSES or _bad_google_key(response):
+        return RetryableError(message)
+    return TerminalError(message)
+
+
+def _bad_google_key(response: httpx.Response) -> bool:
+    """Google answers a wrong API key with 400 INVALID_ARGUMENT; it is our key, not the input."""
+    try:
+        details = response.json()["error"]["details"]
+        return any(d.get("reason") == "API_KEY_INVALID" for d in details)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _download_failure(name: str, response: httpx.Response) -> ProviderError:
+    status = response.status_code
+    message = f"{name}: an output download answered HTTP {status}"
+    if status >= 500 or status in BUSY_STATUSES:
+        return UpstreamUnreachable(message, retry_after=retry_after(response))
+    return RetryableError(message)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The human part of a vendor's error body: Google's ``error.message`` (with its status),
+    fal's and Replicate's ``detail``, or the start of the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return _clip(response.text.strip() or response.reason_phrase)
+    return _clip(_message_of(body) or json.dumps(body))
+
+
+def _message_of(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        text = str(error.get("message") or "")
+        status = error.get("status")
+        return f"{status}: {text}" if status else text
+    for key in ("detail", "error", "message", "title"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, list) and value:  # FastAPI-style validation details (fal)
+            return "; ".join(_detail(item) for item in value)
+    return None
+
+
+def _detail(item: Any) -> str:
+    if isinstance(item, dict):
+        where = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+        return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", item))
+    return str(item)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from ``Retry-After`` (seconds or an HTTP date), or Replicate's ``retry_after``."""
+    raw = response.headers.get("retry-after", "").strip()
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+    try:
+        value = response.json().get("retry_after")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) and value >= 0 else None
