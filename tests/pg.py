@@ -28,6 +28,9 @@ SETTINGS = {
 }
 
 
+DURABLE_KEEPS = ("listen_addresses", "max_connections")
+
+
 class PostgresUnavailable(RuntimeError):
     pass
 
@@ -56,7 +59,9 @@ def find_bindir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable`` keeps PostgreSQL's own fsync settings (benchmarks); tests turn them off."""
+        self.durable = durable
         self.bindir = find_bindir()
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="hatchery-pg-"))
@@ -76,7 +81,8 @@ class PostgresServer:
         if self._as_root:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        options = " ".join(f"-c {k}={v}" for k, v in SETTINGS.items())
+        settings = {k: v for k, v in SETTINGS.items() if not self.durable or k in DURABLE_KEEPS}
+        options = " ".join(f"-c {k}={v}" for k, v in settings.items())
         options += f" -p {self.port} -k {self.root}"
         log = str(self.root / "server.log")
         self._run(

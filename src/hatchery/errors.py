@@ -12,6 +12,7 @@
     ├── NotFound                  NOT_FOUND           404
     ├── Conflict                  CONFLICT            409
     └── ServiceUnavailable        SERVICE_UNAVAILABLE 503
+        └── StoreUnavailable      SERVICE_UNAVAILABLE 503  (the database did not answer)
 """
 
 from __future__ import annotations
@@ -59,3 +60,8 @@ class Conflict(HatcheryError):
 
 class ServiceUnavailable(HatcheryError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The database could not be reached, or was too busy to answer in time: nothing was
+    written, and trying again later is right."""

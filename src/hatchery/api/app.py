@@ -33,6 +33,7 @@ STATUS = {
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
     errors.ServiceUnavailable: 503,
+    errors.StoreUnavailable: 503,
 }
 
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RATE_LIMITED"}

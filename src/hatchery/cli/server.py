@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from hatchery import admin
 from hatchery.domain.money import parse_dollars
-from hatchery.errors import HatcheryError
+from hatchery.errors import HatcheryError, StoreUnavailable
 from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, SUSPENDED
@@ -127,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         action = _admin_action(args)
         upgrading = args.command == "db"
         out = asyncio.run(_with_db(settings, lambda db: action(db, args), check=not upgrading))
+    except StoreUnavailable as exc:
+        print(f"error: {_database_error(settings, exc.__cause__ or exc)}", file=sys.stderr)
+        return 1
     except (HatcheryError, SettingsError, ValueError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
@@ -138,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_error(settings: Settings, exc: Exception) -> str:
+def _database_error(settings: Settings, exc: BaseException) -> str:
     """What went wrong reaching the database, naming it (without its password)."""
     where = normalize_url(settings.database_url).render_as_string(hide_password=True)
     reason = getattr(exc, "orig", None) or exc

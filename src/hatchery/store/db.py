@@ -6,6 +6,8 @@ transaction that will write takes the write lock up front instead of failing wit
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,9 +19,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from hatchery.errors import StoreUnavailable
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "hatchery_write"
 MIGRATION_LOCK = 0x6861746368  # pg_advisory_xact_lock key: one `db upgrade` at a time
+# The database being down, locked past the busy timeout, or out of pooled connections.
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError)
 
 
 def utcnow() -> datetime:
@@ -34,11 +40,19 @@ def skip_locked(query: sa.Select[Any], dialect: str) -> sa.Select[Any]:
 
 
 class Database:
-    """Owns the engine. ``write()`` and ``read()`` hand out a connection inside a transaction."""
+    """Owns the engine. ``write()`` and ``read()`` hand out a connection inside a transaction.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    Write transactions of one process take turns before they take a connection: one at a time on
+    SQLite (which has one writer anyway, so they queue here in order instead of spinning on its
+    lock), ``pool_size`` at a time on PostgreSQL (leaving the overflow to reads). A burst of
+    thousands of finishing tasks then waits its turn instead of timing out on the pool; lease
+    renewals are urgent and skip the queue, so a busy process does not lose its leases. A
+    database that cannot be reached or is too busy raises :class:`StoreUnavailable`."""
+
+    def __init__(self, engine: AsyncEngine, writers: int = 1) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._writers = asyncio.Semaphore(1 if self.dialect == "sqlite" else writers)
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10, **engine_options: Any) -> Database:
@@ -55,7 +69,7 @@ class Database:
                 max_overflow=pool_size,
                 **engine_options,
             )
-        return cls(engine)
+        return cls(engine, writers=pool_size)
 
     def listen_dsn(self) -> str | None:
         """The plain DSN a LISTEN connection opens (PostgreSQL); None where there is no such
@@ -70,15 +84,17 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            await conn.execution_options(**{WRITE_OPTION: True})
-            async with conn.begin():
-                yield conn
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; ``urgent`` ones (renewing leases) do not queue behind the others."""
+        async with contextlib.nullcontext() if urgent else self._writers, _available():
+            async with self.engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn, conn.begin():
+        async with _available(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
@@ -92,6 +108,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _available() -> AsyncIterator[None]:
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        raise StoreUnavailable(
+            f"The database is unavailable ({type(exc).__name__}: {reason}); try again"
+        ) from exc
 
 
 def normalize_url(url: str) -> sa.URL:

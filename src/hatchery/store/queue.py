@@ -69,7 +69,7 @@ class TaskQueue:
         held: set[Lease] = set()
         until = utcnow() + self.lease
         for start in range(0, len(leases), chunk):
-            async with self.db.write() as conn:
+            async with self.db.write(urgent=True) as conn:
                 held |= await tasks.renew_many(conn, owner, leases[start : start + chunk], until)
         return held
 

@@ -17,6 +17,7 @@ import socket
 import uuid
 
 from hatchery.domain.tasks import Task
+from hatchery.errors import StoreUnavailable
 from hatchery.store.notify import TASKS, Notifier
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tasks import Lease
@@ -137,6 +138,12 @@ class Worker:
         except asyncio.CancelledError:
             if not self._cancelled_by_us(job):
                 raise
+        except StoreUnavailable as exc:
+            # Not the task's fault: it goes back to the queue (or its lease lapses) and runs again,
+            # resuming any upstream job it had stored.
+            log.warning("task %s: %s; giving it back to the queue", task.id, exc.message)
+            with contextlib.suppress(Exception):
+                await self.queue.release(lease_of(task))
         except Exception as exc:
             log.exception("task %s failed with an unexpected error", task.id)
             message = f"generation failed: internal error ({type(exc).__name__}: {exc})"[:500]
