@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit install clean
+.PHONY: serve test lint typecheck unit install clean bench-capacity
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,8 +22,8 @@ serve: $(STAMP)
 	$(BIN)/hatchery serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -34,6 +34,10 @@ unit: $(STAMP)
 test: lint typecheck
 	bash scripts/ensure-postgres
 	$(BIN)/pytest -q
+
+# One worker process with 5,000 upstream jobs of 30 s in flight (about 2 minutes); see docs/benchmarks.md.
+bench-capacity: $(STAMP)
+	$(BIN)/python bench/capacity.py --tasks 5000 --job-seconds 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
