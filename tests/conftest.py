@@ -10,6 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_upstreams import (
+    FAL_KEY,
+    GOOGLE_KEY,
+    REPLICATE_TOKEN,
+    UPSTREAM_TIMEOUT,
+    FakeFal,
+    FakeFiles,
+    FakeGoogle,
+    FakeReplicate,
+)
 from tests.helpers import LocalHTTPServer, ServerProcess, local_account
 from tests.pg import PostgresServer
 
@@ -118,3 +128,58 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         return f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
     pg: PostgresServer = request.getfixturevalue("postgres")
     return pg.create_database()
+
+
+# Fake upstream vendors (tests/fake_upstreams.py), one set per test module; a module that uses
+# them marks itself ``pytest.mark.usefixtures("fresh_fakes")``.
+
+
+@pytest.fixture(scope="module")
+def files() -> Iterator[FakeFiles]:
+    fake = FakeFiles()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def google(files: FakeFiles) -> Iterator[FakeGoogle]:
+    fake = FakeGoogle(GOOGLE_KEY, files)
+    fake.hang_seconds = UPSTREAM_TIMEOUT + 1.5
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def fal(files: FakeFiles) -> Iterator[FakeFal]:
+    fake = FakeFal(FAL_KEY, files)
+    fake.hang_seconds = UPSTREAM_TIMEOUT + 1.5
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def replicate(files: FakeFiles) -> Iterator[FakeReplicate]:
+    fake = FakeReplicate(REPLICATE_TOKEN, files)
+    fake.hang_seconds = UPSTREAM_TIMEOUT + 1.5
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def fresh_fakes(
+    files: FakeFiles, google: FakeGoogle, fal: FakeFal, replicate: FakeReplicate
+) -> Iterator[None]:
+    """Each test starts with empty fakes, and ends with none of them having seen a request that
+    breaks its vendor's protocol."""
+    fakes = (files, google, fal, replicate)
+    for fake in fakes:
+        fake.reset()
+    google.pending_polls = fal.pending_polls = replicate.pending_polls = 0
+    google.hold_operations = False
+    google.release.clear()
+    fal.hold.clear()
+    yield
+    google.release.set()
+    fal.hold.clear()
+    for fake in fakes:
+        assert fake.violations == []

@@ -32,6 +32,11 @@ from urllib.parse import urlsplit
 
 from tests.helpers import ThreadingServer
 
+GOOGLE_KEY = "test-google-key"
+FAL_KEY = "fal-key-123:secret"
+REPLICATE_TOKEN = "r8_test_token"
+UPSTREAM_TIMEOUT = 1.5  # what the tests set HATCHERY_UPSTREAM_TIMEOUT to; hangs outlast it
+
 Answer = tuple[int, dict[str, str], bytes]
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 DROP = (-1, {}, b"")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -28,55 +28,22 @@ from hatchery.providers.gemini import GeminiProvider
 from hatchery.providers.replicate import ReplicateProvider
 from hatchery.providers.upstream import Upstream
 from hatchery.providers.veo import VeoProvider
-from tests.fake_upstreams import FakeFal, FakeFiles, FakeGoogle, FakeReplicate, png_bytes
+from tests.fake_upstreams import (
+    FAL_KEY,
+    REPLICATE_TOKEN,
+    UPSTREAM_TIMEOUT,
+    FakeFal,
+    FakeFiles,
+    FakeGoogle,
+    FakeReplicate,
+    png_bytes,
+)
+from tests.fake_upstreams import GOOGLE_KEY as KEY
 
-KEY = "test-google-key"
-FAL_KEY = "fal-key-123:secret"
-TOKEN = "r8_test_token"
-TIMEOUT = 1.5
+TOKEN = REPLICATE_TOKEN
+TIMEOUT = UPSTREAM_TIMEOUT
 
-
-@pytest.fixture(scope="module")
-def files() -> Iterator[FakeFiles]:
-    server = FakeFiles()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def google(files: FakeFiles) -> Iterator[FakeGoogle]:
-    server = FakeGoogle(KEY, files)
-    server.hang_seconds = TIMEOUT + 1.5
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def fal(files: FakeFiles) -> Iterator[FakeFal]:
-    server = FakeFal(FAL_KEY, files)
-    server.hang_seconds = TIMEOUT + 1.5
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def replicate(files: FakeFiles) -> Iterator[FakeReplicate]:
-    server = FakeReplicate(TOKEN, files)
-    server.hang_seconds = TIMEOUT + 1.5
-    yield server
-    server.close()
-
-
-@pytest.fixture(autouse=True)
-def fresh(
-    files: FakeFiles, google: FakeGoogle, fal: FakeFal, replicate: FakeReplicate
-) -> Iterator[None]:
-    for fake in (files, google, fal, replicate):
-        fake.reset()
-    google.pending_polls = fal.pending_polls = replicate.pending_polls = 0
-    yield
-    for fake in (files, google, fal, replicate):
-        assert fake.violations == []
+pytestmark = pytest.mark.usefixtures("fresh_fakes")
 
 
 @pytest.fixture

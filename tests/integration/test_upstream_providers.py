@@ -13,13 +13,22 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_upstreams import FakeFal, FakeFiles, FakeGoogle, FakeReplicate, mp4_bytes, png_bytes
+from tests.fake_upstreams import (
+    FAL_KEY,
+    GOOGLE_KEY,
+    REPLICATE_TOKEN,
+    UPSTREAM_TIMEOUT,
+    FakeFal,
+    FakeGoogle,
+    FakeReplicate,
+    mp4_bytes,
+    png_bytes,
+)
 from tests.helpers import ServerProcess, wait_for_task
 
-GOOGLE_KEY = "g-key"
-FAL_KEY = "fal-id:fal-secret"
-REPLICATE_TOKEN = "r8_token"
-TIMEOUT = 1.5
+TIMEOUT = UPSTREAM_TIMEOUT
+
+pytestmark = pytest.mark.usefixtures("fresh_fakes")
 
 FAST_UPSTREAMS = {
     "HATCHERY_UPSTREAM_TIMEOUT": str(TIMEOUT),
@@ -28,36 +37,6 @@ FAST_UPSTREAMS = {
     "HATCHERY_PROVIDER_ROUNDS": "2",
     "HATCHERY_BREAKER_FAILURES": "1000",
 }
-
-
-@pytest.fixture(scope="module")
-def files() -> Iterator[FakeFiles]:
-    fake = FakeFiles()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
-def google(files: FakeFiles) -> Iterator[FakeGoogle]:
-    fake = FakeGoogle(GOOGLE_KEY, files)
-    fake.hang_seconds = TIMEOUT + 1
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
-def fal(files: FakeFiles) -> Iterator[FakeFal]:
-    fake = FakeFal(FAL_KEY, files)
-    fake.hang_seconds = TIMEOUT + 1
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
-def replicate(files: FakeFiles) -> Iterator[FakeReplicate]:
-    fake = FakeReplicate(REPLICATE_TOKEN, files)
-    yield fake
-    fake.close()
 
 
 def vendor_settings(
@@ -96,24 +75,6 @@ def server(
     ).start()
     yield proc
     proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh(
-    files: FakeFiles, google: FakeGoogle, fal: FakeFal, replicate: FakeReplicate
-) -> Iterator[None]:
-    fakes = (files, google, fal, replicate)
-    for fake in fakes:
-        fake.reset()
-    google.pending_polls = fal.pending_polls = replicate.pending_polls = 0
-    google.hold_operations = False
-    google.release.clear()
-    fal.hold.clear()
-    yield
-    google.release.set()
-    fal.hold.clear()
-    for fake in fakes:
-        assert fake.violations == []
 
 
 def submit(client: httpx.Client, **body: Any) -> dict[str, Any]:

@@ -13,12 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
-from hatchery.providers.media import (
-    image_artifact,
-    image_prompt,
-    video_artifact,
-    video_resolution,
-)
+from hatchery.providers.media import image_prompt, job_artifact, video_resolution
 from hatchery.providers.upstream import Upstream
 
 # our model -> (text endpoint, endpoint with reference images)
@@ -86,22 +81,10 @@ class FalProvider:
                 f"fal returned {len(urls)} of {job.num_outputs} output(s) for this prompt "
                 "(its safety checker filtered the rest)"
             )
-        artifacts = []
-        for url in urls[: job.num_outputs]:
-            data, _ = await self.upstream.download(url)
-            if job.kind == "video":
-                artifacts.append(
-                    video_artifact(
-                        self.name,
-                        data,
-                        resolution=video_resolution(job.resolution),
-                        aspect_ratio=job.aspect_ratio,
-                        seconds=float(job.duration),
-                    )
-                )
-            else:
-                artifacts.append(image_artifact(self.name, data))
-        return artifacts
+        return [
+            job_artifact(self.name, job, await self.upstream.fetch(url))
+            for url in urls[: job.num_outputs]
+        ]
 
 
 def _requests_path(upstream: dict[str, Any]) -> str:

@@ -81,3 +81,16 @@ def image_prompt(job: Job) -> str:
     if job.negative_prompt:
         return f"{job.prompt}\n\nAvoid: {job.negative_prompt}"
     return job.prompt
+
+
+def job_artifact(provider: str, job: Job, data: bytes) -> Artifact:
+    """One downloaded output of ``job``, checked: a video of the job's nominal size, or an image."""
+    if job.kind == "video":
+        return video_artifact(
+            provider,
+            data,
+            resolution=video_resolution(job.resolution),
+            aspect_ratio=job.aspect_ratio,
+            seconds=float(job.duration),
+        )
+    return image_artifact(provider, data)

@@ -23,7 +23,7 @@ from hatchery.providers.base import (
     Running,
     TerminalError,
 )
-from hatchery.providers.media import image_artifact, image_prompt, video_artifact, video_resolution
+from hatchery.providers.media import image_prompt, job_artifact, video_resolution
 from hatchery.providers.upstream import Upstream
 
 MODELS = {
@@ -104,24 +104,11 @@ class ReplicateProvider:
     async def _artifacts(self, job: Job, prediction: dict[str, Any]) -> list[Artifact]:
         output = prediction.get("output")
         urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
-        artifacts = []
-        for url in urls:
-            if not isinstance(url, str):
-                continue
-            data, _ = await self.upstream.download(url)
-            if job.kind == "video":
-                artifacts.append(
-                    video_artifact(
-                        self.name,
-                        data,
-                        resolution=video_resolution(job.resolution),
-                        aspect_ratio=job.aspect_ratio,
-                        seconds=float(job.duration),
-                    )
-                )
-            else:
-                artifacts.append(image_artifact(self.name, data))
-        return artifacts
+        return [
+            job_artifact(self.name, job, await self.upstream.fetch(url))
+            for url in urls
+            if isinstance(url, str)
+        ]
 
 
 def _raise_if_failed(prediction: Any) -> None:

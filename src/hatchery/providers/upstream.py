@@ -74,6 +74,11 @@ class Upstream:
                 f"{self.name}: {what} answered {response.status_code} with a body that is not JSON"
             ) from None
 
+    async def fetch(self, url: str) -> bytes:
+        """An output file's bytes (see :meth:`download`)."""
+        data, _ = await self.download(url)
+        return data
+
     async def download(self, url: str) -> tuple[bytes, str]:
         """An output file's bytes and content type, following redirects (the key only to the
         vendor's origin), refused past ``max_bytes``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hatchery.providers.base import Finished, Job, RetryableError, Running, TerminalError
-from hatchery.providers.media import Fetch, inline_reference, video_artifact, video_resolution
+from hatchery.providers.media import Fetch, inline_reference, job_artifact, video_resolution
 from hatchery.providers.upstream import Upstream
 
 MODELS = {"veo3.1": "veo-3.1-generate-preview"}
@@ -94,18 +94,7 @@ class VeoProvider:
             raise RetryableError(
                 f"veo: the operation finished with {len(uris)} of {job.num_outputs} video(s)"
             )
-        artifacts = []
-        for uri in uris:
-            data, _ = await self.upstream.download(uri)
-            artifacts.append(
-                video_artifact(
-                    self.name,
-                    data,
-                    resolution=video_resolution(job.resolution),
-                    aspect_ratio=job.aspect_ratio,
-                    seconds=float(job.duration),
-                )
-            )
+        artifacts = [job_artifact(self.name, job, await self.upstream.fetch(uri)) for uri in uris]
         return Finished(artifacts, usage={"upstream_ids": [name], "seconds": job.duration})
 
 
