@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
 from hatchery.domain.tasks import Task, TaskStatus
+from hatchery.errors import StoreUnavailable
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import FileStore
 from hatchery.store import migrate
@@ -26,6 +27,7 @@ from hatchery.store.tables import ledger, metadata, task_attempts, webhook_deliv
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import FallbackPolicy, TaskRunner
+from tests.helpers import free_port
 from tests.store_helpers import PRICE, account, new_account, submit
 
 
@@ -178,6 +180,20 @@ class CrashingRunner:
         raise RuntimeError("disk on fire")
 
 
+class DatabaseDownRunner:
+    """The database does not answer on the first run of a task, then the task completes."""
+
+    def __init__(self, queue: TaskQueue) -> None:
+        self.queue = queue
+        self.runs: list[int] = []
+
+    async def run(self, task: Task, on_wait: object = None) -> None:
+        self.runs.append(task.attempt)
+        if len(self.runs) == 1:
+            raise StoreUnavailable("The database is unavailable (OperationalError: locked)")
+        await self.queue.complete(lease_of(task), output={"files": []}, usage={})
+
+
 class StuckRunner:
     def __init__(self) -> None:
         self.started = asyncio.Event()
@@ -294,6 +310,44 @@ async def test_worker_fails_a_task_whose_runner_crashes(db: Database, queue: Tas
     assert task is not None and task.status is TaskStatus.FAILED
     assert task.error == "generation failed: internal error (RuntimeError: disk on fire)"
     assert (await account(db, account_id)).reserved_micros == 0
+
+
+async def test_a_database_outage_gives_the_task_back_instead_of_failing_it(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    runner = DatabaseDownRunner(queue)
+    worker = make_worker(queue, runner)
+    running = asyncio.create_task(worker.run())
+    for _ in range(100):
+        async with db.read() as conn:
+            task = await task_store.get(conn, task_id)
+        if task and task.status is TaskStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.05)
+    worker.stop()
+    await running
+    assert task is not None and task.status is TaskStatus.COMPLETED
+    assert runner.runs == [1, 2]
+    assert [outcome for _, _, outcome in await attempts_of(db, task_id)] == [
+        "released",
+        "completed",
+    ]
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000 - PRICE, 0)
+
+
+async def test_an_unreachable_database_is_store_unavailable() -> None:
+    db = Database.connect(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
+    try:
+        with pytest.raises(StoreUnavailable, match="The database is unavailable"):
+            await db.ping()
+        with pytest.raises(StoreUnavailable):
+            async with db.write():
+                pass
+    finally:
+        await db.dispose()
 
 
 async def test_stop_keeps_to_the_grace_period_when_every_slot_is_busy(
