@@ -32,6 +32,8 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from hatchery.worker.loopwatch import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LAG = re.compile(
@@ -281,13 +283,13 @@ def bare_loop_lag(seconds: float = 5.0) -> dict[str, float]:
             asked = time.monotonic()
             await asyncio.sleep(0.1)
             lags.append(max(0.0, time.monotonic() - asked - 0.1) * 1000)
-        return sorted(lags)
+        return lags
 
     lags = asyncio.run(ticks())
     return {
-        "p50": round(lags[len(lags) // 2], 1),
-        "p99": round(lags[min(len(lags) - 1, int(0.99 * len(lags)))], 1),
-        "max": round(lags[-1], 1),
+        "p50": round(percentile(lags, 0.5), 1),
+        "p99": round(percentile(lags, 0.99), 1),
+        "max": round(max(lags), 1),
     }
 
 

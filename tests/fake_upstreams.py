@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.helpers import ThreadingServer
+from tests.helpers import ThreadingServer, reply
 
 GOOGLE_KEY = "test-google-key"
 FAL_KEY = "fal-key-123:secret"
@@ -130,12 +130,7 @@ class FakeServer:
                     self.close_connection = True
                     return
                 try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    reply(self, status, headers, payload)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a hang)
                     self.close_connection = True
 

@@ -35,7 +35,7 @@ class Background:
                     CircuitBreaker(s.breaker_failures, s.breaker_cooldown),
                 )
                 for name in services.providers
-                if name != "local"
+                if name != "local"  # the renderer needs neither: it gets an open gate
             },
             policy=FallbackPolicy(
                 rounds=s.provider_rounds,

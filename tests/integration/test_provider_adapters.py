@@ -5,7 +5,6 @@ our timeout and a redirected download."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,6 +38,7 @@ from tests.fake_upstreams import (
     png_bytes,
 )
 from tests.fake_upstreams import GOOGLE_KEY as KEY
+from tests.helpers import LocalHTTPServer
 
 TOKEN = REPLICATE_TOKEN
 TIMEOUT = UPSTREAM_TIMEOUT
@@ -480,6 +480,13 @@ async def test_downloads_are_capped_and_redirect_loops_end(
     with pytest.raises(RetryableError, match="HTTP 404"):
         await small.download(files.url("missing.gif"))
     files.violations.clear()  # this Upstream's origin *is* the file store: it sent its key
+    loop = LocalHTTPServer(lambda path, method: (302, {"Location": path}, b""))
+    try:
+        with pytest.raises(RetryableError, match="redirected more than 5 times"):
+            await small.download(loop.url("/again"))
+    finally:
+        loop.close()
+    assert [r.path for r in loop.received] == ["/again"] * 6
 
 
 async def test_an_image_that_is_not_an_image_is_retryable(
@@ -495,4 +502,3 @@ async def test_an_image_that_is_not_an_image_is_retryable(
             await provider.poll(job(), running.upstream)
     finally:
         files.answer = original  # type: ignore[method-assign]
-    await asyncio.sleep(0)

@@ -220,3 +220,24 @@ async def test_healthz_answers_503_while_the_database_is_unreachable(tmp_path: P
     error = response.json()["error"]
     assert error["code"] == "SERVICE_UNAVAILABLE"
     assert error["message"].startswith("the database is unreachable")
+
+
+async def test_an_api_request_while_the_database_is_unreachable_is_503(tmp_path: Path) -> None:
+    from tests.helpers import free_port
+
+    nowhere = f"postgresql://hatchery@127.0.0.1:{free_port()}/hatchery"  # nothing listens there
+    services = Services.build(Settings(data_dir=tmp_path, database_url=nowhere))
+    app = create_app(services, run_workers=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    from hatchery.domain.keys import new_api_key
+
+    headers = {"Authorization": f"Bearer {new_api_key()}"}  # well-formed: it is looked up
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/v1/account", headers=headers)
+    finally:
+        await services.close()
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["message"].startswith("The database is unavailable")

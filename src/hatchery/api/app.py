@@ -33,15 +33,21 @@ STATUS = {
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
     errors.ServiceUnavailable: 503,
-    errors.StoreUnavailable: 503,
 }
+
+
+def status_of(exc: errors.HatcheryError) -> int:
+    """The HTTP status of the nearest class in the error's hierarchy that has one (500 if none):
+    a new subclass answers like its parent unless it is listed itself."""
+    return next((STATUS[kind] for kind in type(exc).__mro__ if kind in STATUS), 500)
+
 
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RATE_LIMITED"}
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.HatcheryError)
-    return fail(STATUS.get(type(exc), 500), exc.code, exc.message)
+    return fail(status_of(exc), exc.code, exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

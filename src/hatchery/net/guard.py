@@ -64,6 +64,7 @@ __all__ = [
     "check_url",
     "check_url_syntax",
     "guarded_request",
+    "read_body",
     "system_resolver",
 ]
 
@@ -400,7 +401,9 @@ def _declared_length(headers: httpx.Headers) -> int | None:
         return None
 
 
-async def _read_body(response: httpx.Response, method: str, max_bytes: int | None) -> bytes:
+async def read_body(response: httpx.Response, method: str, max_bytes: int | None) -> bytes:
+    """A streamed response's body, refused (ResponseTooLarge) as soon as it is known to be larger
+    than ``max_bytes``: by its Content-Length, or while it arrives."""
     if max_bytes is None:
         return await response.aread()
     declared = _declared_length(response.headers)
@@ -461,7 +464,7 @@ async def _exchange(
         try:
             location = _redirect_location(response)
             if location is None or max_redirects == 0:
-                content = await _read_body(response, hop.method, settings.max_bytes)
+                content = await read_body(response, hop.method, settings.max_bytes)
                 return GuardedResponse(
                     response.status_code, response.headers, content, str(hop.url)
                 )

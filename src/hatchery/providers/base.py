@@ -27,15 +27,13 @@ from typing import Any, Protocol
 
 
 class ProviderError(Exception):
-    retryable = False
-
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
 class RetryableError(ProviderError):
-    retryable = True
+    pass
 
 
 class UpstreamUnreachable(RetryableError):
@@ -43,7 +41,7 @@ class UpstreamUnreachable(RetryableError):
 
 
 class TerminalError(ProviderError):
-    retryable = False
+    pass
 
 
 @dataclass(frozen=True)

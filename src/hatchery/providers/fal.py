@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
-from hatchery.providers.media import image_prompt, job_artifact, video_resolution
+from hatchery.providers.media import image_prompt, job_artifact, veo_duration_problem, video_fields
 from hatchery.providers.upstream import Upstream
 
 # our model -> (text endpoint, endpoint with reference images)
@@ -23,7 +23,6 @@ MODELS = {
     "veo3.1": ("fal-ai/veo3.1", "fal-ai/veo3.1/image-to-video"),
 }
 SIZED = frozenset({"nanobanana-pro"})
-DURATIONS = (4, 6, 8)
 WAITING = frozenset({"IN_QUEUE", "IN_PROGRESS"})
 POLL_AFTER = 2.0
 
@@ -39,8 +38,8 @@ class FalProvider:
 
     def unsupported(self, job: Job) -> str | None:
         if job.kind == "video":
-            if job.duration not in DURATIONS:
-                return "duration must be 4, 6 or 8 seconds"
+            if problem := veo_duration_problem(job):
+                return problem
             if job.num_outputs != 1 or len(job.image_urls) > 1:
                 return "it makes one video per request, from at most one image"
         elif job.resolution != "1k" and job.model not in SIZED:
@@ -82,7 +81,7 @@ class FalProvider:
                 "(its safety checker filtered the rest)"
             )
         return [
-            job_artifact(self.name, job, await self.upstream.fetch(url))
+            job_artifact(self.name, job, await self.upstream.download(url))
             for url in urls[: job.num_outputs]
         ]
 
@@ -94,15 +93,7 @@ def _requests_path(upstream: dict[str, Any]) -> str:
 
 def _input(job: Job) -> dict[str, Any]:
     if job.kind == "video":
-        body: dict[str, Any] = {
-            "prompt": job.prompt,
-            "aspect_ratio": job.aspect_ratio,
-            "duration": f"{job.duration}s",
-            "resolution": video_resolution(job.resolution),
-            "generate_audio": True,
-        }
-        if job.negative_prompt:
-            body["negative_prompt"] = job.negative_prompt
+        body = {**video_fields(job), "duration": f"{job.duration}s"}
         if job.image_urls:
             body["image_url"] = job.image_urls[0]
         return body

@@ -7,19 +7,18 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from hatchery.providers import render
 from hatchery.providers.base import Artifact, Job, RetryableError, TerminalError
+from hatchery.storage import CONTENT_TYPES
 
 Fetch = Callable[[str], Awaitable[bytes]]
 
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-VIDEO_SIZES = {  # Veo's output sizes, landscape; portrait swaps them
-    "720p": (1280, 720),
-    "1080p": (1920, 1080),
-    "4k": (3840, 2160),
-}
+VEO_DURATIONS = (4, 6, 8)  # the seconds every Veo 3.1 provider makes
 
 
 def image_artifact(provider: str, data: bytes) -> Artifact:
@@ -35,15 +34,12 @@ def image_artifact(provider: str, data: bytes) -> Artifact:
     return Artifact(data, extension, width, height)
 
 
-def video_artifact(
-    provider: str, data: bytes, *, resolution: str, aspect_ratio: str, seconds: float
-) -> Artifact:
+def video_artifact(provider: str, job: Job, data: bytes) -> Artifact:
+    """A downloaded video of ``job``: an MP4 of the job's nominal frame size."""
     if len(data) < 12 or data[4:8] != b"ftyp":
         raise RetryableError(f"{provider}: an output is not an MP4 file")
-    width, height = VIDEO_SIZES[resolution]
-    if aspect_ratio == "9:16":
-        width, height = height, width
-    return Artifact(data, "mp4", width, height, seconds)
+    width, height = render.video_size(job.aspect_ratio, job.resolution)
+    return Artifact(data, "mp4", width, height, float(job.duration))
 
 
 def video_resolution(resolution: str) -> str:
@@ -70,10 +66,9 @@ async def inline_reference(fetch: Fetch, index: int, url: str) -> tuple[str, str
             kind = image.format or ""
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ReferenceFailure(f"image_urls[{index}] is not an image ({url}): {exc}") from None
-    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}.get(kind)
-    if mime is None:
+    if kind not in IMAGE_FORMATS:
         raise ReferenceFailure(f"image_urls[{index}] is a {kind} image; send PNG, JPEG or WebP")
-    return mime, base64.b64encode(data).decode("ascii")
+    return CONTENT_TYPES[IMAGE_FORMATS[kind]], base64.b64encode(data).decode("ascii")
 
 
 def image_prompt(job: Job) -> str:
@@ -84,13 +79,24 @@ def image_prompt(job: Job) -> str:
 
 
 def job_artifact(provider: str, job: Job, data: bytes) -> Artifact:
-    """One downloaded output of ``job``, checked: a video of the job's nominal size, or an image."""
+    """One downloaded output of ``job``, checked: a video or an image."""
     if job.kind == "video":
-        return video_artifact(
-            provider,
-            data,
-            resolution=video_resolution(job.resolution),
-            aspect_ratio=job.aspect_ratio,
-            seconds=float(job.duration),
-        )
+        return video_artifact(provider, job, data)
     return image_artifact(provider, data)
+
+
+def veo_duration_problem(job: Job) -> str | None:
+    return None if job.duration in VEO_DURATIONS else "duration must be 4, 6 or 8 seconds"
+
+
+def video_fields(job: Job) -> dict[str, Any]:
+    """The fields fal's and Replicate's Veo 3.1 models share (each adds duration and image)."""
+    fields: dict[str, Any] = {
+        "prompt": job.prompt,
+        "aspect_ratio": job.aspect_ratio,
+        "resolution": video_resolution(job.resolution),
+        "generate_audio": True,
+    }
+    if job.negative_prompt:
+        fields["negative_prompt"] = job.negative_prompt
+    return fields

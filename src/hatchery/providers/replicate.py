@@ -23,7 +23,7 @@ from hatchery.providers.base import (
     Running,
     TerminalError,
 )
-from hatchery.providers.media import image_prompt, job_artifact, video_resolution
+from hatchery.providers.media import image_prompt, job_artifact, veo_duration_problem, video_fields
 from hatchery.providers.upstream import Upstream
 
 MODELS = {
@@ -32,7 +32,6 @@ MODELS = {
     "veo3.1": "google/veo-3.1",
 }
 SIZED = frozenset({"nanobanana-pro"})
-DURATIONS = (4, 6, 8)
 WAITING = frozenset({"starting", "processing"})
 REFUSALS = ("sensitive", "flagged", "nsfw", "safety", "e005")
 POLL_AFTER = 2.0
@@ -49,8 +48,8 @@ class ReplicateProvider:
 
     def unsupported(self, job: Job) -> str | None:
         if job.kind == "video":
-            if job.duration not in DURATIONS:
-                return "duration must be 4, 6 or 8 seconds"
+            if problem := veo_duration_problem(job):
+                return problem
             if job.resolution == "4k":
                 return 'its videos are 720p or 1080p (resolution "1k" or "2k")'
             if job.num_outputs != 1 or len(job.image_urls) > 1:
@@ -105,7 +104,7 @@ class ReplicateProvider:
         output = prediction.get("output")
         urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
         return [
-            job_artifact(self.name, job, await self.upstream.fetch(url))
+            job_artifact(self.name, job, await self.upstream.download(url))
             for url in urls
             if isinstance(url, str)
         ]
@@ -127,15 +126,7 @@ def _raise_if_failed(prediction: Any) -> None:
 
 def _input(job: Job) -> dict[str, Any]:
     if job.kind == "video":
-        body: dict[str, Any] = {
-            "prompt": job.prompt,
-            "aspect_ratio": job.aspect_ratio,
-            "duration": job.duration,
-            "resolution": video_resolution(job.resolution),
-            "generate_audio": True,
-        }
-        if job.negative_prompt:
-            body["negative_prompt"] = job.negative_prompt
+        body = {**video_fields(job), "duration": job.duration}
         if job.image_urls:
             body["image"] = job.image_urls[0]
         return body

@@ -17,15 +17,15 @@ video URIs do) follows the redirect without the key.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from hatchery.client._base import retry_after as header_retry_after
+from hatchery.net.guard import ResponseTooLarge, read_body
 from hatchery.providers.base import (
     ProviderError,
     RetryableError,
@@ -59,12 +59,10 @@ class Upstream:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    async def call(
-        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
-    ) -> Any:
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; the decoded JSON answer, or a classified ProviderError."""
         what = f"{method} {path}"
-        response = await self._send(what, self._request(method, self.url(path), body, headers))
+        response = await self._send(what, self._request(method, self.url(path), body))
         if response.status_code >= 400:
             raise failure(self.name, what, response)
         try:
@@ -74,14 +72,9 @@ class Upstream:
                 f"{self.name}: {what} answered {response.status_code} with a body that is not JSON"
             ) from None
 
-    async def fetch(self, url: str) -> bytes:
-        """An output file's bytes (see :meth:`download`)."""
-        data, _ = await self.download(url)
-        return data
-
-    async def download(self, url: str) -> tuple[bytes, str]:
-        """An output file's bytes and content type, following redirects (the key only to the
-        vendor's origin), refused past ``max_bytes``."""
+    async def download(self, url: str) -> bytes:
+        """An output file's bytes, following redirects (the key only to the vendor's origin),
+        refused past ``max_bytes``."""
         target = httpx.URL(url)
         for _ in range(MAX_REDIRECTS + 1):
             headers = dict(self.auth) if _origin(target) == self.origin else {}
@@ -94,21 +87,19 @@ class Upstream:
                 if response.status_code != 200:
                     await response.aread()
                     raise _download_failure(self.name, response)
-                data = await self._read_capped(response)
-                return data, response.headers.get("content-type", "")
+                return await self._read_capped(response)
             finally:
                 await response.aclose()
         raise RetryableError(f"{self.name}: an output download redirected more than 5 times")
 
-    def _request(
-        self, method: str, url: str, body: Any, headers: Mapping[str, str] | None
-    ) -> httpx.Request:
-        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        sent = {**self.auth, **(headers or {})}
-        if content is not None:
-            sent["content-type"] = "application/json"
+    def _request(self, method: str, url: str, body: Any) -> httpx.Request:
+        headers = dict(self.auth)
+        content = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            headers["content-type"] = "application/json"
         return self.http.build_request(
-            method, url, content=content, headers=sent, timeout=self.timeout
+            method, url, content=content, headers=headers, timeout=self.timeout
         )
 
     async def _send(
@@ -131,18 +122,13 @@ class Upstream:
             ) from None
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise RetryableError(f"{self.name}: an output file is larger than {self.max_bytes} B")
-        body = bytearray()
         try:
             async with asyncio.timeout(self.timeout):
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        raise RetryableError(
-                            f"{self.name}: an output file is larger than {self.max_bytes} B"
-                        )
+                return await read_body(response, "GET", self.max_bytes)
+        except ResponseTooLarge:
+            raise RetryableError(
+                f"{self.name}: an output file is larger than {self.max_bytes} B"
+            ) from None
         except (TimeoutError, httpx.TimeoutException):
             raise UpstreamUnreachable(
                 f"{self.name}: an output download took longer than {self.timeout:g}s"
@@ -151,7 +137,6 @@ class Upstream:
             raise UpstreamUnreachable(
                 f"{self.name}: an output download broke off ({exc})"
             ) from None
-        return bytes(body)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -225,17 +210,9 @@ def _clip(text: str) -> str:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from ``Retry-After`` (seconds or an HTTP date), or Replicate's ``retry_after``."""
-    raw = response.headers.get("retry-after", "").strip()
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+    """Seconds from ``Retry-After`` (read as the SDK reads it), or Replicate's ``retry_after``."""
+    if "retry-after" in response.headers:
+        return header_retry_after(response.headers)
     try:
         value = response.json().get("retry_after")
     except (ValueError, AttributeError):

@@ -12,11 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from hatchery.providers.base import Finished, Job, RetryableError, Running, TerminalError
-from hatchery.providers.media import Fetch, inline_reference, job_artifact, video_resolution
+from hatchery.providers.media import (
+    Fetch,
+    inline_reference,
+    job_artifact,
+    veo_duration_problem,
+    video_resolution,
+)
 from hatchery.providers.upstream import Upstream
 
 MODELS = {"veo3.1": "veo-3.1-generate-preview"}
-DURATIONS = (4, 6, 8)
 MAX_OUTPUTS = 4
 # google.rpc.Code values (and HTTP statuses, which some operations carry) that mean the input
 # itself was refused; every other error is worth another try.
@@ -35,8 +40,8 @@ class VeoProvider:
         return model in MODELS
 
     def unsupported(self, job: Job) -> str | None:
-        if job.duration not in DURATIONS:
-            return "duration must be 4, 6 or 8 seconds"
+        if problem := veo_duration_problem(job):
+            return problem
         if job.resolution != "1k" and job.duration != 8:
             return f"a {video_resolution(job.resolution)} video must be 8 seconds long"
         if len(job.image_urls) > 1:
@@ -94,7 +99,9 @@ class VeoProvider:
             raise RetryableError(
                 f"veo: the operation finished with {len(uris)} of {job.num_outputs} video(s)"
             )
-        artifacts = [job_artifact(self.name, job, await self.upstream.fetch(uri)) for uri in uris]
+        artifacts = [
+            job_artifact(self.name, job, await self.upstream.download(uri)) for uri in uris
+        ]
         return Finished(artifacts, usage={"upstream_ids": [name], "seconds": job.duration})
 
 

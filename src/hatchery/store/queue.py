@@ -61,8 +61,7 @@ class TaskQueue:
             return await tasks.claim(conn, owner, now, now + self.lease)
 
     async def renew(self, lease: Lease) -> bool:
-        async with self.db.write() as conn:
-            return await tasks.renew(conn, lease, utcnow() + self.lease)
+        return lease in await self.renew_all(lease.owner, [lease])
 
     async def renew_all(self, owner: str, leases: list[Lease], chunk: int = 500) -> set[Lease]:
         """Renew many leases of one owner, a few hundred per statement; the ones still held."""

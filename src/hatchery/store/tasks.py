@@ -127,11 +127,6 @@ def _held(lease: Lease, expired_before: datetime | None = None) -> list[sa.Colum
     return guard
 
 
-async def renew(conn: AsyncConnection, lease: Lease, until: datetime) -> bool:
-    result = await conn.execute(tasks.update().where(*_held(lease)).values(lease_expires_at=until))
-    return result.rowcount == 1
-
-
 async def renew_many(
     conn: AsyncConnection, owner: str, leases: list[Lease], until: datetime
 ) -> set[Lease]:

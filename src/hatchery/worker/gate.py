@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from enum import StrEnum
 
+UNLIMITED = 2**31
+
 
 class BreakerState(StrEnum):
     CLOSED = "closed"
@@ -77,6 +79,11 @@ class ProviderGate:
         self.breaker = breaker
         self.limit = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+
+    @classmethod
+    def open(cls, name: str) -> ProviderGate:
+        """No limit and a breaker that never opens (``local``, and runners built without gates)."""
+        return cls(name, UNLIMITED, CircuitBreaker(failures=UNLIMITED, cooldown=0))
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -101,7 +101,8 @@ class TaskRunner:
         self.providers = providers
         self.files = files
         self.denylist = denylist
-        self.gates = gates or {}
+        given = gates or {}
+        self.gates = {name: given.get(name) or ProviderGate.open(name) for name in providers}
         self.policy = policy or FallbackPolicy()
 
     async def run(self, task: Task, on_wait: OnWait = _nothing) -> None:
@@ -174,34 +175,29 @@ class TaskRunner:
 
     async def _try(self, attempt: Attempt, name: str) -> Finished:
         """One provider's attempt at the task, through its gate (breaker and concurrency)."""
-        gate = self.gates.get(name)
-        if gate is not None and not gate.breaker.allow():
+        gate = self.gates[name]
+        if not gate.breaker.allow():
             skipped = f"{name}: skipped, {gate.breaker.describe()}"
             await attempt.progress.ended(name, "skipped", skipped)
             raise RetryableError(skipped)
         try:
-            async with gate.slot() if gate else contextlib.nullcontext():
+            async with gate.slot():
                 result = await self._drive(attempt, self.providers[name], gate)
         except RetryableError as exc:
-            if gate:
-                gate.breaker.failure()
+            gate.breaker.failure()
             await attempt.progress.ended(name, "failed", str(exc))
             raise
         except TerminalError as exc:
-            if gate:
-                gate.breaker.release()
+            gate.breaker.release()
             await attempt.progress.ended(name, "refused", str(exc))
             raise
         except BaseException:
-            if gate:
-                gate.breaker.release()
+            gate.breaker.release()
             raise
         await attempt.progress.ended(name, "completed")
         return result
 
-    async def _drive(
-        self, attempt: Attempt, provider: Provider, gate: ProviderGate | None
-    ) -> Finished:
+    async def _drive(self, attempt: Attempt, provider: Provider, gate: ProviderGate) -> Finished:
         """Submit, or resume polling the handle a previous attempt stored; then poll to the end."""
         job, progress = attempt.job, attempt.progress
         handle = progress.resumable(provider.name)
@@ -210,8 +206,7 @@ class TaskRunner:
         else:
             log.info("task %s: resuming %s job %s", job.task_id, provider.name, handle)
             step = Running(handle, poll_after=0)
-        if gate:
-            gate.breaker.success()  # the upstream accepted the job (or we resume one it did)
+        gate.breaker.success()  # the upstream accepted the job (or we resume one it did)
         delay = 0.0
         while isinstance(step, Running):
             if step.upstream != progress.handle:
