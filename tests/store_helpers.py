@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from hatchery import admin
 from hatchery.domain.tasks import new_task_id
 from hatchery.store import accounts
-from hatchery.store.db import Database
+from hatchery.store.db import Database, utcnow
 from hatchery.store.queue import TaskQueue
 
 PRICE = 10_000
@@ -15,8 +18,8 @@ async def new_account(db: Database, balance: int = 1_000_000) -> str:
     return (await admin.create_user(db, f"{new_task_id()}@example.com", balance)).id
 
 
-async def submit(queue: TaskQueue, account_id: str, webhook: str | None = None) -> str:
-    task_id = new_task_id()
+def task_values(task_id: str, account_id: str, webhook: str | None = None) -> dict[str, Any]:
+    """A submit's values: a 1-image nanobanana task at PRICE."""
     params = {
         "prompt": "p",
         "num_outputs": 1,
@@ -24,17 +27,28 @@ async def submit(queue: TaskQueue, account_id: str, webhook: str | None = None) 
         "aspect_ratio": "16:9",
         "resolution": "1k",
     }
-    await queue.submit(
-        {
-            "id": task_id,
-            "account_id": account_id,
-            "model": "nanobanana",
-            "type": "image_generate",
-            "params": params,
-            "webhook_url": webhook,
-            "price_micros": PRICE,
-        }
-    )
+    return {
+        "id": task_id,
+        "account_id": account_id,
+        "model": "nanobanana",
+        "type": "image_generate",
+        "params": params,
+        "webhook_url": webhook,
+        "price_micros": PRICE,
+        "status": "pending",
+        "cost_micros": 0,
+        "attempt": 0,
+        "file_token": secrets.token_urlsafe(24),
+        "created_at": utcnow(),
+    }
+
+
+async def submit(queue: TaskQueue, account_id: str, webhook: str | None = None) -> str:
+    task_id = new_task_id()
+    values = task_values(task_id, account_id, webhook)
+    for stamped in ("status", "cost_micros", "attempt", "file_token", "created_at"):
+        del values[stamped]  # the queue sets these
+    await queue.submit(values)
     return task_id
 
 

@@ -109,13 +109,25 @@ def test_tasks_list_table_and_json(server: ServerProcess, tmp_path: Path) -> Non
     assert [line.split()[:5] for line in lines[1:3]] == [
         [task_id, "completed", "nanobanana", "image_generate", "$0.0100"] for task_id in ids[:0:-1]
     ]
-    assert lines[3] == "page 1 of 2, 3 task(s)"
+    footer, cursor = lines[3].split("; next page: --cursor ")
+    assert footer == "page 1 of 2, 3 task(s)"
     page2 = hatchery(
         server, key, "tasks", "list", "--per-page", "2", "--page", "2", "--json", cwd=tmp_path
     )
     listed = json.loads(page2.stdout)
     assert [t["id"] for t in listed["tasks"]] == ids[:1]
-    assert listed["pagination"] == {"page": 2, "per_page": 2, "total": 3, "total_pages": 2}
+    assert listed["pagination"] == {
+        "page": 2,
+        "per_page": 2,
+        "total": 3,
+        "total_pages": 2,
+        "cursor": None,
+    }
+    after = hatchery(
+        server, key, "tasks", "list", "--per-page", "2", "--cursor", cursor, cwd=tmp_path
+    )
+    assert [line.split()[0] for line in after.stdout.splitlines()[1:2]] == ids[:1]
+    assert after.stdout.splitlines()[-1] == "after the cursor, 3 task(s)"
     none = hatchery(server, key, "tasks", "list", "--status", "failed", cwd=tmp_path)
     assert none.stdout.splitlines() == ["no tasks", "page 1 of 1, 0 task(s)"]
 

@@ -9,16 +9,24 @@ import pytest
 import sqlalchemy as sa
 
 from hatchery import admin
-from hatchery.domain.tasks import TaskStatus
-from hatchery.store import migrate
+from hatchery.domain.tasks import TaskStatus, new_task_id
+from hatchery.store import accounts, counts, migrate
 from hatchery.store import tasks as task_store
 from hatchery.store.db import Database
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue
 from hatchery.store.tasks import Lease
-from tests.store_helpers import PRICE, account, submit
+from tests.store_helpers import PRICE, account, submit, task_values
 
-TABLES = {"accounts", "api_keys", "tasks", "task_attempts", "ledger", "webhook_deliveries"}
+TABLES = {
+    "accounts",
+    "api_keys",
+    "tasks",
+    "task_attempts",
+    "task_counts",
+    "ledger",
+    "webhook_deliveries",
+}
 
 
 def previous_revision() -> str:
@@ -28,6 +36,26 @@ def previous_revision() -> str:
 async def table_names(db: Database) -> set[str]:
     async with db.read() as conn:
         return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+
+
+async def old_submit(db: Database, account_id: str) -> str:
+    """A task queued by the previous version: reserved and inserted, with no task_counts."""
+    task_id = new_task_id()
+    async with db.write() as conn:
+        assert await accounts.reserve(conn, account_id, PRICE)
+        await task_store.insert(conn, task_values(task_id, account_id))
+    return task_id
+
+
+async def totals(db: Database, account_id: str) -> tuple[int, ...]:
+    """The list's total: unfiltered, then pending, processing and completed."""
+    async with db.read() as conn:
+        return tuple(
+            [
+                await counts.total(conn, account_id, s)
+                for s in (None, "pending", "processing", "completed")
+            ]
+        )
 
 
 async def test_upgrade_from_an_empty_database_reaches_head(database_url: str) -> None:
@@ -51,7 +79,7 @@ async def test_upgrade_from_the_previous_revision_keeps_data_and_the_queue_carri
         await migrate.upgrade(db, previous_revision())
         account_id = (await admin.create_user(db, "old@example.com", 1_000_000)).id
         queue = TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=30)
-        pending, in_flight = await submit(queue, account_id), await submit(queue, account_id)
+        pending, in_flight, done = [await old_submit(db, account_id) for _ in range(3)]
         async with db.write() as conn:  # claimed by a worker of the old version
             await conn.execute(
                 sa.text(
@@ -60,11 +88,16 @@ async def test_upgrade_from_the_previous_revision_keeps_data_and_the_queue_carri
                 ),
                 {"id": in_flight},
             )
+            await conn.execute(
+                sa.text("UPDATE tasks SET status = 'completed' WHERE id = :id"), {"id": done}
+            )
+            await accounts.release(conn, account_id, PRICE)
 
         await migrate.upgrade(db)
         assert await migrate.is_current(db)
         acct = await account(db, account_id)
         assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 2 * PRICE)
+        assert await totals(db, account_id) == (3, 1, 1, 1)
         async with db.read() as conn:
             kept = {t: await task_store.get(conn, t) for t in (pending, in_flight)}
         assert kept[pending] is not None and kept[pending].status is TaskStatus.PENDING
@@ -76,6 +109,7 @@ async def test_upgrade_from_the_previous_revision_keeps_data_and_the_queue_carri
         assert await queue.complete(Lease(in_flight, "old-worker", 1), output={}, usage={})
         acct = await account(db, account_id)
         assert (acct.balance_micros, acct.reserved_micros) == (1_000_000 - 2 * PRICE, 0)
+        assert await totals(db, account_id) == (3, 0, 0, 3)
     finally:
         await db.dispose()
 

@@ -34,6 +34,11 @@ def test_denylisted_prompt_fails_with_the_seed_error(
         }
         tasks = {p: wait_for_task(client, task_id) for p, task_id in ids.items()}
         account = client.get("/v1/account").json()["data"]
+        totals = {
+            status: client.get(f"/v1/tasks?status={status}").json()["data"]["pagination"]["total"]
+            for status in ("pending", "processing", "completed", "failed")
+        }
+    assert totals == {"pending": 0, "processing": 0, "completed": 2, "failed": 3}
     for prompt, status in prompts.items():
         assert tasks[prompt]["status"] == status, prompt
     failed = [t for t in tasks.values() if t["status"] == "failed"]

@@ -18,7 +18,7 @@ from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.errors import StoreUnavailable
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import FileStore
-from hatchery.store import migrate
+from hatchery.store import counts, migrate
 from hatchery.store import tasks as task_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
@@ -601,3 +601,55 @@ async def test_stopping_lets_a_webhook_in_flight_finish_instead_of_cutting_it_of
             )
         ).one()
     assert tuple(row) == ("delivered", 1)
+
+
+async def totals(db: Database, account_id: str, model: str | None = None) -> dict[str, int]:
+    """What a list's ``total`` says for each status filter ('all': none)."""
+    async with db.read() as conn:
+        return {
+            str(status or "all"): await counts.total(conn, account_id, status, model)
+            for status in (None, *(s.value for s in TaskStatus))
+        }
+
+
+async def test_list_totals_follow_every_transition_without_counting_the_tasks(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id, other = await new_account(db), await new_account(db)
+    ids = [await submit(queue, account_id) for _ in range(4)]
+    await submit(queue, other)
+    assert await totals(db, account_id) == {
+        "all": 4,
+        "pending": 4,
+        "processing": 0,
+        "completed": 0,
+        "failed": 0,
+    }
+    leases = [lease_of(t) for t in [await queue.claim("w") for _ in range(3)] if t]
+    assert len(leases) == 3
+    assert await queue.complete(leases[0], output={}, usage={})
+    assert await queue.fail(leases[1], "no")
+    assert await queue.release(leases[2])
+    assert await totals(db, account_id) == {
+        "all": 4,
+        "pending": 2,
+        "processing": 0,
+        "completed": 1,
+        "failed": 1,
+    }
+    assert await totals(db, account_id, model="veo3.1") == dict.fromkeys(
+        ("all", "pending", "processing", "completed", "failed"), 0
+    )
+    again = await queue.claim("w")
+    assert again is not None and again.id in ids
+    assert (await totals(db, account_id))["processing"] == 1
+    assert (await totals(db, account_id))["pending"] == 1
+    assert (await totals(db, other))["all"] == 1
+    async with db.read() as conn:  # the stored counts, one row per account and model
+        rows = (
+            await conn.execute(
+                sa.text("SELECT total, completed, failed FROM task_counts WHERE account_id = :a"),
+                {"a": account_id},
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(4, 1, 1)]

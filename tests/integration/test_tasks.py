@@ -108,11 +108,62 @@ def test_listing_pages_newest_first_with_filters(server: ServerProcess) -> None:
         done = client.get("/v1/tasks?status=completed&per_page=100").json()["data"]
         pending = client.get("/v1/tasks?status=pending").json()["data"]
     assert [t["id"] for t in page1["tasks"]] == [video, ids[4]]
-    assert page1["pagination"] == {"page": 1, "per_page": 2, "total": 6, "total_pages": 3}
+    assert page1["pagination"] == {
+        "page": 1,
+        "per_page": 2,
+        "total": 6,
+        "total_pages": 3,
+        "cursor": page1["pagination"]["cursor"],
+    }
+    assert isinstance(page1["pagination"]["cursor"], str)
     assert [t["id"] for t in page3["tasks"]] == [ids[1], ids[0]]
+    assert page3["pagination"]["cursor"] is None  # the last page
     assert beyond["tasks"] == [] and beyond["pagination"]["total"] == 6
     assert [t["id"] for t in by_model["tasks"]] == [video]
     assert done["pagination"]["total"] == 6 and pending["pagination"]["total"] == 0
+
+
+def test_a_cursor_walks_history_without_repeats_or_gaps(server: ServerProcess) -> None:
+    key = server.new_account("walker@example.com")
+    with server.client(key=key) as client:
+        ids = [submit(client, prompt=f"p{i}")["id"] for i in range(5)]
+        first = client.get("/v1/tasks?per_page=2").json()["data"]
+        submit(client, prompt="newer")  # would push ids[2] onto page 2 of an offset walk
+        video = submit(client, model="veo3.1", duration=1)["id"]
+        pages = [first]
+        while pages[-1]["pagination"]["cursor"]:
+            cursor = pages[-1]["pagination"]["cursor"]
+            pages.append(client.get(f"/v1/tasks?per_page=2&cursor={cursor}").json()["data"])
+        images = client.get("/v1/tasks?model=nanobanana&per_page=3").json()["data"]
+        cursor = images["pagination"]["cursor"]
+        rest = client.get(f"/v1/tasks?model=nanobanana&per_page=3&cursor={cursor}").json()["data"]
+    assert [[t["id"] for t in p["tasks"]] for p in pages] == [
+        [ids[4], ids[3]],
+        [ids[2], ids[1]],
+        [ids[0]],
+    ]
+    assert [p["pagination"]["page"] for p in pages] == [1, None, None]
+    assert [p["pagination"]["total"] for p in pages[1:]] == [7, 7]
+    assert video not in [t["id"] for t in images["tasks"] + rest["tasks"]]
+    assert [t["id"] for t in rest["tasks"]] == [ids[2], ids[1], ids[0]]
+    assert rest["pagination"]["cursor"] is None and rest["pagination"]["total"] == 6
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("cursor=garbage", "cursor 'garbage' is not valid"),
+        ("cursor=dDEueA", "cursor 'dDEueA' is not valid"),  # t1.x
+        ("cursor=%F0%9F%90%A3", "is not valid"),
+        ("cursor=dDEuMTU&page=2", "pass either page or cursor, not both"),
+    ],
+)
+def test_a_bad_cursor_is_refused(server: ServerProcess, query: str, says: str) -> None:
+    with server.client() as client:
+        response = client.get(f"/v1/tasks?{query}")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "BAD_REQUEST" and says in error["message"]
 
 
 def test_another_accounts_task_is_not_found(server: ServerProcess) -> None:

@@ -240,3 +240,37 @@ def test_gzip_bodies_still_decode() -> None:
     headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
     with client(lambda r: httpx.Response(200, content=body, headers=headers)) as c:
         assert c.account().email == "a@b"
+
+
+def listing(ids: list[str], **pagination: Any) -> httpx.Response:
+    tasks = [{**task_json("completed"), "id": task_id} for task_id in ids]
+    return envelope({"tasks": tasks, "pagination": {"per_page": 2, **pagination}})
+
+
+def test_iter_follows_the_servers_cursor() -> None:
+    seen: list[httpx.Request] = []
+    pages = script(
+        listing(["gen_d", "gen_c"], page=1, total=3, total_pages=2, cursor="c1"),
+        listing(["gen_a"], page=None, total=3, total_pages=2, cursor=None),
+    )
+    with client(replay(pages, seen)) as c:
+        walked = [t.id for t in c.tasks.iter(per_page=2)]
+    assert walked == ["gen_d", "gen_c", "gen_a"]
+    assert [dict(r.url.params) for r in seen] == [
+        {"page": "1", "per_page": "2"},
+        {"cursor": "c1", "per_page": "2"},
+    ]
+
+
+def test_iter_walks_page_numbers_on_a_server_without_cursors() -> None:
+    """The Egg API's own pagination has no cursor: the SDK walks page numbers and skips a task
+    that a new submit pushed onto the next page."""
+    seen: list[httpx.Request] = []
+    pages = script(
+        listing(["gen_d", "gen_c"], page=1, total=3, total_pages=2),
+        listing(["gen_c", "gen_b"], page=2, total=4, total_pages=2),
+    )
+    with client(replay(pages, seen)) as c:
+        walked = [t.id for t in c.tasks.iter(per_page=2)]
+    assert walked == ["gen_d", "gen_c", "gen_b"]
+    assert [r.url.params.get("page") for r in seen] == ["1", "2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
+from hatchery.api import cursor
 from hatchery.api.auth import authenticate
 from hatchery.api.envelope import ok
 from hatchery.api.generate import Submitter, read_body
@@ -14,6 +15,7 @@ from hatchery.domain.tasks import TaskStatus, is_task_id
 from hatchery.errors import BadRequest, NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES
+from hatchery.store import counts
 from hatchery.store import tasks as task_store
 
 MAX_PER_PAGE = 100
@@ -68,6 +70,16 @@ def _status_filter(request: Request) -> str | None:
     return status
 
 
+def _position(request: Request) -> int | None:
+    """Where a cursor says the page starts; None without one."""
+    raw = request.query_params.get("cursor")
+    if not raw:
+        return None
+    if request.query_params.get("page"):
+        raise BadRequest("pass either page or cursor, not both")
+    return cursor.decode(raw)
+
+
 @router.get("/v1/tasks")
 async def list_tasks(request: Request) -> Response:
     services = services_of(request)
@@ -75,21 +87,26 @@ async def list_tasks(request: Request) -> Response:
     page = _positive_int(request, "page", 1)
     per_page = _positive_int(request, "per_page", 20, MAX_PER_PAGE)
     status = _status_filter(request)
+    model = request.query_params.get("model") or None
+    before = _position(request)
     async with services.db.read() as conn:
-        found, total = await task_store.page(
+        found, after = await task_store.page(
             conn,
             account.id,
-            offset=(page - 1) * per_page,
             limit=per_page,
+            offset=0 if before is not None else (page - 1) * per_page,
+            before=before,
             status=status,
-            model=request.query_params.get("model") or None,
+            model=model,
         )
+        total = await counts.total(conn, account.id, status, model)
     public_url = services.settings.public_url
     pagination = {
-        "page": page,
+        "page": None if before is not None else page,
         "per_page": per_page,
         "total": total,
         "total_pages": (total + per_page - 1) // per_page,
+        "cursor": None if after is None else cursor.encode(after),
     }
     return ok({"tasks": [task_json(t, public_url) for t in found], "pagination": pagination})
 

@@ -115,7 +115,11 @@ def generate(client: Client, args: argparse.Namespace) -> int:
 
 def tasks_list(client: Client, args: argparse.Namespace) -> int:
     page = client.tasks.list(
-        page=args.page, per_page=args.per_page, status=args.status, model=args.model
+        page=args.page,
+        per_page=args.per_page,
+        status=args.status,
+        model=args.model,
+        cursor=args.cursor,
     )
     if args.json:
         print_json(

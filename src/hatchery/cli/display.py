@@ -34,7 +34,10 @@ def task_table(page: TaskPage) -> str:
     rows = [TASK_COLUMNS]
     rows += [(t.id, t.status, t.model, t.type, t.cost, _when(t)) for t in page.tasks]
     p = page.pagination
-    footer = f"page {p.page} of {max(p.total_pages, 1)}, {p.total} task(s)"
+    where = "after the cursor" if p.page is None else f"page {p.page} of {max(p.total_pages, 1)}"
+    footer = f"{where}, {p.total} task(s)"
+    if p.cursor:
+        footer += f"; next page: --cursor {p.cursor}"
     return (table(rows) + "\n" if page.tasks else "no tasks\n") + footer
 
 

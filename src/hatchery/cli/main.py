@@ -94,6 +94,9 @@ def _add_client_commands(sub: Any) -> None:
     tasks_sub = tasks.add_subparsers(dest="action", required=True)
     listing = tasks_sub.add_parser("list", parents=[client], help="a page of tasks, newest first")
     listing.add_argument("--page", type=_positive(int), default=None)
+    listing.add_argument(
+        "--cursor", default=None, help="start after this cursor (from the previous page)"
+    )
     listing.add_argument("--per-page", type=_positive(int), default=None, metavar="N")
     listing.add_argument("--status", default=None, help="pending, processing, completed, failed")
     listing.add_argument("--model", default=None)

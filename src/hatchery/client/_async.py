@@ -25,6 +25,7 @@ from hatchery.client._base import (
     api_error,
     finished,
     http_limits,
+    next_page,
     output_paths,
     parsed,
     partial_file,
@@ -155,24 +156,30 @@ class AsyncTasks:
         per_page: int | None = None,
         status: str | None = None,
         model: str | None = None,
+        cursor: str | None = None,
     ) -> TaskPage:
-        """One page of the account's tasks, newest first, with its ``pagination``."""
-        call = self._client._list_call(page=page, per_page=per_page, status=status, model=model)
+        """One page of the account's tasks, newest first, with its ``pagination``: by ``page``
+        number, or from the ``cursor`` a previous page gave (``pagination.cursor``)."""
+        call = self._client._list_call(
+            page=page, per_page=per_page, status=status, model=model, cursor=cursor
+        )
         return await self._client._request(call, TaskPage.from_json)
 
     async def iter(
         self, *, per_page: int = 100, status: str | None = None, model: str | None = None
     ) -> AsyncIterator[Task]:
-        """Every task of the account (or of a status or model), page after page."""
+        """Every task of the account (or of a status or model), page after page, following
+        the server's cursor so that tasks submitted meanwhile neither repeat nor hide one."""
         page = 1
+        where: dict[str, Any] = {"page": 1}
         previous: builtins.list[Task] = []
         while True:
-            found = await self.list(page=page, per_page=per_page, status=status, model=model)
+            found = await self.list(per_page=per_page, status=status, model=model, **where)
             for task in unseen(found.tasks, previous):
                 yield task
             if not found.tasks or not found.pagination.has_next:
                 return
-            page, previous = page + 1, found.tasks
+            page, where, previous = page + 1, next_page(found, page), found.tasks
 
     async def wait(
         self,

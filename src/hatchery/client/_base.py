@@ -41,7 +41,7 @@ from hatchery.client.errors import (
     WaitTimeoutError,
     error_class,
 )
-from hatchery.client.models import Task
+from hatchery.client.models import Task, TaskPage
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 60.0
@@ -257,6 +257,14 @@ def unseen(tasks: list[Task], previous: list[Task]) -> list[Task]:
     push older ones onto the next page, which would otherwise be yielded twice."""
     before = {t.id for t in previous}
     return [t for t in tasks if t.id not in before]
+
+
+def next_page(found: TaskPage, page: int) -> dict[str, Any]:
+    """Where a walk goes after ``found`` (page number ``page``): by its cursor when the server
+    gives one, else by the next page number."""
+    if found.pagination.cursor is not None:
+        return {"cursor": found.pagination.cursor}
+    return {"page": page + 1}
 
 
 def finished(task: Task) -> Task:

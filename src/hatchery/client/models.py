@@ -89,25 +89,34 @@ class Task:
 
 @dataclass(frozen=True)
 class Pagination:
-    page: int
+    """A list's ``data.pagination``. ``page`` is None on a page reached by ``cursor``; ``cursor``
+    is where the next page starts (None on the last page, or from a server without cursors)."""
+
+    page: int | None
     per_page: int
     total: int
     total_pages: int
     raw: dict[str, Any] = field(repr=False, compare=False)
+    cursor: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Pagination:
+        page = data.get("page", 1)
+        cursor = data.get("cursor")
         return cls(
-            page=int(data.get("page", 1)),
+            page=None if page is None else int(page),
             per_page=int(data.get("per_page", 0)),
             total=int(data.get("total", 0)),
             total_pages=int(data.get("total_pages", 0)),
             raw=data,
+            cursor=None if cursor is None else str(cursor),
         )
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.total_pages
+        if "cursor" in self.raw:
+            return self.cursor is not None
+        return self.page is not None and self.page < self.total_pages
 
 
 @dataclass(frozen=True)

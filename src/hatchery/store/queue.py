@@ -14,7 +14,7 @@ from typing import Any
 from hatchery.domain.present import webhook_event
 from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.errors import InsufficientBalance
-from hatchery.store import accounts, outbox, tasks
+from hatchery.store import accounts, counts, outbox, tasks
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import TASKS, WEBHOOKS, Notifier
 from hatchery.store.tasks import Lease
@@ -52,6 +52,7 @@ class TaskQueue:
                     "balance; add funds and try again"
                 )
             task = await tasks.insert(conn, values)
+            await counts.added(conn, task.account_id, task.model)
         self.notifier.notify(TASKS)
         return task
 
@@ -103,6 +104,7 @@ class TaskQueue:
             await accounts.charge(
                 conn, task.account_id, task.id, task.price_micros, task.cost_micros
             )
+            await counts.ended(conn, task.account_id, task.model, task.status.value)
             await self._queue_webhook(conn, task)
         self._webhook_queued(task)
         return task
@@ -130,6 +132,7 @@ class TaskQueue:
             if task is None:
                 return None
             await accounts.release(conn, task.account_id, task.price_micros)
+            await counts.ended(conn, task.account_id, task.model, task.status.value)
             await self._queue_webhook(conn, task)
         self._webhook_queued(task)
         return task

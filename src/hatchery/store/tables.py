@@ -97,6 +97,19 @@ tasks = sa.Table(
     sa.Index(None, "status", "lease_expires_at"),
 )
 
+task_counts = sa.Table(
+    "task_counts",
+    metadata,
+    # How many tasks an account has of each model, and how many of them ended: what a list's
+    # `total` reads instead of counting the tasks. Changed in the same transaction as the submit
+    # and the terminal transition, after the account's balance row (which orders them).
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("completed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("failed", sa.BigInteger, nullable=False, server_default="0"),
+)
+
 task_attempts = sa.Table(
     "task_attempts",
     metadata,

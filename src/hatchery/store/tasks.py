@@ -55,23 +55,27 @@ async def page(
     conn: AsyncConnection,
     account_id: str,
     *,
-    offset: int,
     limit: int,
+    offset: int = 0,
+    before: int | None = None,
     status: str | None = None,
     model: str | None = None,
-) -> tuple[list[Task], int]:
+) -> tuple[list[Task], int | None]:
+    """Up to ``limit`` of the account's tasks, newest first: skipping ``offset`` of them, or
+    only those older than the position ``before``. Also returns the position after the last
+    one when more follow (a keyset: the next page costs the same however deep it is)."""
     where = [tasks.c.account_id == account_id]
+    if before is not None:
+        where.append(tasks.c.seq < before)
     if status:
         where.append(tasks.c.status == status)
     if model:
         where.append(tasks.c.model == model)
-    total = (
-        await conn.execute(sa.select(sa.func.count()).select_from(tasks).where(*where))
-    ).scalar_one()
-    rows = await conn.execute(
-        sa.select(tasks).where(*where).order_by(tasks.c.seq.desc()).offset(offset).limit(limit)
-    )
-    return [to_task(r) for r in rows], int(total)
+    query = sa.select(tasks).where(*where).order_by(tasks.c.seq.desc())
+    rows = (await conn.execute(query.offset(offset).limit(limit + 1))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [to_task(r) for r in rows], rows[-1].seq if more else None
 
 
 def _next_pending(dialect: str) -> sa.ScalarSelect[Any]:
