@@ -118,14 +118,7 @@ async def credit(conn: AsyncConnection, account_id: str, amount_micros: int, not
 
 async def reserve(conn: AsyncConnection, account_id: str, amount_micros: int) -> bool:
     """Hold ``amount_micros`` of the available balance; False (and nothing held) if it is short."""
-    result = await conn.execute(
-        accounts.update()
-        .where(
-            accounts.c.id == account_id,
-            accounts.c.balance_micros - accounts.c.reserved_micros >= amount_micros,
-        )
-        .values(reserved_micros=accounts.c.reserved_micros + amount_micros)
-    )
+    result = await conn.execute(_RESERVE, {"account_id": account_id, "amount": amount_micros})
     return result.rowcount == 1
 
 
@@ -197,15 +190,25 @@ async def revoke_keys(conn: AsyncConnection, key_or_prefix: str) -> int:
     return result.rowcount
 
 
-async def key_record(conn: AsyncConnection, key: str) -> KeyRecord | None:
-    query = (
-        sa.select(
-            *_ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at
-        )
-        .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
-        .where(api_keys.c.prefix == keys.key_prefix(key))
+# Built once: the hot path of every request. A statement object reused keeps its cache key, so
+# SQLAlchemy neither rebuilds nor re-keys it per request (about 0.4 ms of CPU each time).
+_KEY_RECORD = (
+    sa.select(*_ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at)
+    .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
+    .where(api_keys.c.prefix == sa.bindparam("prefix"))
+)
+_RESERVE = (
+    accounts.update()
+    .where(
+        accounts.c.id == sa.bindparam("account_id"),
+        accounts.c.balance_micros - accounts.c.reserved_micros >= sa.bindparam("amount"),
     )
-    row = (await conn.execute(query)).first()
+    .values(reserved_micros=accounts.c.reserved_micros + sa.bindparam("amount"))
+)
+
+
+async def key_record(conn: AsyncConnection, key: str) -> KeyRecord | None:
+    row = (await conn.execute(_KEY_RECORD, {"prefix": keys.key_prefix(key)})).first()
     if row is None:
         return None
     m = row._mapping

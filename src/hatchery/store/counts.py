@@ -21,14 +21,18 @@ from hatchery.store.tables import task_counts, tasks
 ENDED = {TaskStatus.COMPLETED.value: "completed", TaskStatus.FAILED.value: "failed"}
 
 
-async def added(conn: AsyncConnection, account_id: str, model: str) -> None:
-    c = task_counts.c
-    result = await conn.execute(
-        task_counts.update()
-        .where(c.account_id == account_id, c.model == model)
-        .values(total=c.total + 1)
+_ADDED = (
+    task_counts.update()
+    .where(
+        task_counts.c.account_id == sa.bindparam("b_account"),
+        task_counts.c.model == sa.bindparam("b_model"),
     )
-    if result.rowcount == 0:
+    .values(total=task_counts.c.total + 1)
+)  # built once: it runs on every submit
+
+
+async def added(conn: AsyncConnection, account_id: str, model: str) -> None:
+    if (await conn.execute(_ADDED, {"b_account": account_id, "b_model": model})).rowcount == 0:
         await conn.execute(
             task_counts.insert().values(
                 account_id=account_id, model=model, total=1, completed=0, failed=0

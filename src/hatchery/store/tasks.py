@@ -38,16 +38,23 @@ def to_task(row: sa.Row[Any]) -> Task:
     return Task(**m)
 
 
+# Built once (the submit and poll path): a reused statement keeps its cache key.
+_INSERT = tasks.insert().returning(*tasks.c)
+_GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
+_GET_OWN = _GET.where(tasks.c.account_id == sa.bindparam("account_id"))
+
+
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> Task:
-    row = (await conn.execute(tasks.insert().values(**values).returning(*tasks.c))).one()
+    row = (await conn.execute(_INSERT, values)).one()
     return to_task(row)
 
 
 async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None) -> Task | None:
-    query = sa.select(tasks).where(tasks.c.id == task_id)
-    if account_id is not None:
-        query = query.where(tasks.c.account_id == account_id)
-    row = (await conn.execute(query)).first()
+    if account_id is None:
+        result = await conn.execute(_GET, {"task_id": task_id})
+    else:
+        result = await conn.execute(_GET_OWN, {"task_id": task_id, "account_id": account_id})
+    row = result.first()
     return to_task(row) if row else None
 
 
