@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit install clean bench-capacity
+.PHONY: serve test lint typecheck unit install clean bench bench-capacity
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -35,9 +35,20 @@ test: lint typecheck
 	bash scripts/ensure-postgres
 	$(BIN)/pytest -q
 
+# The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL
+# (about 10 minutes; BENCH_ARGS=--quick for about 3); see docs/benchmarks.md.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	bash scripts/ensure-postgres
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
+
 # One worker process with 5,000 upstream jobs of 30 s in flight (about 2 minutes); see docs/benchmarks.md.
 bench-capacity: $(STAMP)
-	$(BIN)/python bench/capacity.py --tasks 5000 --job-seconds 30
+	$(BIN)/python -m bench.capacity --tasks 5000 --job-seconds 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ It submits ``--tasks`` veo3.1 tasks, and while they run samples the worker's res
 (``/proc``) and reads the event-loop lag the worker logs every 10 s. The floor, measured in the
 same run, is the same worker idle before the first submit.
 
-    .venv/bin/python bench/capacity.py --tasks 5000 --job-seconds 30
+    .venv/bin/python -m bench.capacity --tasks 5000 --job-seconds 30
 
 Writes ``bench/results/capacity.json`` and ``capacity.md``.
 """
@@ -19,77 +19,33 @@ import asyncio
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.common import (
+    HATCHERY,
+    RESULTS,
+    ROOT,
+    Proc,
+    cpu_seconds,
+    free_port,
+    make_stack,
+    postgres,
+    rss_mib,
+    wait_http,
+)
 from hatchery.worker.loopwatch import percentile
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 LAG = re.compile(
     r"(\d+) task\(s\) in flight \((\d+) waiting on upstreams\); event loop lag "
     r"p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Proc:
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 async def submit_all(api: str, key: str, count: int) -> list[str]:
@@ -142,56 +98,25 @@ def main() -> int:
     parser.add_argument("--poll-max", type=float, default=10.0, help="HATCHERY_UPSTREAM_POLL_MAX")
     args = parser.parse_args()
 
-    postgres = None
-    if args.postgres:
-        sys.path.insert(0, str(ROOT))
-        from tests.pg import PostgresServer
-
-        postgres = PostgresServer(durable=True).start()
-        args.database_url = postgres.create_database("capacity")
-    try:
+    if not args.postgres:
         return run(args)
-    finally:
-        if postgres:
-            postgres.stop()
+    with postgres() as server:
+        args.database_url = server.create_database("capacity")  # type: ignore[attr-defined]
+        return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
-    data = Path(tempfile.mkdtemp(prefix="hatchery-capacity-"))
-    upstream_port, api_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HATCHERY_")}
-    env |= {
-        "HATCHERY_DATA_DIR": str(data),
-        "HATCHERY_PORT": str(api_port),
-        "HATCHERY_GEMINI_API_KEY": "bench-key",
-        "HATCHERY_GEMINI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1beta",
-        "HATCHERY_PROVIDER_CONCURRENCY": str(args.tasks + 100),
-        "HATCHERY_MAX_IN_FLIGHT": str(args.tasks + 100),
-        "HATCHERY_LOG_LEVEL": "info",
-        "HATCHERY_UPSTREAM_POLL_MAX": str(args.poll_max),
-    }
-    if args.database_url:
-        env["HATCHERY_DATABASE_URL"] = args.database_url
-    db_url = args.database_url or f"sqlite+aiosqlite:///{data / 'hatchery.db'}"
-    hatchery = [sys.executable, "-m", "hatchery"]
-    subprocess.run([*hatchery, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [*hatchery, "users", "create", "bench@example.com", "--balance", "1000000"],
-        env=env,
-        check=True,
-        capture_output=True,
+    upstream_port = free_port()
+    stack = make_stack(
+        args.database_url,
+        HATCHERY_GEMINI_API_KEY="bench-key",
+        HATCHERY_GEMINI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1beta",
+        HATCHERY_PROVIDER_CONCURRENCY=str(args.tasks + 100),
+        HATCHERY_MAX_IN_FLIGHT=str(args.tasks + 100),
+        HATCHERY_LOG_LEVEL="info",
+        HATCHERY_UPSTREAM_POLL_MAX=str(args.poll_max),
     )
-    key = (
-        subprocess.run(
-            [*hatchery, "keys", "create", "bench@example.com"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    env, key, db_url, api_port = stack.env, stack.key, stack.database_url, stack.port
 
     fake = Proc(
         [
@@ -202,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         ],
         env,
     )
-    api = Proc([*hatchery, "serve"], env | {"HATCHERY_WORKERS": "0"})
-    worker = Proc([*hatchery, "worker"], env)
+    api = Proc([*HATCHERY, "serve"], env | {"HATCHERY_WORKERS": "0"})
+    worker = Proc([*HATCHERY, "worker"], env)
     try:
         wait_http(f"http://127.0.0.1:{upstream_port}/counts")
         wait_http(f"http://127.0.0.1:{api_port}/healthz")

@@ -1,0 +1,235 @@
+"""The request path and the task lifecycle, each set against a bare floor measured in the same run.
+
+    make bench                  # or: .venv/bin/python -m bench.suite [--quick] [--backends sqlite]
+
+Everything runs on 127.0.0.1. The floors are a bare FastAPI and a bare Starlette JSON endpoint
+(``bench/floors.py``) under the same uvicorn settings as ``hatchery serve``. Then, on SQLite and
+on PostgreSQL (a server started from the machine's binaries, fsync on), each scenario gets a
+fresh database and a ``hatchery serve`` process:
+
+- submit: ``POST /v1/generate`` (auth, validation, reservation, durable commit), at saturation
+  and at a fixed rate; no workers run, so the server's CPU is the request path's alone;
+- poll: ``GET /v1/tasks/{id}`` over the submitted tasks, the same two ways;
+- lifecycle: submits at a fixed rate with workers on (``local``, one 16:9 1k image), each with a
+  webhook to a receiver in this process: submit → processing (``started_at - created_at``),
+  → completed, → webhook received;
+- list: ``GET /v1/tasks`` with ``--list-tasks`` tasks in one account: page 1, a deep page by
+  ``page=`` and the same depth by ``cursor``;
+- profile: the submit path sampled by py-spy while it is saturated; the largest costs.
+
+Load comes from ``bench/loadgen.py`` in its own process. Each run is bounded in time; CPU per
+request is the server process's (``/proc``) over the measured window.
+Writes ``bench/results/bench.json`` and ``bench.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import lifecycle, listing, profile
+from bench.common import (
+    RESULTS,
+    Proc,
+    Stack,
+    free_port,
+    load,
+    make_stack,
+    postgres,
+    request,
+    wait_http,
+)
+from bench.report import markdown
+
+
+@dataclass(frozen=True)
+class Plan:
+    duration: float
+    warmup: float
+    rate: float
+    connections: int
+    list_tasks: int
+    lifecycle_rate: float
+    lifecycle_seconds: float
+    profile_seconds: float
+
+
+QUICK = {"duration": 4.0, "warmup": 1.0, "list_tasks": 100_000, "lifecycle_seconds": 5.0}
+# The smallest output of the local provider: one 16:9 1k image (1024 x 576).
+SUBMIT_BODY = {"model": "nanobanana", "prompt": "a lighthouse at dusk"}
+
+
+def saturate_and_pace(
+    plan: Plan, port: int, pid: int, requests: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Throughput at saturation (closed loop), then latency at ``plan.rate`` (open loop)."""
+    base = {"port": port, "pid": pid, "requests": requests, "warmup": plan.warmup}
+    closed = {"mode": "closed", "connections": plan.connections, "duration": plan.duration}
+    paced = {"mode": "open", "rate": plan.rate, "connections": 64, "duration": plan.duration}
+    return {"saturation": checked(load(base | closed)), "at_rate": checked(load(base | paced))}
+
+
+def checked(run: dict[str, Any]) -> dict[str, Any]:
+    """A run whose answers were not (nearly all) successes measured something else: stop."""
+    failed = run["errors"] + sum(n for code, n in run["status"].items() if code[0] != "2")
+    if failed > run["requests"] / 100:
+        raise RuntimeError(f"{failed} of {run['requests']} requests failed: {run['status']}")
+    return run
+
+
+def floors(plan: Plan) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in ("fastapi", "starlette"):
+        port = free_port()
+        proc = Proc(
+            [sys.executable, "-m", "bench.floors", name, "--port", str(port)], {**os.environ}
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/floor")
+            found[name] = {
+                "post": saturate_and_pace(
+                    plan, port, proc.pid, [request("POST", "/floor", None, SUBMIT_BODY)]
+                ),
+                "get": saturate_and_pace(plan, port, proc.pid, [request("GET", "/floor")]),
+            }
+        finally:
+            proc.stop()
+    return found
+
+
+def task_ids(stack: Stack, count: int) -> list[str]:
+    """Up to ``count`` of the account's task ids, walked by cursor."""
+    ids: list[str] = []
+    params: dict[str, Any] = {"per_page": 100}
+    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {stack.key}"}) as c:
+        while len(ids) < count:
+            data = c.get("/v1/tasks", params=params).json()["data"]
+            ids += [t["id"] for t in data["tasks"]]
+            if not data["pagination"]["cursor"]:
+                break
+            params = {"per_page": 100, "cursor": data["pagination"]["cursor"]}
+    return ids[:count]
+
+
+def request_path(plan: Plan, stack: Stack) -> dict[str, Any]:
+    """Submit and poll on one API process without workers."""
+    submit = [request("POST", "/v1/generate", stack.key, SUBMIT_BODY)]
+    with stack.server(HATCHERY_WORKERS="0") as proc:
+        result = {"submit": saturate_and_pace(plan, stack.port, proc.pid, submit)}
+        polls = [request("GET", f"/v1/tasks/{i}", stack.key) for i in task_ids(stack, 1000)]
+        result["poll"] = saturate_and_pace(plan, stack.port, proc.pid, polls)
+        if plan.profile_seconds:
+            spec = {
+                "port": stack.port,
+                "requests": submit,
+                "mode": "closed",
+                "connections": plan.connections,
+                "duration": plan.profile_seconds + 2,
+            }
+            result["profile"] = profile.sample(proc.pid, plan.profile_seconds, lambda: load(spec))
+    return result
+
+
+Fresh = Callable[[str], str]
+
+
+def backend(plan: Plan, name: str, fresh: Fresh) -> dict[str, Any]:
+    """Every scenario on one database kind; ``fresh(label)`` gives a new database's URL."""
+    print(f"[bench] {name}: submit and poll", flush=True)
+    result = request_path(plan, make_stack(fresh("requests")))
+    print(f"[bench] {name}: lifecycle", flush=True)
+    result["lifecycle"] = lifecycle.run(
+        make_stack(fresh("lifecycle"), HATCHERY_ALLOW_PRIVATE_URLS="true"),
+        rate=plan.lifecycle_rate,
+        seconds=plan.lifecycle_seconds,
+        body=SUBMIT_BODY,
+        load=load,
+    )
+    print(f"[bench] {name}: list with {plan.list_tasks:,} tasks", flush=True)
+    result["list"] = listing.run(make_stack(fresh("list")), plan.list_tasks, plan.duration, load)
+    return result
+
+
+@contextmanager
+def databases(name: str) -> Iterator[Fresh]:
+    """New databases of one kind: SQLite files (an empty URL: the stack's own), or databases on
+    one PostgreSQL server started for the run."""
+    if name == "sqlite":
+        yield lambda label: ""
+        return
+    with postgres() as server:
+        yield server.create_database  # type: ignore[attr-defined]
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def plan_of(args: argparse.Namespace) -> Plan:
+    values = {
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "rate": args.rate,
+        "connections": args.connections,
+        "list_tasks": args.list_tasks,
+        "lifecycle_rate": args.lifecycle_rate,
+        "lifecycle_seconds": args.lifecycle_seconds,
+        "profile_seconds": args.profile_seconds,
+    }
+    if args.quick:
+        values |= QUICK
+    return Plan(**values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="requests/s of paced runs")
+    parser.add_argument("--connections", type=int, default=32, help="of saturation runs")
+    parser.add_argument("--list-tasks", type=int, default=1_000_000)
+    parser.add_argument("--lifecycle-rate", type=float, default=20.0)
+    parser.add_argument("--lifecycle-seconds", type=float, default=10.0)
+    parser.add_argument("--profile-seconds", type=float, default=8.0, help="0: no profile")
+    parser.add_argument("--quick", action="store_true", help="short runs, 100,000 listed tasks")
+    args = parser.parse_args()
+    plan = plan_of(args)
+    print("[bench] floors", flush=True)
+    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__, "floors": floors(plan)}
+    results["backends"] = {}
+    for name in args.backends.split(","):
+        with databases(name) as fresh:
+            results["backends"][name] = backend(plan, name, fresh)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    report = markdown(results)
+    (RESULTS / "bench.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
