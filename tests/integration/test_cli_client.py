@@ -264,6 +264,9 @@ def test_ctrl_c_while_waiting_names_the_task_that_runs_on(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal: a suite started in the background (`make test &`) inherits SIGINT
+        # ignored, and so would the client, which would then never see the Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     first = proc.stderr.readline()  # "gen_… pending 0.0s": the first poll
