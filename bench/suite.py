@@ -187,19 +187,11 @@ def machine() -> dict[str, Any]:
     }
 
 
-def plan_of(args: argparse.Namespace) -> Plan:
-    values = {
-        "duration": args.duration,
-        "warmup": args.warmup,
-        "rate": args.rate,
-        "connections": args.connections,
-        "list_tasks": args.list_tasks,
-        "lifecycle_rate": args.lifecycle_rate,
-        "lifecycle_seconds": args.lifecycle_seconds,
-        "profile_seconds": args.profile_seconds,
-    }
+def plan_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
+    """The plan the flags give; ``--quick`` shortens only what was left at its default."""
+    values = {name: getattr(args, name) for name in Plan.__dataclass_fields__}
     if args.quick:
-        values |= QUICK
+        values |= {k: v for k, v in QUICK.items() if values[k] == parser.get_default(k)}
     return Plan(**values)
 
 
@@ -216,7 +208,7 @@ def main() -> int:
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="0: no profile")
     parser.add_argument("--quick", action="store_true", help="short runs, 100,000 listed tasks")
     args = parser.parse_args()
-    plan = plan_of(args)
+    plan = plan_of(args, parser)
     print("[bench] floors", flush=True)
     results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__, "floors": floors(plan)}
     results["backends"] = {}

@@ -14,7 +14,6 @@ from tests.fake_upstreams import (
     FAL_KEY,
     GOOGLE_KEY,
     REPLICATE_TOKEN,
-    UPSTREAM_TIMEOUT,
     FakeFal,
     FakeFiles,
     FakeGoogle,
@@ -144,7 +143,6 @@ def files() -> Iterator[FakeFiles]:
 @pytest.fixture(scope="module")
 def google(files: FakeFiles) -> Iterator[FakeGoogle]:
     fake = FakeGoogle(GOOGLE_KEY, files)
-    fake.hang_seconds = UPSTREAM_TIMEOUT + 1.5
     yield fake
     fake.close()
 
@@ -152,7 +150,6 @@ def google(files: FakeFiles) -> Iterator[FakeGoogle]:
 @pytest.fixture(scope="module")
 def fal(files: FakeFiles) -> Iterator[FakeFal]:
     fake = FakeFal(FAL_KEY, files)
-    fake.hang_seconds = UPSTREAM_TIMEOUT + 1.5
     yield fake
     fake.close()
 
@@ -160,7 +157,6 @@ def fal(files: FakeFiles) -> Iterator[FakeFal]:
 @pytest.fixture(scope="module")
 def replicate(files: FakeFiles) -> Iterator[FakeReplicate]:
     fake = FakeReplicate(REPLICATE_TOKEN, files)
-    fake.hang_seconds = UPSTREAM_TIMEOUT + 1.5
     yield fake
     fake.close()
 

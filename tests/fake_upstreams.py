@@ -94,7 +94,7 @@ def _inline_image(part: Any) -> bool:
 class FakeServer:
     """A threaded HTTP server whose subclass answers ``answer(request)``."""
 
-    hang_seconds = 5.0
+    hang_seconds = UPSTREAM_TIMEOUT + 1.5  # a "hang" outlasts the client's timeout
 
     def __init__(self) -> None:
         self.requests: list[Request] = []

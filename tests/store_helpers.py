@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from hatchery import admin
 from hatchery.domain.tasks import new_task_id
 from hatchery.store import accounts
-from hatchery.store.db import Database, utcnow
+from hatchery.store.db import Database
 from hatchery.store.queue import TaskQueue
 
 PRICE = 10_000
@@ -35,20 +34,12 @@ def task_values(task_id: str, account_id: str, webhook: str | None = None) -> di
         "params": params,
         "webhook_url": webhook,
         "price_micros": PRICE,
-        "status": "pending",
-        "cost_micros": 0,
-        "attempt": 0,
-        "file_token": secrets.token_urlsafe(24),
-        "created_at": utcnow(),
     }
 
 
 async def submit(queue: TaskQueue, account_id: str, webhook: str | None = None) -> str:
     task_id = new_task_id()
-    values = task_values(task_id, account_id, webhook)
-    for stamped in ("status", "cost_micros", "attempt", "file_token", "created_at"):
-        del values[stamped]  # the queue sets these
-    await queue.submit(values)
+    await queue.submit(task_values(task_id, account_id, webhook))
     return task_id
 
 

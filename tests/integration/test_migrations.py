@@ -12,7 +12,7 @@ from hatchery import admin
 from hatchery.domain.tasks import TaskStatus, new_task_id
 from hatchery.store import accounts, counts, migrate
 from hatchery.store import tasks as task_store
-from hatchery.store.db import Database
+from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue
 from hatchery.store.tasks import Lease
@@ -41,9 +41,11 @@ async def table_names(db: Database) -> set[str]:
 async def old_submit(db: Database, account_id: str) -> str:
     """A task queued by the previous version: reserved and inserted, with no task_counts."""
     task_id = new_task_id()
+    stamps = {"status": "pending", "cost_micros": 0, "attempt": 0, "file_token": task_id}
     async with db.write() as conn:
         assert await accounts.reserve(conn, account_id, PRICE)
-        await task_store.insert(conn, task_values(task_id, account_id))
+        values = task_values(task_id, account_id) | stamps | {"created_at": utcnow()}
+        await task_store.insert(conn, values)
     return task_id
 
 

@@ -13,7 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
-from hatchery.providers.media import image_prompt, job_artifact, veo_duration_problem, video_fields
+from hatchery.providers.media import (
+    image_prompt,
+    image_size_problem,
+    job_artifact,
+    single_video_problem,
+    veo_duration_problem,
+    video_fields,
+)
 from hatchery.providers.upstream import Upstream
 
 # our model -> (text endpoint, endpoint with reference images)
@@ -38,13 +45,8 @@ class FalProvider:
 
     def unsupported(self, job: Job) -> str | None:
         if job.kind == "video":
-            if problem := veo_duration_problem(job):
-                return problem
-            if job.num_outputs != 1 or len(job.image_urls) > 1:
-                return "it makes one video per request, from at most one image"
-        elif job.resolution != "1k" and job.model not in SIZED:
-            return f'{MODELS[job.model][0]} makes 1K images only (resolution "1k")'
-        return None
+            return veo_duration_problem(job) or single_video_problem(job)
+        return image_size_problem(job, MODELS[job.model][0], job.model in SIZED)
 
     async def submit(self, job: Job) -> Finished | Running:
         text, edit = MODELS[job.model]

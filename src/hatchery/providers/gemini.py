@@ -16,7 +16,13 @@ import binascii
 from typing import Any
 
 from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
-from hatchery.providers.media import Fetch, image_artifact, image_prompt, inline_reference
+from hatchery.providers.media import (
+    Fetch,
+    image_artifact,
+    image_prompt,
+    image_size_problem,
+    inline_reference,
+)
 from hatchery.providers.upstream import Upstream
 
 MODELS = {
@@ -39,8 +45,8 @@ class GeminiProvider:
 
     def unsupported(self, job: Job) -> str | None:
         vendor_model = MODELS[job.model]
-        if job.resolution != "1k" and vendor_model not in SIZED:
-            return f'{vendor_model} makes 1K images only (resolution "1k")'
+        if problem := image_size_problem(job, vendor_model, vendor_model in SIZED):
+            return problem
         if len(job.image_urls) > MAX_REFERENCES:
             return f"{vendor_model} takes at most {MAX_REFERENCES} reference images"
         return None

@@ -89,6 +89,20 @@ def veo_duration_problem(job: Job) -> str | None:
     return None if job.duration in VEO_DURATIONS else "duration must be 4, 6 or 8 seconds"
 
 
+def image_size_problem(job: Job, vendor_model: str, sized: bool) -> str | None:
+    """A vendor model that has no size setting makes 1K images only."""
+    if job.resolution != "1k" and not sized:
+        return f'{vendor_model} makes 1K images only (resolution "1k")'
+    return None
+
+
+def single_video_problem(job: Job) -> str | None:
+    """The resellers' Veo models (fal, Replicate) make one video per request, from one image."""
+    if job.num_outputs != 1 or len(job.image_urls) > 1:
+        return "it makes one video per request, from at most one image"
+    return None
+
+
 def video_fields(job: Job) -> dict[str, Any]:
     """The fields fal's and Replicate's Veo 3.1 models share (each adds duration and image)."""
     fields: dict[str, Any] = {

@@ -23,7 +23,14 @@ from hatchery.providers.base import (
     Running,
     TerminalError,
 )
-from hatchery.providers.media import image_prompt, job_artifact, veo_duration_problem, video_fields
+from hatchery.providers.media import (
+    image_prompt,
+    image_size_problem,
+    job_artifact,
+    single_video_problem,
+    veo_duration_problem,
+    video_fields,
+)
 from hatchery.providers.upstream import Upstream
 
 MODELS = {
@@ -47,16 +54,13 @@ class ReplicateProvider:
         return model in MODELS
 
     def unsupported(self, job: Job) -> str | None:
-        if job.kind == "video":
-            if problem := veo_duration_problem(job):
-                return problem
-            if job.resolution == "4k":
-                return 'its videos are 720p or 1080p (resolution "1k" or "2k")'
-            if job.num_outputs != 1 or len(job.image_urls) > 1:
-                return "it makes one video per request, from at most one image"
-        elif job.resolution != "1k" and job.model not in SIZED:
-            return f'{MODELS[job.model]} makes 1K images only (resolution "1k")'
-        return None
+        if job.kind != "video":
+            return image_size_problem(job, MODELS[job.model], job.model in SIZED)
+        if problem := veo_duration_problem(job):
+            return problem
+        if job.resolution == "4k":
+            return 'its videos are 720p or 1080p (resolution "1k" or "2k")'
+        return single_video_problem(job)
 
     async def submit(self, job: Job) -> Finished | Running:
         count = 1 if job.kind == "video" else job.num_outputs
