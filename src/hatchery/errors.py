@@ -4,13 +4,16 @@
 
     HatcheryError                 INTERNAL_ERROR      500
     ├── BadRequest                BAD_REQUEST         400
-    │   └── PayloadTooLarge       BAD_REQUEST         413
+    │   ├── PayloadTooLarge       BAD_REQUEST         413
+    │   └── RequestTimeout        BAD_REQUEST         408  (the body did not arrive in time)
     ├── ValidationFailed          VALIDATION_ERROR    400
     ├── Unauthorized              UNAUTHORIZED        401
     ├── Forbidden                 FORBIDDEN           403
     ├── InsufficientBalance       INSUFFICIENT_BALANCE 403
     ├── NotFound                  NOT_FOUND           404
     ├── Conflict                  CONFLICT            409
+    ├── IdempotencyMismatch       IDEMPOTENCY_MISMATCH 422
+    ├── RateLimited               RATE_LIMITED        429  (carries retry_after, in seconds)
     └── ServiceUnavailable        SERVICE_UNAVAILABLE 503
         └── StoreUnavailable      SERVICE_UNAVAILABLE 503  (the database did not answer)
 """
@@ -31,6 +34,10 @@ class BadRequest(HatcheryError):
 
 
 class PayloadTooLarge(BadRequest):
+    pass
+
+
+class RequestTimeout(BadRequest):
     pass
 
 
@@ -56,6 +63,18 @@ class NotFound(HatcheryError):
 
 class Conflict(HatcheryError):
     code = "CONFLICT"
+
+
+class IdempotencyMismatch(HatcheryError):
+    code = "IDEMPOTENCY_MISMATCH"
+
+
+class RateLimited(HatcheryError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(HatcheryError):

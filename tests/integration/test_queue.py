@@ -624,6 +624,7 @@ async def test_list_totals_follow_every_transition_without_counting_the_tasks(
         "processing": 0,
         "completed": 0,
         "failed": 0,
+        "cancelled": 0,
     }
     leases = [lease_of(t) for t in [await queue.claim("w") for _ in range(3)] if t]
     assert len(leases) == 3
@@ -636,9 +637,10 @@ async def test_list_totals_follow_every_transition_without_counting_the_tasks(
         "processing": 0,
         "completed": 1,
         "failed": 1,
+        "cancelled": 0,
     }
     assert await totals(db, account_id, model="veo3.1") == dict.fromkeys(
-        ("all", "pending", "processing", "completed", "failed"), 0
+        ("all", "pending", "processing", "completed", "failed", "cancelled"), 0
     )
     again = await queue.claim("w")
     assert again is not None and again.id in ids

@@ -105,17 +105,26 @@ def test_is_task_id_rejects(value: str) -> None:
 
 
 def test_status_and_type_values() -> None:
-    assert [s.value for s in TaskStatus] == ["pending", "processing", "completed", "failed"]
+    assert [s.value for s in TaskStatus] == [
+        "pending",
+        "processing",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
     assert TaskType.IMAGE.value == "image_generate"
     assert TaskType.VIDEO.value == "video_generate"
 
 
 def test_terminal_states() -> None:
-    assert {s for s in TaskStatus if s.terminal} == {TaskStatus.COMPLETED, TaskStatus.FAILED}
-    assert TERMINAL == {TaskStatus.COMPLETED, TaskStatus.FAILED}
+    ended = {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    assert {s for s in TaskStatus if s.terminal} == ended
+    assert TERMINAL == ended
 
 
-@pytest.mark.parametrize("terminal", [TaskStatus.COMPLETED, TaskStatus.FAILED])
+@pytest.mark.parametrize(
+    "terminal", [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
+)
 def test_terminal_states_have_no_transitions(terminal: TaskStatus) -> None:
     assert TRANSITIONS[terminal] == frozenset()
     assert not any(can_transition(terminal, target) for target in TaskStatus)
@@ -127,6 +136,8 @@ def test_terminal_states_have_no_transitions(terminal: TaskStatus) -> None:
         (TaskStatus.PENDING, TaskStatus.PROCESSING, True),
         (TaskStatus.PENDING, TaskStatus.FAILED, True),
         (TaskStatus.PENDING, TaskStatus.COMPLETED, False),
+        (TaskStatus.PENDING, TaskStatus.CANCELLED, True),
+        (TaskStatus.PROCESSING, TaskStatus.CANCELLED, True),
         (TaskStatus.PENDING, TaskStatus.PENDING, False),
         (TaskStatus.PROCESSING, TaskStatus.COMPLETED, True),
         (TaskStatus.PROCESSING, TaskStatus.FAILED, True),

@@ -31,6 +31,9 @@ STATUS = {
     errors.InsufficientBalance: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.IdempotencyMismatch: 422,
+    errors.RateLimited: 429,
+    errors.RequestTimeout: 408,
     errors.PayloadTooLarge: 413,
     errors.ServiceUnavailable: 503,
 }
@@ -47,7 +50,10 @@ HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RAT
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.HatcheryError)
-    return fail(status_of(exc), exc.code, exc.message)
+    headers = None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return fail(status_of(exc), exc.code, exc.message, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -9,7 +9,11 @@ from typing import Any
 from hatchery.domain.money import format_cost, format_webhook_cost
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 
-EVENTS = {TaskStatus.COMPLETED: "task.completed", TaskStatus.FAILED: "task.failed"}
+EVENTS = {
+    TaskStatus.COMPLETED: "task.completed",
+    TaskStatus.FAILED: "task.failed",
+    TaskStatus.CANCELLED: "task.cancelled",
+}
 
 
 def iso(value: datetime | None) -> str | None:

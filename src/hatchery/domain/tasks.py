@@ -1,7 +1,9 @@
 """Task states, the transitions between them, and task identifiers. Pure: no I/O.
 
 pending ──claim──▶ processing ──▶ completed
-   ▲                  │  └──────▶ failed
+   ▲  │               │  └──────▶ failed
+   │  │               └─────────▶ cancelled
+   │  └──────────────────────────▶ cancelled (or failed)
    └──lease lapsed────┘
 """
 
@@ -24,19 +26,24 @@ class TaskStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
+TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+CANCELLABLE = frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING})
 
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED}),
-    TaskStatus.PROCESSING: frozenset({TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED}),
+    TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
+    TaskStatus.PROCESSING: frozenset(
+        {TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
     TaskStatus.COMPLETED: frozenset(),
     TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
 }
 
 

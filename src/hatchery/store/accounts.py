@@ -26,6 +26,7 @@ class Account:
     balance_micros: int
     reserved_micros: int
     webhook_secret: str | None
+    rate_limit: str | None = None  # None: the server's default
 
     @property
     def available_micros(self) -> int:
@@ -47,6 +48,7 @@ _ACCOUNT_COLUMNS = (
     accounts.c.balance_micros,
     accounts.c.reserved_micros,
     accounts.c.webhook_secret,
+    accounts.c.rate_limit,
 )
 
 
@@ -59,6 +61,7 @@ def _account(row: Any) -> Account:
         m["balance_micros"],
         m["reserved_micros"],
         m["webhook_secret"],
+        m["rate_limit"],
     )
 
 

@@ -53,6 +53,9 @@ accounts = sa.Table(
     sa.Column("reserved_micros", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("webhook_secret", sa.String(128), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The account's own request rate limit ("100/second", "1000/minute;20/second"); NULL means
+    # the server's default (HATCHERY_RATE_LIMIT).
+    sa.Column("rate_limit", sa.String(64), nullable=True),
     sa.CheckConstraint("reserved_micros >= 0", name="reserved_nonnegative"),
 )
 
@@ -108,6 +111,34 @@ task_counts = sa.Table(
     sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("completed", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("failed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("cancelled", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+task_events = sa.Table(
+    "task_events",
+    metadata,
+    # Every status change after the submit (claimed, given back, finished, cancelled), written in
+    # the transition's own transaction: what a task's event stream replays from, so a client that
+    # reconnects with Last-Event-ID misses nothing. The submit itself is event 0, implied.
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index(None, "task_id", "seq"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    # An Idempotency-Key of POST /v1/generate, per account, kept 24 hours. The row is written
+    # (task_id NULL: in flight) before the submit runs, and gets its task_id in the submit's own
+    # transaction; a submit that fails removes it.
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("task_id", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "created_at"),
 )
 
 task_attempts = sa.Table(
