@@ -24,9 +24,10 @@ from __future__ import annotations
 class HatcheryError(Exception):
     code = "INTERNAL_ERROR"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # sent as Retry-After, in seconds, when set
 
 
 class BadRequest(HatcheryError):
@@ -73,8 +74,7 @@ class RateLimited(HatcheryError):
     code = "RATE_LIMITED"
 
     def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after)
 
 
 class ServiceUnavailable(HatcheryError):

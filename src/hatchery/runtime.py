@@ -94,3 +94,23 @@ class Background:
         await asyncio.gather(*others, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.gather(worker, self.dispatcher.drain(self.grace))
+
+
+class Listening:
+    """What an API process without workers runs in the background: on PostgreSQL, the listener,
+    so that waiting requests and event streams learn at once of changes other processes make
+    (elsewhere they read the task again every poll interval)."""
+
+    def __init__(self, services: Services) -> None:
+        dsn = services.db.listen_dsn()
+        self.listener = PgListener(dsn, services.notifier) if dsn else None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.listener:
+            self._task = asyncio.create_task(self.listener.run(), name="listener")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -18,7 +18,7 @@ from hatchery import errors
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
 from hatchery.api.routes import router
-from hatchery.runtime import Background
+from hatchery.runtime import Background, Listening
 from hatchery.services import Services
 
 log = logging.getLogger("hatchery.api")
@@ -50,9 +50,7 @@ HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RAT
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.HatcheryError)
-    headers = None
-    if isinstance(exc, errors.RateLimited):
-        headers = {"Retry-After": str(exc.retry_after)}
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return fail(status_of(exc), exc.code, exc.message, headers=headers)
 
 
@@ -104,14 +102,12 @@ class RequestId:
 def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = Background(services) if run_workers else None
-        if background:
-            background.start()
+        background = Background(services) if run_workers else Listening(services)
+        background.start()
         try:
             yield
         finally:
-            if background:
-                await background.stop()
+            await background.stop()
             await services.close()
 
     app = FastAPI(

@@ -1,4 +1,5 @@
-"""Submitting a task: read and validate the body, check outbound URLs, price it, queue it."""
+"""Submitting a task: read and validate the body, check outbound URLs, price it, queue it; with an
+Idempotency-Key, once per key (``api.idempotency``)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from hatchery.api import idempotency
 from hatchery.api.schemas import GenerateBase, describe, generate_model, go_message
 from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.tasks import Task, new_task_id
-from hatchery.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from hatchery.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from hatchery.net.guard import URLRefused, check_url
 from hatchery.providers.base import Job
 from hatchery.providers.registry import servable
 from hatchery.services import Services
+from hatchery.store import tasks as task_store
 from hatchery.store.accounts import Account
 
 MAX_BODY_BYTES = 256 * 1024  # a valid request is at most about 25 KB
@@ -46,13 +55,17 @@ class Submitter:
         self.catalog: Catalog = services.catalog
         self.schema = generate_model(self.catalog.names)
 
-    def parse(self, raw: bytes) -> GenerateBase:
+    @staticmethod
+    def json_object(raw: bytes) -> dict[str, Any]:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"Request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise BadRequest("Request body must be a JSON object")
+        return body
+
+    def validate(self, body: dict[str, Any]) -> GenerateBase:
         try:
             return self.schema.model_validate(body)
         except ValidationError as exc:
@@ -89,8 +102,34 @@ class Submitter:
         if not usable:
             raise ValidationFailed(f"{model.name} cannot make this request: {why}")
 
-    async def submit(self, account: Account, raw: bytes) -> Task:
-        request = self.parse(raw)
+    async def submit(
+        self, account: Account, raw: bytes, key: str | None = None
+    ) -> tuple[Task, bool]:
+        """The task the body asks for, and whether it is one an earlier request with the same
+        Idempotency-Key created (then nothing new is created or charged)."""
+        body = self.json_object(raw)
+        request = self.validate(body)
+        if key is None:
+            return await self._queue(account, request), False
+        queue, body_fingerprint = self.services.queue, idempotency.fingerprint(body)
+        claimed = await queue.claim_key(account.id, key, body_fingerprint)
+        if claimed is not None:
+            task_id = idempotency.replayed_task(key, claimed, body_fingerprint)
+            return await self._original(account, task_id), True
+        try:
+            return await self._queue(account, request, key), False
+        except BaseException:
+            await asyncio.shield(queue.forget_key(account.id, key, body_fingerprint))
+            raise
+
+    async def _original(self, account: Account, task_id: str) -> Task:
+        async with self.services.db.read() as conn:
+            task = await task_store.get(conn, task_id, account.id)
+        if task is None:  # tasks are never deleted; this would be a broken database
+            raise NotFound(f"Task not found: {task_id}")
+        return task
+
+    async def _queue(self, account: Account, request: GenerateBase, key: str | None = None) -> Task:
         model = self.catalog.models[request.model]
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
         self.check_servable(model, params)
@@ -105,5 +144,6 @@ class Submitter:
                 "params": params,
                 "webhook_url": request.webhook_url,
                 "price_micros": price,
-            }
+            },
+            key,
         )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 
-from hatchery.api import cursor
+from hatchery.api import cursor, watch
 from hatchery.api.auth import authenticate
+from hatchery.api.cancel import cancel
 from hatchery.api.envelope import ok
 from hatchery.api.generate import Submitter, read_body
+from hatchery.api.idempotency import idempotency_key
 from hatchery.domain.money import format_balance
 from hatchery.domain.present import task_json
-from hatchery.domain.tasks import TaskStatus, is_task_id
+from hatchery.domain.tasks import Task, TaskStatus, is_task_id
 from hatchery.errors import BadRequest, NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES
@@ -30,26 +32,63 @@ def services_of(request: Request) -> Services:
 router = APIRouter()
 
 
+def _waited(wait: int | None) -> dict[str, str]:
+    return {} if wait is None else {"Preference-Applied": f"wait={wait}"}
+
+
 @router.post("/v1/generate", status_code=202)
 async def generate(request: Request) -> Response:
+    """202 with the task; 200 once it has ended, when the request waited for it (``Prefer:
+    wait=N``, or a synchronous model) or repeats an Idempotency-Key whose task has ended."""
     services = services_of(request)
     account = await authenticate(services, request)
+    key, wait = idempotency_key(request), watch.requested_wait(request)
     submitter: Submitter = request.app.state.submitter
-    task = await submitter.submit(account, await read_body(request))
-    return ok(task_json(task, services.settings.public_url), status_code=202)
+    task, replayed = await submitter.submit(account, await read_body(request), key)
+    headers = _waited(wait) | ({"Idempotent-Replayed": "true"} if replayed else {})
+    if wait is None and services.catalog.models[task.model].synchronous:
+        wait = watch.MAX_WAIT
+    if wait:
+        task = await watch.until_terminal(services, task, wait)
+    status = 200 if task.status.terminal else 202
+    return ok(task_json(task, services.settings.public_url), status, headers)
+
+
+async def _own_task(request: Request, task_id: str) -> tuple[Services, Task]:
+    services = services_of(request)
+    account = await authenticate(services, request)
+    if not is_task_id(task_id):
+        raise NotFound(f"Task not found: {task_id}")
+    return services, await watch.read_task(services, task_id, account.id)
 
 
 @router.get("/v1/tasks/{task_id}")
 async def get_task(request: Request, task_id: str) -> Response:
+    wait = watch.requested_wait(request)
+    services, task = await _own_task(request, task_id)
+    if wait:
+        task = await watch.until_terminal(services, task, wait)
+    return ok(task_json(task, services.settings.public_url), headers=_waited(wait))
+
+
+@router.post("/v1/tasks/{task_id}/cancel")
+async def cancel_task(request: Request, task_id: str) -> Response:
     services = services_of(request)
     account = await authenticate(services, request)
-    task = None
-    if is_task_id(task_id):
-        async with services.db.read() as conn:
-            task = await task_store.get(conn, task_id, account.id)
-    if task is None:
-        raise NotFound(f"Task not found: {task_id}")
+    task = await cancel(services, account.id, task_id)
     return ok(task_json(task, services.settings.public_url))
+
+
+@router.get("/v1/tasks/{task_id}/events")
+async def task_events(request: Request, task_id: str) -> Response:
+    """The task's status changes as Server-Sent Events (``api.watch``)."""
+    after = watch.last_event_id(request)
+    services, task = await _own_task(request, task_id)
+    return StreamingResponse(
+        watch.stream(services, task, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _positive_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:

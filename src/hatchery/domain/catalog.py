@@ -29,6 +29,7 @@ class Model:
     type: TaskType
     unit_price_micros: int
     providers: tuple[str, ...]
+    synchronous: bool = False  # its submits wait for the result (up to a minute) by default
 
     @property
     def is_video(self) -> bool:
@@ -127,4 +128,7 @@ def _model(name: str, spec: Any) -> Model:
         or not all(isinstance(p, str) for p in providers)
     ):
         raise CatalogError(f"models.{name}.providers must be a non-empty list of names")
-    return Model(name, kind, price, tuple(providers))
+    synchronous = spec.get("synchronous", False)
+    if not isinstance(synchronous, bool):
+        raise CatalogError(f"models.{name}.synchronous must be true or false")
+    return Model(name, kind, price, tuple(providers), synchronous)

@@ -39,6 +39,17 @@ def skip_locked(query: sa.Select[Any], dialect: str) -> sa.Select[Any]:
     return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
 
 
+def insert_ignore(table: sa.Table, dialect: str) -> sa.Insert:
+    """An INSERT that does nothing when it would violate a unique key (rowcount 0 then)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
 class Database:
     """Owns the engine. ``write()`` and ``read()`` hand out a connection inside a transaction.
 

@@ -1,11 +1,13 @@
-"""Wake-ups between the API and the workers: "a task was queued", "a webhook is due".
+"""Wake-ups between the API and the workers: "a task was queued", "a webhook is due", and "this
+task changed" for the requests that wait on a task or stream its events.
 
 In one process (the embedded default, SQLite) an :class:`asyncio.Event` per channel is all it
 takes. On PostgreSQL the database itself announces queue changes: triggers (migration 0002) run
 ``pg_notify`` when a task becomes pending or a webhook delivery is written, in the writer's own
 transaction, so a notification is sent exactly when the change commits, whichever process (or
-hand-written SQL) made it. :class:`PgListener` holds one ``LISTEN`` connection per worker process
-and relays what arrives to the local :class:`Notifier`.
+hand-written SQL) made it; migration 0005's trigger announces each task event with the task's id.
+:class:`PgListener` holds one ``LISTEN`` connection per process and relays what arrives to the
+local :class:`Notifier`.
 
 Notifications are only a shortcut: workers also poll every ``poll_interval``, so a notification
 missed while the listening connection was down costs at most one poll interval, and the listener
@@ -17,12 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 TASKS = "tasks"
 WEBHOOKS = "webhooks"
-# PostgreSQL channel per wake-up; migration 0002's triggers use the same names.
-PG_CHANNELS = {TASKS: "hatchery_tasks", WEBHOOKS: "hatchery_webhooks"}
+TASK_EVENTS = "task_events"  # payload: the id of the task that changed
+# PostgreSQL channel per wake-up; migrations 0002 and 0005's triggers use the same names.
+PG_CHANNELS = {
+    TASKS: "hatchery_tasks",
+    WEBHOOKS: "hatchery_webhooks",
+    TASK_EVENTS: "hatchery_task_events",
+}
 LISTENER_NAME = "hatchery-listener"  # application_name of the LISTEN connection
 
 log = logging.getLogger("hatchery.notify")
@@ -31,6 +39,31 @@ log = logging.getLogger("hatchery.notify")
 class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+
+    @contextlib.contextmanager
+    def watch(self, task_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever ``task_id`` changes, for as long as the block runs. Enter it
+        before reading the task, so no change between the read and the wait goes unseen."""
+        event = asyncio.Event()
+        self._watchers.setdefault(task_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            watchers = self._watchers.get(task_id, set())
+            watchers.discard(event)
+            if not watchers:
+                self._watchers.pop(task_id, None)
+
+    def task_changed(self, task_id: str) -> None:
+        for event in self._watchers.get(task_id, ()):
+            event.set()
+
+    def wake_watchers(self) -> None:
+        """Every watcher looks again (what changed while nobody was listening is unknown)."""
+        for watchers in self._watchers.values():
+            for event in watchers:
+                event.set()
 
     def _event(self, channel: str) -> asyncio.Event:
         return self._events.setdefault(channel, asyncio.Event())
@@ -108,14 +141,17 @@ class PgListener:
         finally:
             await _close(conn)
 
-    def _relay(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+    def _relay(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         ours = self._by_pg_channel.get(channel)
-        if ours is not None:
+        if ours == TASK_EVENTS:
+            self.notifier.task_changed(payload)
+        elif ours is not None:
             self.notifier.notify(ours)
 
     def _wake_all(self) -> None:
-        for channel in PG_CHANNELS:
+        for channel in (TASKS, WEBHOOKS):
             self.notifier.notify(channel)
+        self.notifier.wake_watchers()
 
 
 async def _close(conn: Any) -> None:

@@ -2,7 +2,10 @@
 
 The API submits through it, workers claim, renew and finish through it; neither touches SQL.
 Finishing a task, settling its money and writing its webhook to the outbox happen in one
-transaction guarded by the lease, so a task is charged at most once whoever finishes it.
+transaction guarded by the lease, so a task is charged at most once whoever finishes it. A cancel
+is the same transition guarded by the status instead: of a cancel and a completion racing, the
+one that commits first wins and the other changes nothing. Every status change also records a
+task event (``store.events``) in its transaction and wakes whoever watches the task here.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Any
 
 from hatchery.domain.present import webhook_event
 from hatchery.domain.tasks import Task, TaskStatus
-from hatchery.errors import InsufficientBalance
-from hatchery.store import accounts, counts, outbox, tasks
+from hatchery.errors import Conflict, InsufficientBalance, NotFound
+from hatchery.store import accounts, counts, events, idempotency, outbox, tasks
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import TASKS, WEBHOOKS, Notifier
 from hatchery.store.tasks import Lease
@@ -34,8 +37,10 @@ class TaskQueue:
         self.public_url = public_url
         self.lease = timedelta(seconds=lease_seconds)
 
-    async def submit(self, values: dict[str, Any]) -> Task:
-        """Reserve the task's price and queue it, or raise InsufficientBalance and queue nothing."""
+    async def submit(self, values: dict[str, Any], idempotency_key: str | None = None) -> Task:
+        """Reserve the task's price and queue it, or raise InsufficientBalance and queue nothing.
+        With ``idempotency_key`` (claimed beforehand), the key gets the task in the same
+        transaction; if the claim was taken over meanwhile, nothing is queued (Conflict)."""
         now = utcnow()
         values = {
             **values,
@@ -53,13 +58,25 @@ class TaskQueue:
                 )
             task = await tasks.insert(conn, values)
             await counts.added(conn, task.account_id, task.model)
+            if idempotency_key and not await idempotency.attach(
+                conn, task.account_id, idempotency_key, task.id
+            ):
+                raise Conflict(
+                    f"Idempotency-Key {idempotency_key!r} was taken over by another request "
+                    "while this one ran; nothing was created"
+                )
         self.notifier.notify(TASKS)
         return task
 
     async def claim(self, owner: str) -> Task | None:
         now = utcnow()
         async with self.db.write() as conn:
-            return await tasks.claim(conn, owner, now, now + self.lease)
+            task = await tasks.claim(conn, owner, now, now + self.lease)
+            if task is not None:
+                await events.record(conn, task.id, task.status, now)
+        if task is not None:
+            self.notifier.task_changed(task.id)
+        return task
 
     async def renew(self, lease: Lease) -> bool:
         return lease in await self.renew_all(lease.owner, [lease])
@@ -82,8 +99,11 @@ class TaskQueue:
         now = utcnow()
         async with self.db.write() as conn:
             released = await tasks.release(conn, lease, now if lapsed else None)
+            if released:
+                await events.record(conn, lease.task_id, TaskStatus.PENDING, now)
         if released:
             self.notifier.notify(TASKS)
+            self.notifier.task_changed(lease.task_id)
         return released
 
     async def complete(
@@ -104,9 +124,8 @@ class TaskQueue:
             await accounts.charge(
                 conn, task.account_id, task.id, task.price_micros, task.cost_micros
             )
-            await counts.ended(conn, task.account_id, task.model, task.status.value)
-            await self._queue_webhook(conn, task)
-        self._webhook_queued(task)
+            await self._ended(conn, task)
+        self._announce(task)
         return task
 
     async def fail(
@@ -132,10 +151,43 @@ class TaskQueue:
             if task is None:
                 return None
             await accounts.release(conn, task.account_id, task.price_micros)
-            await counts.ended(conn, task.account_id, task.model, task.status.value)
-            await self._queue_webhook(conn, task)
-        self._webhook_queued(task)
+            await self._ended(conn, task)
+        self._announce(task)
         return task
+
+    async def cancel(self, task_id: str, account_id: str) -> Task:
+        """Cancel the account's pending or processing task: reservation released (cost $0.00),
+        webhook queued. NotFound if it is not the account's; Conflict if it has already ended."""
+        async with self.db.write() as conn:
+            task = await tasks.cancel(conn, task_id, account_id, utcnow())
+            if task is None:
+                current = await tasks.get(conn, task_id, account_id)
+                if current is None:
+                    raise NotFound(f"Task not found: {task_id}")
+                raise Conflict(
+                    f"Task {task_id} is already {current.status.value}; only pending or "
+                    "processing tasks can be cancelled"
+                )
+            await accounts.release(conn, task.account_id, task.price_micros)
+            await self._ended(conn, task)
+        self._announce(task)
+        return task
+
+    async def claim_key(
+        self, account_id: str, key: str, fingerprint: str
+    ) -> idempotency.Claimed | None:
+        """Claim an Idempotency-Key for a new submit (None), or the row of the request that has
+        it (see ``store.idempotency``)."""
+        async with self.db.write() as conn:
+            return await idempotency.claim(conn, account_id, key, fingerprint, utcnow())
+
+    async def forget_key(self, account_id: str, key: str, fingerprint: str) -> None:
+        async with self.db.write() as conn:
+            await idempotency.forget(conn, account_id, key, fingerprint)
+
+    async def purge_idempotency_keys(self) -> int:
+        async with self.db.write() as conn:
+            return await idempotency.purge(conn, utcnow())
 
     async def lapsed_leases(self) -> list[Lease]:
         async with self.db.read() as conn:
@@ -156,7 +208,15 @@ class TaskQueue:
             now=now,
         )
 
-    def _webhook_queued(self, task: Task) -> None:
+    async def _ended(self, conn: Any, task: Task) -> None:
+        """What every terminal transition writes besides the task and the money."""
+        assert task.completed_at is not None
+        await counts.ended(conn, task.account_id, task.model, task.status.value)
+        await events.record(conn, task.id, task.status, task.completed_at)
+        await self._queue_webhook(conn, task)
+
+    def _announce(self, task: Task) -> None:
+        self.notifier.task_changed(task.id)
         if task.webhook_url:
             self.notifier.notify(WEBHOOKS)
 

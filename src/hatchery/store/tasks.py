@@ -16,6 +16,7 @@ from hatchery.store.tables import task_attempts, tasks
 
 PENDING = TaskStatus.PENDING.value
 PROCESSING = TaskStatus.PROCESSING.value
+CANCELLED = TaskStatus.CANCELLED.value
 # How an attempt ended, besides the task's own terminal status.
 RELEASED = "released"  # given back by its worker (graceful shutdown)
 LAPSED = "lapsed"  # its worker stopped renewing the lease; the reaper took it back
@@ -121,7 +122,7 @@ async def _end_attempt(conn: AsyncConnection, lease: Lease, outcome: str) -> Non
     a = task_attempts.c
     await conn.execute(
         task_attempts.update()
-        .where(a.task_id == lease.task_id, a.attempt == lease.attempt)
+        .where(a.task_id == lease.task_id, a.attempt == lease.attempt, a.ended_at.is_(None))
         .values(ended_at=utcnow(), outcome=outcome)
     )
 
@@ -195,6 +196,36 @@ async def release(
         return False
     await _end_attempt(conn, lease, LAPSED if expired_before else RELEASED)
     return True
+
+
+async def cancel(
+    conn: AsyncConnection, task_id: str, account_id: str, now: datetime
+) -> Task | None:
+    """Cancel the account's task if it is pending or processing (whoever holds its lease loses
+    it); None if it is not the account's or has already ended."""
+    result = await conn.execute(
+        tasks.update()
+        .where(
+            tasks.c.id == task_id,
+            tasks.c.account_id == account_id,
+            tasks.c.status.in_([PENDING, PROCESSING]),
+        )
+        .values(
+            status=CANCELLED,
+            cost_micros=0,
+            completed_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(*tasks.c)
+    )
+    row = result.first()
+    if row is None:
+        return None
+    task = to_task(row)
+    if task.attempt:  # the attempt running when it was cancelled, if one was
+        await _end_attempt(conn, Lease(task.id, "", task.attempt), CANCELLED)
+    return task
 
 
 def price_column() -> sa.Column[Any]:

@@ -210,7 +210,7 @@ class TaskRunner:
         delay = 0.0
         while isinstance(step, Running):
             if step.upstream != progress.handle:
-                await progress.running(provider.name, step.upstream)
+                await _hold(provider, job, progress, step.upstream)
             attempt.on_wait()
             delay = min(max(delay * 1.5, step.poll_after), self.policy.poll_max)
             await asyncio.sleep(delay)
@@ -255,6 +255,17 @@ def _resume_first(names: list[str], progress: Progress) -> list[str]:
     if progress.provider in names and progress.handle:
         return [progress.provider, *(n for n in names if n != progress.provider)]
     return names
+
+
+async def _hold(provider: Provider, job: Job, progress: Progress, handle: dict[str, Any]) -> None:
+    """Store the handle of the job the upstream accepted. If the task is no longer ours (it was
+    cancelled, or taken back), nobody will ever poll that job: cancel it upstream."""
+    try:
+        await progress.running(provider.name, handle)
+    except LeaseLost:
+        with contextlib.suppress(Exception):
+            await provider.cancel(job, handle)
+        raise
 
 
 async def _poll(provider: Provider, job: Job, handle: dict[str, Any]) -> Finished | Running:

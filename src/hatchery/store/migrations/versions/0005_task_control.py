@@ -1,6 +1,7 @@
 """Task control: cancelled counts, task events, idempotency keys, per-account rate limits
 
-``task_events`` records each status change after the submit, in the transition's transaction; on
+``task_events`` records each status change after the submit, in the transition's transaction (the
+tasks already past pending get one event for their current status); on
 PostgreSQL a trigger announces each one on ``hatchery_task_events`` (the task id as payload), so an
 event stream or a waiting request in any API process wakes when the change commits. The channel
 name is that of ``hatchery.store.notify.PG_CHANNELS`` (written out here, as a migration must not
@@ -41,6 +42,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_task_events")),
     )
     op.create_index(op.f("ix_task_events_task_id_seq"), "task_events", ["task_id", "seq"])
+    # A task that has moved since its submit gets the event of its current status, so that a
+    # task's latest event is always its status.
+    op.execute(
+        "INSERT INTO task_events (task_id, status, at) "
+        "SELECT id, status, COALESCE(completed_at, started_at, created_at) FROM tasks "
+        "WHERE status <> 'pending' ORDER BY seq"
+    )
     op.create_table(
         "idempotency_keys",
         sa.Column("account_id", sa.String(length=32), nullable=False),

@@ -1,0 +1,89 @@
+"""Queries on ``idempotency_keys``: one row per (account, Idempotency-Key) of ``POST /v1/generate``.
+
+A request claims its key before it submits (the row, with no task yet, says "in flight"); the
+submit's own transaction attaches the task; a submit that fails forgets the key. A key is kept
+for ``KEEP``; an in-flight claim older than ``ABANDONED`` belongs to a request that died half-way
+(its process stopped), and the next request with the key takes it over.
+
+The claim is an insert that does nothing on a conflict (``insert_ignore``): of concurrent
+requests with one key exactly one inserts; on PostgreSQL the others wait for its commit, then see
+its row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchery.store.db import insert_ignore
+from hatchery.store.tables import idempotency_keys
+
+KEEP = timedelta(hours=24)
+ABANDONED = timedelta(minutes=2)
+
+k = idempotency_keys.c
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """The key's row as another request left it: its body's fingerprint and its task (None while
+    that request is in flight)."""
+
+    fingerprint: str
+    task_id: str | None
+
+
+def _key(account_id: str, key: str) -> list[sa.ColumnElement[bool]]:
+    return [k.account_id == account_id, k.key == key]
+
+
+async def claim(
+    conn: AsyncConnection, account_id: str, key: str, fingerprint: str, now: datetime
+) -> Claimed | None:
+    """Claim the key for a new request (None), or return the row of the request that has it."""
+    values = {"account_id": account_id, "key": key, "fingerprint": fingerprint, "created_at": now}
+    inserted = await conn.execute(insert_ignore(idempotency_keys, conn.dialect.name), values)
+    if inserted.rowcount == 1:
+        return None
+    stale = sa.or_(
+        k.created_at < now - KEEP, sa.and_(k.task_id.is_(None), k.created_at < now - ABANDONED)
+    )
+    taken = await conn.execute(
+        idempotency_keys.update()
+        .where(*_key(account_id, key), stale)
+        .values(fingerprint=fingerprint, task_id=None, created_at=now)
+    )
+    if taken.rowcount == 1:
+        return None
+    row = (
+        await conn.execute(sa.select(k.fingerprint, k.task_id).where(*_key(account_id, key)))
+    ).one()
+    return Claimed(row.fingerprint, row.task_id)
+
+
+async def attach(conn: AsyncConnection, account_id: str, key: str, task_id: str) -> bool:
+    """Record the task the key's request created; False if the claim was lost meanwhile."""
+    result = await conn.execute(
+        idempotency_keys.update()
+        .where(*_key(account_id, key), k.task_id.is_(None))
+        .values(task_id=task_id)
+    )
+    return result.rowcount == 1
+
+
+async def forget(conn: AsyncConnection, account_id: str, key: str, fingerprint: str) -> None:
+    """Give up an in-flight claim (its request failed and created nothing)."""
+    await conn.execute(
+        idempotency_keys.delete().where(
+            *_key(account_id, key), k.task_id.is_(None), k.fingerprint == fingerprint
+        )
+    )
+
+
+async def purge(conn: AsyncConnection, now: datetime) -> int:
+    """Delete the keys older than ``KEEP``; how many."""
+    result = await conn.execute(idempotency_keys.delete().where(k.created_at < now - KEEP))
+    return result.rowcount
