@@ -119,6 +119,11 @@ async def test_upgrade_from_an_older_revision_keeps_data_and_the_queue_carries_o
         acct = await account(db, account_id)
         assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 2 * PRICE)
         assert await totals(db, account_id) == (3, 1, 1, 1)
+        async with db.read() as conn:  # 0005: the tasks past pending have their current event
+            rows = await conn.execute(
+                sa.select(tables.task_events.c.task_id, tables.task_events.c.status)
+            )
+            assert sorted(rows) == sorted([(in_flight, "processing"), (done, "completed")])
         async with db.read() as conn:
             kept = {t: await task_store.get(conn, t) for t in (pending, in_flight)}
         assert kept[pending] is not None and kept[pending].status is TaskStatus.PENDING
@@ -152,6 +157,34 @@ async def test_on_postgresql_a_queued_task_is_announced_on_commit(database_url: 
         assert heard.empty()
         await submit(queue, account_id)
         assert await asyncio.wait_for(heard.get(), 5) == "hatchery_tasks"
+    finally:
+        await listener.close()
+        await db.dispose()
+
+
+@pytest.mark.postgresql_only
+async def test_on_postgresql_each_task_event_is_announced_with_the_task_id(
+    database_url: str,
+) -> None:
+    """Migration 0005's trigger: every task event sends NOTIFY hatchery_task_events with the id
+    of its task, which is how a waiting request in another API process hears of it."""
+    import asyncpg
+
+    db = Database.connect(database_url)
+    listener = await asyncpg.connect(db.listen_dsn())
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    try:
+        await migrate.upgrade(db)
+        await listener.add_listener("hatchery_task_events", lambda *a: heard.put_nowait(a[3]))
+        account_id = (await admin.create_user(db, "e@example.com", 1_000_000)).id
+        queue = TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=30)
+        task_id = await submit(queue, account_id)
+        claimed = await queue.claim("w")
+        assert claimed is not None and claimed.id == task_id
+        assert await asyncio.wait_for(heard.get(), 5) == task_id
+        await queue.cancel(task_id, account_id)
+        assert await asyncio.wait_for(heard.get(), 5) == task_id
+        assert heard.empty()
     finally:
         await listener.close()
         await db.dispose()

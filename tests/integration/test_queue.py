@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,21 +15,27 @@ import sqlalchemy as sa
 
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
-from hatchery.domain.tasks import Task, TaskStatus
-from hatchery.errors import StoreUnavailable
+from hatchery.domain.tasks import Task, TaskStatus, new_task_id
+from hatchery.errors import Conflict, NotFound, StoreUnavailable
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import FileStore
-from hatchery.store import counts, migrate
+from hatchery.store import counts, events, idempotency, migrate
 from hatchery.store import tasks as task_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, lease_of
-from hatchery.store.tables import ledger, metadata, task_attempts, webhook_deliveries
+from hatchery.store.tables import (
+    idempotency_keys,
+    ledger,
+    metadata,
+    task_attempts,
+    webhook_deliveries,
+)
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import FallbackPolicy, TaskRunner
 from tests.helpers import free_port
-from tests.store_helpers import PRICE, account, new_account, submit
+from tests.store_helpers import PRICE, account, new_account, submit, task_values
 
 
 @pytest.fixture
@@ -647,11 +654,149 @@ async def test_list_totals_follow_every_transition_without_counting_the_tasks(
     assert (await totals(db, account_id))["processing"] == 1
     assert (await totals(db, account_id))["pending"] == 1
     assert (await totals(db, other))["all"] == 1
+    [waiting] = [t for t in ids if t not in {lease.task_id for lease in leases[:2]} | {again.id}]
+    await queue.cancel(waiting, account_id)
+    await queue.cancel(again.id, account_id)
+    assert await totals(db, account_id) == {
+        "all": 4,
+        "pending": 0,
+        "processing": 0,
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 2,
+    }
     async with db.read() as conn:  # the stored counts, one row per account and model
         rows = (
             await conn.execute(
-                sa.text("SELECT total, completed, failed FROM task_counts WHERE account_id = :a"),
+                sa.text(
+                    "SELECT total, completed, failed, cancelled FROM task_counts "
+                    "WHERE account_id = :a"
+                ),
                 {"a": account_id},
             )
         ).all()
-    assert [tuple(r) for r in rows] == [(4, 1, 1)]
+    assert [tuple(r) for r in rows] == [(4, 1, 1, 2)]
+
+
+async def test_every_status_change_is_an_event_in_order_and_watchers_wake(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+
+    async def stored() -> list[tuple[int, str]]:
+        async with db.read() as conn:
+            task = await task_store.get(conn, task_id)
+            assert task is not None
+            latest = await events.latest(conn, task)
+            found = await events.since(conn, task, -1)
+        assert found[-1] == latest
+        return [(e.id, e.status.value) for e in found]
+
+    with queue.notifier.watch(task_id) as changed:
+        assert await stored() == [(0, "pending")]
+        first = await queue.claim("w1")
+        assert first is not None and changed.is_set()
+        changed.clear()
+        assert await queue.release(lease_of(first))
+        assert changed.is_set()
+        changed.clear()
+        second = await queue.claim("w2")
+        assert second is not None
+        assert await queue.cancel(task_id, account_id)
+        assert changed.is_set()
+    history = await stored()
+    assert [s for _, s in history] == [
+        "pending",
+        "processing",
+        "pending",
+        "processing",
+        "cancelled",
+    ]
+    ids = [i for i, _ in history]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    async with db.read() as conn:
+        task = await task_store.get(conn, task_id)
+        assert task is not None
+        assert [e.status.value for e in await events.since(conn, task, ids[2])] == [
+            "processing",
+            "cancelled",
+        ]
+        assert await events.since(conn, task, ids[-1]) == []
+        outcomes = (
+            await conn.execute(
+                sa.select(task_attempts.c.outcome)
+                .where(task_attempts.c.task_id == task_id)
+                .order_by(task_attempts.c.attempt)
+            )
+        ).all()
+    assert [o for (o,) in outcomes] == ["released", "cancelled"]
+
+
+async def test_cancel_is_guarded_by_the_status_and_by_the_account(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id, other = await new_account(db), await new_account(db)
+    task_id = await submit(queue, account_id)
+    claimed = await queue.claim("w")
+    assert claimed is not None
+    with pytest.raises(NotFound):
+        await queue.cancel(task_id, other)
+    cancelled = await queue.cancel(task_id, account_id)
+    assert cancelled.status is TaskStatus.CANCELLED and cancelled.lease_owner is None
+    assert cancelled.completed_at is not None and cancelled.cost_micros == 0
+    # The worker that held it can neither renew, save, complete nor fail it any more.
+    lease = lease_of(claimed)
+    assert await queue.renew_all("w", [lease]) == set()
+    assert not await queue.save_upstream(lease, {"provider": "x"})
+    assert await queue.complete(lease, output={}, usage={}) is None
+    assert await queue.fail(lease, "late") is None
+    with pytest.raises(Conflict, match="already cancelled"):
+        await queue.cancel(task_id, account_id)
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 0)
+
+
+async def test_an_idempotency_key_is_claimed_once_and_taken_over_when_stale(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id, other = await new_account(db), await new_account(db)
+    ours = await queue.claim_key(account_id, "k", "f1")
+    assert ours.mine and ours.task_id is None
+    theirs = await queue.claim_key(account_id, "k", "f1")
+    assert not theirs.mine and (theirs.fingerprint, theirs.task_id) == ("f1", None)
+    assert (await queue.claim_key(account_id, "k", "f2")).fingerprint == "f1"
+    assert (await queue.claim_key(other, "k", "f1")).mine  # another account's key
+    task = await queue.submit(task_values(new_task_id(), account_id), ("k", ours))
+    replay = await queue.claim_key(account_id, "k", "f1")
+    assert (replay.mine, replay.task_id) == (False, task.id)
+    await queue.forget_key(account_id, "k", ours)  # only an in-flight claim is forgotten
+    assert (await queue.claim_key(account_id, "k", "f1")).task_id == task.id
+
+    # The other account's request died half-way: after a while its claim is taken over, and if
+    # it comes back it can attach nothing to the key (nor queue a task).
+    dead = await queue.claim_key(other, "k2", "f3")
+    await age_keys(db, other, idempotency.ABANDONED + timedelta(seconds=1))
+    taker = await queue.claim_key(other, "k2", "f3")
+    assert taker.mine and taker.at > dead.at
+    with pytest.raises(Conflict, match="taken over"):
+        await queue.submit(task_values(new_task_id(), other), ("k2", dead))
+    async with db.read() as conn:
+        assert await counts.total(conn, other) == 0
+    # A finished key is kept 24 hours; then it can be claimed again, and it is purged.
+    await age_keys(db, account_id, idempotency.KEEP + timedelta(seconds=1))
+    assert (await queue.claim_key(account_id, "k", "f9")).mine
+    await age_keys(db, account_id, idempotency.KEEP + timedelta(seconds=1))
+    assert await queue.purge_idempotency_keys() == 1
+    async with db.read() as conn:
+        left = (await conn.execute(sa.select(idempotency_keys.c.key))).all()
+    assert sorted(key for (key,) in left) == ["k", "k2"]  # the other account's two
+
+
+async def age_keys(db: Database, account_id: str, by: timedelta) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.account_id == account_id)
+            .values(created_at=utcnow() - by)
+        )

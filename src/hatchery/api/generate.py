@@ -27,6 +27,7 @@ from hatchery.providers.registry import servable
 from hatchery.services import Services
 from hatchery.store import tasks as task_store
 from hatchery.store.accounts import Account
+from hatchery.store.idempotency import Claimed
 
 MAX_BODY_BYTES = 256 * 1024  # a valid request is at most about 25 KB
 URL_CHECK_TIMEOUT = 10.0
@@ -112,14 +113,14 @@ class Submitter:
         if key is None:
             return await self._queue(account, request), False
         queue, body_fingerprint = self.services.queue, idempotency.fingerprint(body)
-        claimed = await queue.claim_key(account.id, key, body_fingerprint)
-        if claimed is not None:
-            task_id = idempotency.replayed_task(key, claimed, body_fingerprint)
+        claim = await queue.claim_key(account.id, key, body_fingerprint)
+        if not claim.mine:
+            task_id = idempotency.replayed_task(key, claim, body_fingerprint)
             return await self._original(account, task_id), True
         try:
-            return await self._queue(account, request, key), False
+            return await self._queue(account, request, (key, claim)), False
         except BaseException:
-            await asyncio.shield(queue.forget_key(account.id, key, body_fingerprint))
+            await asyncio.shield(queue.forget_key(account.id, key, claim))
             raise
 
     async def _original(self, account: Account, task_id: str) -> Task:
@@ -129,7 +130,9 @@ class Submitter:
             raise NotFound(f"Task not found: {task_id}")
         return task
 
-    async def _queue(self, account: Account, request: GenerateBase, key: str | None = None) -> Task:
+    async def _queue(
+        self, account: Account, request: GenerateBase, key: tuple[str, Claimed] | None = None
+    ) -> Task:
         model = self.catalog.models[request.model]
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
         self.check_servable(model, params)

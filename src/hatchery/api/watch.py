@@ -127,6 +127,8 @@ async def stream(services: Services, task: Task, after: int | None) -> AsyncIter
                 after, quiet_since = event.id, time.monotonic()
                 if event.status.terminal:
                     return
+            if task.status.terminal:  # the client already had the terminal event
+                return
             if time.monotonic() - quiet_since >= HEARTBEAT:
                 yield b": keep-alive\n\n"
                 quiet_since = time.monotonic()

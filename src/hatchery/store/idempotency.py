@@ -29,11 +29,14 @@ k = idempotency_keys.c
 
 @dataclass(frozen=True)
 class Claimed:
-    """The key's row as another request left it: its body's fingerprint and its task (None while
-    that request is in flight)."""
+    """The key's row: its body's fingerprint, its task (None while its request is in flight),
+    when that request claimed it (which tells one claim from a later one that took it over), and
+    whether that request is this one."""
 
     fingerprint: str
     task_id: str | None
+    at: datetime
+    mine: bool = False
 
 
 def _key(account_id: str, key: str) -> list[sa.ColumnElement[bool]]:
@@ -42,12 +45,13 @@ def _key(account_id: str, key: str) -> list[sa.ColumnElement[bool]]:
 
 async def claim(
     conn: AsyncConnection, account_id: str, key: str, fingerprint: str, now: datetime
-) -> Claimed | None:
-    """Claim the key for a new request (None), or return the row of the request that has it."""
+) -> Claimed:
+    """Claim the key for a new request (``mine``), or return the row of the request that has it."""
+    mine = Claimed(fingerprint, None, now, mine=True)
     values = {"account_id": account_id, "key": key, "fingerprint": fingerprint, "created_at": now}
     inserted = await conn.execute(insert_ignore(idempotency_keys, conn.dialect.name), values)
     if inserted.rowcount == 1:
-        return None
+        return mine
     stale = sa.or_(
         k.created_at < now - KEEP, sa.and_(k.task_id.is_(None), k.created_at < now - ABANDONED)
     )
@@ -57,30 +61,29 @@ async def claim(
         .values(fingerprint=fingerprint, task_id=None, created_at=now)
     )
     if taken.rowcount == 1:
-        return None
-    row = (
-        await conn.execute(sa.select(k.fingerprint, k.task_id).where(*_key(account_id, key)))
-    ).one()
-    return Claimed(row.fingerprint, row.task_id)
+        return mine
+    query = sa.select(k.fingerprint, k.task_id, k.created_at).where(*_key(account_id, key))
+    row = (await conn.execute(query)).one()
+    return Claimed(row.fingerprint, row.task_id, row.created_at)
 
 
-async def attach(conn: AsyncConnection, account_id: str, key: str, task_id: str) -> bool:
-    """Record the task the key's request created; False if the claim was lost meanwhile."""
+def _held(account_id: str, key: str, claim: Claimed) -> list[sa.ColumnElement[bool]]:
+    return [*_key(account_id, key), k.task_id.is_(None), k.created_at == claim.at]
+
+
+async def attach(
+    conn: AsyncConnection, account_id: str, key: str, claim: Claimed, task_id: str
+) -> bool:
+    """Record the task the claim's request created; False if the claim was taken over."""
     result = await conn.execute(
-        idempotency_keys.update()
-        .where(*_key(account_id, key), k.task_id.is_(None))
-        .values(task_id=task_id)
+        idempotency_keys.update().where(*_held(account_id, key, claim)).values(task_id=task_id)
     )
     return result.rowcount == 1
 
 
-async def forget(conn: AsyncConnection, account_id: str, key: str, fingerprint: str) -> None:
+async def forget(conn: AsyncConnection, account_id: str, key: str, claim: Claimed) -> None:
     """Give up an in-flight claim (its request failed and created nothing)."""
-    await conn.execute(
-        idempotency_keys.delete().where(
-            *_key(account_id, key), k.task_id.is_(None), k.fingerprint == fingerprint
-        )
-    )
+    await conn.execute(idempotency_keys.delete().where(*_held(account_id, key, claim)))
 
 
 async def purge(conn: AsyncConnection, now: datetime) -> int:

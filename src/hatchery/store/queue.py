@@ -37,10 +37,12 @@ class TaskQueue:
         self.public_url = public_url
         self.lease = timedelta(seconds=lease_seconds)
 
-    async def submit(self, values: dict[str, Any], idempotency_key: str | None = None) -> Task:
+    async def submit(
+        self, values: dict[str, Any], key: tuple[str, idempotency.Claimed] | None = None
+    ) -> Task:
         """Reserve the task's price and queue it, or raise InsufficientBalance and queue nothing.
-        With ``idempotency_key`` (claimed beforehand), the key gets the task in the same
-        transaction; if the claim was taken over meanwhile, nothing is queued (Conflict)."""
+        With an Idempotency-Key and its claim, the key gets the task in the same transaction; if
+        the claim was taken over meanwhile, nothing is queued (Conflict)."""
         now = utcnow()
         values = {
             **values,
@@ -58,12 +60,10 @@ class TaskQueue:
                 )
             task = await tasks.insert(conn, values)
             await counts.added(conn, task.account_id, task.model)
-            if idempotency_key and not await idempotency.attach(
-                conn, task.account_id, idempotency_key, task.id
-            ):
+            if key and not await idempotency.attach(conn, task.account_id, *key, task.id):
                 raise Conflict(
-                    f"Idempotency-Key {idempotency_key!r} was taken over by another request "
-                    "while this one ran; nothing was created"
+                    f"Idempotency-Key {key[0]!r} was taken over by another request while this "
+                    "one ran; nothing was created"
                 )
         self.notifier.notify(TASKS)
         return task
@@ -173,17 +173,15 @@ class TaskQueue:
         self._announce(task)
         return task
 
-    async def claim_key(
-        self, account_id: str, key: str, fingerprint: str
-    ) -> idempotency.Claimed | None:
-        """Claim an Idempotency-Key for a new submit (None), or the row of the request that has
-        it (see ``store.idempotency``)."""
+    async def claim_key(self, account_id: str, key: str, fingerprint: str) -> idempotency.Claimed:
+        """Claim an Idempotency-Key for a new submit (``mine``), or the row of the request that
+        has it (see ``store.idempotency``)."""
         async with self.db.write() as conn:
             return await idempotency.claim(conn, account_id, key, fingerprint, utcnow())
 
-    async def forget_key(self, account_id: str, key: str, fingerprint: str) -> None:
+    async def forget_key(self, account_id: str, key: str, claim: idempotency.Claimed) -> None:
         async with self.db.write() as conn:
-            await idempotency.forget(conn, account_id, key, fingerprint)
+            await idempotency.forget(conn, account_id, key, claim)
 
     async def purge_idempotency_keys(self) -> int:
         async with self.db.write() as conn:
