@@ -800,3 +800,34 @@ async def age_keys(db: Database, account_id: str, by: timedelta) -> None:
             .where(idempotency_keys.c.account_id == account_id)
             .values(created_at=utcnow() - by)
         )
+
+
+class CancelledMeanwhile(ResumableProvider):
+    """An upstream whose submit returns after the task was cancelled by its owner."""
+
+    def __init__(self, queue: TaskQueue, account_id: str) -> None:
+        super().__init__()
+        self.queue, self.account_id = queue, account_id
+
+    async def submit(self, job: Job) -> Finished | Running:
+        await self.queue.cancel(job.task_id, self.account_id)
+        return await super().submit(job)
+
+
+async def test_a_job_accepted_upstream_after_its_task_was_cancelled_is_cancelled_there(
+    db: Database, queue: TaskQueue, tmp_path: Path
+) -> None:
+    """Nobody would ever poll that job: the worker cancels it upstream and writes nothing."""
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    task = await queue.claim("w1")
+    assert task is not None
+    provider = CancelledMeanwhile(queue, account_id)
+    await fake_runner(queue, provider, tmp_path).run(task)
+    assert provider.cancelled == [{"operation": "op-1", "step": 0}]
+    assert provider.polls == []
+    async with db.read() as conn:
+        done = await task_store.get(conn, task_id)
+    assert done is not None and done.status is TaskStatus.CANCELLED and done.upstream is None
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 0)
