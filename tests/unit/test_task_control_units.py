@@ -1,5 +1,5 @@
 """The pure pieces of task control: the Prefer and Last-Event-ID headers, Idempotency-Key rules
-and body fingerprints, synchronous catalog models, and the cancelled webhook."""
+and body fingerprints, synchronous catalog models."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from starlette.requests import Request
 
 from hatchery.api import idempotency, watch
 from hatchery.domain.catalog import Catalog, CatalogError
-from hatchery.domain.present import webhook_event
-from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.errors import BadRequest, Conflict, IdempotencyMismatch
 from hatchery.store.idempotency import Claimed
 
@@ -89,40 +87,3 @@ def test_a_catalog_model_may_be_synchronous() -> None:
     assert not any(m.synchronous for m in Catalog.load().models.values())  # built in: none
     with pytest.raises(CatalogError, match=r"models\.a\.synchronous must be true or false"):
         Catalog.parse('[models.a]\ntype = "image"\nprice_per_output = "0.01"\nsynchronous = 1\n')
-
-
-def test_the_cancelled_webhook() -> None:
-    now = datetime(2026, 5, 8, 10, 30, tzinfo=UTC)
-    task = Task(
-        id="gen_abcdefghijkl",
-        account_id="acct_1",
-        model="nanobanana",
-        type=TaskType.IMAGE,
-        status=TaskStatus.CANCELLED,
-        params={},
-        webhook_url="http://h/w",
-        price_micros=10_000,
-        cost_micros=0,
-        file_token="t",
-        output=None,
-        error=None,
-        usage=None,
-        upstream=None,
-        attempt=0,
-        lease_owner=None,
-        lease_expires_at=None,
-        created_at=now,
-        started_at=None,
-        completed_at=now,
-    )
-    event, body = webhook_event(task, "http://h", 1778236200)
-    assert event == "task.cancelled"
-    assert json.loads(body) == {
-        "event": "task.cancelled",
-        "task_id": "gen_abcdefghijkl",
-        "status": "cancelled",
-        "model": "nanobanana",
-        "error": None,
-        "cost": "0.000000",
-        "timestamp": 1778236200,
-    }

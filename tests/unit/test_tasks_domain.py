@@ -304,3 +304,18 @@ def test_no_webhook_event_for_unfinished_tasks(status: TaskStatus) -> None:
     assert status not in EVENTS
     with pytest.raises(KeyError):
         webhook_event(make_task(status=status), PUBLIC, 1)
+
+
+def test_the_cancelled_webhook_carries_no_output_and_costs_nothing() -> None:
+    task = make_task(status=TaskStatus.CANCELLED, completed_at=COMPLETED)
+    event, body = webhook_event(task, PUBLIC, 1778236200)
+    assert event == "task.cancelled"
+    assert json.loads(body) == {
+        "event": "task.cancelled",
+        "task_id": "gen_abcdefghijkl0123",
+        "status": "cancelled",
+        "model": "nanobanana",
+        "error": None,
+        "cost": "0.000000",
+        "timestamp": 1778236200,
+    }
