@@ -358,8 +358,12 @@ def test_a_walked_listing_skips_tasks_pushed_over_from_the_page_before() -> None
 def test_a_poll_asks_the_server_to_hold_it_a_second_short_of_the_deadline() -> None:
     clock = Clock()
     schedule = PollSchedule(timeout=None, clock=clock)
+    assert schedule.limits(60.0) == (None, 60.0)  # the first poll shows the task at once
+    schedule.polled(task("pending"))
     assert schedule.limits(60.0) == (20, 80.0)
     schedule = PollSchedule(timeout=30.0, clock=clock)
+    assert schedule.limits(60.0) == (None, 30.0)
+    schedule.polled(task("pending"))
     assert schedule.limits(60.0) == (20, 30.0)
     clock.now += 20.5  # 9.5 s left
     assert schedule.limits(5.0) == (8, 9.5)

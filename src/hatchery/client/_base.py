@@ -364,16 +364,15 @@ class PollSchedule:
         return None if self.timeout is None else self.timeout - (self.clock() - self.began)
 
     def limits(self, default: float) -> tuple[int | None, float]:
-        """A poll's ``Prefer: wait`` (None: none) and HTTP timeout. The server is asked to hold the
-        poll up to ``hold`` seconds, a second short of the time left; the timeout is the client's
-        plus that, cut to the time left (at least 0.1 s)."""
+        """A poll's ``Prefer: wait`` (None: none) and HTTP timeout. Once a poll was answered (the
+        first shows the task at once), the server is asked to hold each up to ``hold`` seconds, a
+        second short of the time left; the timeout is the client's plus that, cut to the time
+        left (at least 0.1 s)."""
         left = self.left()
-        if left is None:
-            return self.hold, default + self.hold
-        hold = min(self.hold, int(left) - 1)
-        if hold <= 0:
-            return None, max(0.1, min(default, left))
-        return hold, min(default + hold, left)
+        hold = self.hold if left is None else min(self.hold, int(left) - 1)
+        if self.task is None or hold <= 0:
+            return None, default if left is None else max(0.1, min(default, left))
+        return hold, default + hold if left is None else min(default + hold, left)
 
     def polled(self, task: Task) -> None:
         self.task, self.error = task, None
