@@ -251,8 +251,8 @@ class AsyncTasks:
         """Poll until the task ends. Returns it completed; raises TaskFailedError when it failed
         (TaskCancelledError when cancelled) and WaitTimeoutError when it is still running after
         ``timeout`` seconds (None: no limit). ``on_update`` sees the task after every poll. Each
-        poll asks the server to hold it until the task ends (``Prefer: wait``, 20 s at most);
-        a server that does not is polled on a schedule."""
+        poll after the first asks the server to hold it until the task ends (``Prefer: wait``,
+        20 s at most); a server that does not is polled on a schedule."""
         schedule = PollSchedule(timeout)
         while True:
             try:
