@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hatchery.client import Client
+from tests.fake_task_api import FakeTaskAPI, Fault
 from tests.helpers import LocalHTTPServer, ServerProcess, clean_env, free_port
 
 CLIENT_ONLY = Path(__file__).resolve().parent.parent / "client_only.py"
@@ -25,7 +26,11 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def hatchery(
-    server: ServerProcess, key: str | None, *args: str, cwd: Path, stderr: int = subprocess.PIPE
+    server: ServerProcess | FakeTaskAPI,
+    key: str | None,
+    *args: str,
+    cwd: Path,
+    stderr: int = subprocess.PIPE,
 ) -> subprocess.CompletedProcess[str]:
     """``hatchery ARGS`` with only the client's dependencies importable."""
     env = clean_env({"HATCHERY_BASE_URL": server.url})
@@ -285,3 +290,69 @@ def test_out_without_the_wait_is_a_usage_error(
 ) -> None:
     result = hatchery(server, key, "generate", "x", "--no-wait", "--out", "d", cwd=tmp_path)
     assert result.returncode == 2 and "--out downloads the outputs" in result.stderr
+
+
+# task control, against a fake API speaking its contract (tests/fake_task_api.py)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeTaskAPI]:
+    fake = FakeTaskAPI()
+    yield fake
+    fake.close()
+
+
+def test_tasks_cancel_prints_the_cancelled_task_and_a_conflict_fails(
+    api: FakeTaskAPI, tmp_path: Path
+) -> None:
+    first, second = api.create("processing"), api.create()
+    text = hatchery(api, "hk_test", "tasks", "cancel", first, cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert re.search(rf"^id\s+{first}$", text.stdout, re.M)
+    assert re.search(r"^status\s+cancelled$", text.stdout, re.M)
+    assert re.search(r"^completed_at\s+\S+Z$", text.stdout, re.M)
+    as_json = hatchery(api, "hk_test", "tasks", "cancel", second, "--json", cwd=tmp_path)
+    task = json.loads(as_json.stdout)
+    assert as_json.returncode == 0 and (task["id"], task["status"]) == (second, "cancelled")
+    again = hatchery(api, "hk_test", "tasks", "cancel", first, cwd=tmp_path)
+    assert again.returncode == 1 and again.stdout == ""
+    assert again.stderr == f"error: CONFLICT: task {first} is already cancelled\n"
+    again_json = hatchery(api, "hk_test", "tasks", "cancel", first, "--json", cwd=tmp_path)
+    assert again_json.returncode == 1
+    assert json.loads(again_json.stdout)["error"]["code"] == "CONFLICT"
+    missing = hatchery(api, "hk_test", "tasks", "cancel", "gen_missing", cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: NOT_FOUND: ")
+
+
+def test_generate_sends_the_idempotency_key_given(api: FakeTaskAPI, tmp_path: Path) -> None:
+    args = ["generate", "once", "--no-wait", "--idempotency-key", "order-7"]
+    first = hatchery(api, "hk_test", *args, cwd=tmp_path)
+    again = hatchery(api, "hk_test", *args, cwd=tmp_path)
+    assert first.returncode == 0 and first.stdout == again.stdout and len(api.tasks) == 1
+    keys = [s.headers["Idempotency-Key"] for s in api.requests("POST", "/v1/generate")]
+    assert keys == ["order-7", "order-7"]
+    other = hatchery(api, "hk_test", "generate", "another", *args[2:], cwd=tmp_path)
+    assert other.returncode == 1 and other.stderr.startswith("error: IDEMPOTENCY_MISMATCH: ")
+    bad = hatchery(api, "hk_test", "generate", "x", "--idempotency-key", "é", cwd=tmp_path)
+    assert bad.returncode == 2 and "1 to 255 printable ASCII" in bad.stderr
+
+
+def test_tasks_watch_prints_each_status_until_the_end(api: FakeTaskAPI, tmp_path: Path) -> None:
+    task_id = api.create()
+    api.advance_later(task_id, (0.3, "processing"), (0.3, "completed"))
+    api.fail("GET", f"/v1/tasks/{task_id}/events", Fault(cut_after=1))
+    watched = hatchery(api, "hk_test", "tasks", "watch", task_id, cwd=tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    lines = [line.split("  ") for line in watched.stdout.splitlines()]
+    statuses = ["pending", "processing", "completed"]
+    assert [line[1:3] for line in lines] == [[task_id, status] for status in statuses]
+    assert lines[-1][3] == f"{api.url}/files/{task_id}/0.png"
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line[0]) for line in lines)
+    cancelled = api.create()
+    api.advance_later(cancelled, (0.3, "cancelled"))
+    as_json = hatchery(api, "hk_test", "tasks", "watch", cancelled, "--json", cwd=tmp_path)
+    first, last, error = as_json.stdout.split("\n", 2)  # a line per event, then the error
+    rows = [json.loads(first), json.loads(last)]
+    assert [(r["event_id"], r["status"]) for r in rows] == [(1, "pending"), (2, "cancelled")]
+    assert rows[0]["task"] is None and rows[1]["task"]["status"] == "cancelled"
+    assert as_json.returncode == 1 and json.loads(error)["error"]["code"] == "TASK_CANCELLED"

@@ -99,13 +99,28 @@ def test_a_submit_is_resent_after_429_and_503_and_makes_one_task(stack: Stack) -
     assert task.status == "completed" and balance == "$9.9900"
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_a_submit_is_not_resent_after_a_gateway_error(stack: Stack, status: int) -> None:
+def keys_sent(stack: Stack) -> list[str]:
+    return [s.headers["Idempotency-Key"] for s in stack.proxy.requests("POST", "/v1/generate")]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_submit_is_resent_after_a_gateway_error_with_the_same_key(
+    stack: Stack, status: int
+) -> None:
     stack.proxy.fail("POST", "/v1/generate", Fault(status, body=b"gateway says no"))
+    with stack.client() as client:
+        task = client.generate(model="nanobanana", prompt="maybe sent")
+    keys = keys_sent(stack)
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert stack.tasks_of_account() == 1 and task.status == "pending"
+
+
+def test_a_submit_failing_every_time_raises_the_last_error(stack: Stack) -> None:
+    stack.proxy.fail("POST", "/v1/generate", *[Fault(502, body=b"gateway says no")] * 3)
     with stack.client() as client, pytest.raises(UpstreamError) as caught:
-        client.generate(model="nanobanana", prompt="maybe sent")
-    assert caught.value.status == status and "gateway says no" in caught.value.message
-    assert len(stack.proxy.requests("POST", "/v1/generate")) == 1
+        client.generate(model="nanobanana", prompt="never through")
+    assert caught.value.status == 502 and "gateway says no" in caught.value.message
+    assert len(set(keys_sent(stack))) == 1 and len(keys_sent(stack)) == 3
     assert stack.tasks_of_account() == 0
 
 
@@ -147,17 +162,18 @@ def test_a_long_retry_after_is_raised_not_slept(stack: Stack) -> None:
     assert len(stack.proxy.requests("GET", "/v1/account")) == 1
 
 
-def test_timeouts_retry_reads_but_never_resend_a_submit(stack: Stack) -> None:
+def test_timeouts_retry_reads_and_submits_with_the_same_key(stack: Stack) -> None:
     stall = Fault(stall=2.0)
     stack.proxy.fail("GET", "/v1/account", stall, stall, stall)
-    with stack.client(timeout=0.5, max_retries=2) as client, pytest.raises(APITimeoutError):
+    with stack.client(timeout=0.5, max_retries=2) as client, pytest.raises(APITimeoutError) as t:
         client.account()
+    assert t.value.request_sent and isinstance(t.value, TimeoutError)
     assert len(stack.proxy.requests("GET", "/v1/account")) == 3
     stack.proxy.fail("POST", "/v1/generate", stall)
-    with stack.client(timeout=0.5, max_retries=2) as client, pytest.raises(APITimeoutError) as t:
-        client.generate(model="nanobanana", prompt="lost answer")
-    assert t.value.request_sent and isinstance(t.value, TimeoutError)
-    assert len(stack.proxy.requests("POST", "/v1/generate")) == 1
+    with stack.client(timeout=0.5, max_retries=2) as client:
+        task = client.generate(model="nanobanana", prompt="lost answer", idempotency_key="k-1")
+    assert keys_sent(stack) == ["k-1", "k-1"]
+    assert stack.tasks_of_account() == 1 and task.status == "pending"
 
 
 def test_an_unreachable_server_is_a_connection_error() -> None:
@@ -187,14 +203,14 @@ def test_async_client_retries_the_same_way(stack: Stack) -> None:
             stack.proxy.fail("GET", "/v1/account", Fault(503), RETRY_AFTER_1)
             assert (await client.account()).email.endswith("@example.com")
             stack.proxy.fail("POST", "/v1/generate", Fault(502))
-            with pytest.raises(UpstreamError):
-                await client.generate(model="nanobanana", prompt="not twice")
+            await client.generate(model="nanobanana", prompt="once, resent")
 
     asyncio.run(run())
     seen = stack.proxy.requests("GET", "/v1/account")
     assert len(seen) == 3 and gaps(seen)[1] >= 1.0
-    assert len(stack.proxy.requests("POST", "/v1/generate")) == 1
-    assert stack.tasks_of_account() == 0
+    keys = keys_sent(stack)
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert stack.tasks_of_account() == 1
 
 
 def test_cli_names_a_completed_task_whose_files_could_not_be_fetched(

@@ -20,6 +20,7 @@ from hatchery.client import (
     ConfigurationError,
     ConflictError,
     ForbiddenError,
+    IdempotencyMismatchError,
     InsufficientBalanceError,
     InternalServerError,
     NotFoundError,
@@ -36,11 +37,14 @@ from hatchery.client import (
 from hatchery.client._base import (
     Call,
     Config,
+    EventReader,
     PollSchedule,
     RetryPolicy,
     data_of,
     finished,
+    idempotency_key,
     output_paths,
+    prefer_wait,
     retry_after,
     unseen,
 )
@@ -126,6 +130,30 @@ def test_a_submit_is_resent_only_when_nothing_was_done() -> None:
     assert policy().after_error(GET, 0, sent) is not None
 
 
+KEYED = Call("POST", POST.url, json=POST.json, headers={"Idempotency-Key": "k"})
+CANCEL = Call("POST", "http://127.0.0.1:8000/v1/tasks/gen_x/cancel", safe=True)
+
+
+@pytest.mark.parametrize("status", [409, 429, 500, 502, 503, 504])
+def test_a_keyed_submit_is_resent_after_any_answer_that_may_change(status: int) -> None:
+    assert policy().after_response(KEYED, 0, response(status)) == 0.5
+    assert policy().after_response(KEYED, 0, response(409, headers={"Retry-After": "1"})) == 1.0
+
+
+@pytest.mark.parametrize("status", [200, 202, 400, 401, 403, 404, 422])
+def test_a_keyed_submit_is_not_resent_after_a_final_answer(status: int) -> None:
+    assert policy().after_response(KEYED, 0, response(status)) is None
+
+
+def test_a_keyed_submit_and_a_cancel_are_resent_when_the_answer_was_lost() -> None:
+    sent = APIConnectionError("reset", request_sent=True)
+    assert policy().after_error(KEYED, 0, sent) is not None
+    assert policy().after_error(CANCEL, 0, sent) is not None
+    assert policy().after_response(CANCEL, 0, response(502)) is not None
+    assert policy().after_response(CANCEL, 0, response(409)) is None  # already ended
+    assert policy().after_response(CANCEL, 0, response(500)) is None
+
+
 def test_backoff_grows_exponentially_to_a_cap_with_jitter() -> None:
     full = RetryPolicy(10, rand=lambda: 1.0)
     assert [full.backoff(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
@@ -170,6 +198,7 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
         (403, "INSUFFICIENT_BALANCE", InsufficientBalanceError),
         (404, "NOT_FOUND", NotFoundError),
         (409, "CONFLICT", ConflictError),
+        (422, "IDEMPOTENCY_MISMATCH", IdempotencyMismatchError),
         (429, "RATE_LIMITED", RateLimitedError),
         (500, "INTERNAL_ERROR", InternalServerError),
         (502, "UPSTREAM_ERROR", UpstreamError),
@@ -189,8 +218,8 @@ def test_each_error_code_has_its_class(status: int, code: str, cls: type[APIErro
 
 def test_an_unknown_code_takes_the_class_of_its_status_and_keeps_its_code() -> None:
     with pytest.raises(ValidationError) as caught:
-        data_of(response(422, envelope_error("IDEMPOTENCY_MISMATCH")))
-    assert caught.value.code == "IDEMPOTENCY_MISMATCH"
+        data_of(response(422, envelope_error("UNPROCESSABLE")))
+    assert caught.value.code == "UNPROCESSABLE"
     with pytest.raises(InternalServerError):
         data_of(response(507, envelope_error("INSUFFICIENT_STORAGE")))
     with pytest.raises(APIError) as other:
@@ -216,8 +245,55 @@ def test_a_submit_body_leaves_out_what_was_not_given() -> None:
         call = client._submit_call(
             {"model": "m", "prompt": "p", "duration": None, "image_urls": ("a", "b")}
         )
-    assert (call.method, call.url, call.idempotent) == ("POST", "http://h/v1/generate", False)
+    assert (call.method, call.url) == ("POST", "http://h/v1/generate")
     assert call.json == {"model": "m", "prompt": "p", "image_urls": ["a", "b"]}
+
+
+def test_a_submit_carries_a_new_or_the_given_key_and_its_hold() -> None:
+    with Client(api_key="hk_x", base_url="http://h", timeout=30) as client:
+        one = client._submit_call({"model": "m", "prompt": "p"})
+        two = client._submit_call({"model": "m", "prompt": "p"})
+        mine = client._submit_call({"model": "m", "prompt": "p"}, "order-1", wait=12)
+    assert (
+        one.keyed
+        and one.idempotent
+        and one.headers["Idempotency-Key"] != two.headers["Idempotency-Key"]
+    )
+    assert "Prefer" not in one.headers and one.timeout is None
+    assert mine.headers == {"Idempotency-Key": "order-1", "Prefer": "wait=12"}
+    assert mine.timeout == 42.0  # the client's 30 s, plus the 12 s the server may hold it
+
+
+def test_a_held_get_has_its_timeout_lengthened_and_cancel_is_safe_to_resend() -> None:
+    with Client(api_key="hk_x", base_url="http://h", timeout=30) as client:
+        held = client._task_call("gen_x", wait=0)
+        cancel = client._cancel_call("gen/x")
+        events = client._events_call("gen_x", 7)
+    assert held.headers == {"Prefer": "wait=0"} and held.timeout == 30.0
+    assert (cancel.method, cancel.url) == ("POST", "http://h/v1/tasks/gen%2Fx/cancel")
+    assert cancel.idempotent and not cancel.keyed and cancel.json is None
+    assert events.url == "http://h/v1/tasks/gen_x/events" and events.stream
+    assert events.headers["Last-Event-ID"] == "7"
+
+
+@pytest.mark.parametrize(("wait", "sent"), [(0, 0), (60, 60), (5.0, 5), (None, None)])
+def test_prefer_wait_takes_whole_seconds_from_0_to_60(wait: float | None, sent: int | None) -> None:
+    assert prefer_wait(wait) == sent
+
+
+@pytest.mark.parametrize("wait", [-1, 60.5, 61, 0.5, float("inf"), float("nan"), True, "5"])
+def test_prefer_wait_refuses_anything_else(wait: Any) -> None:
+    with pytest.raises(ValueError, match="whole seconds from 0 to 60"):
+        prefer_wait(wait)
+
+
+def test_an_idempotency_key_is_1_to_255_printable_ascii_characters() -> None:
+    assert idempotency_key("a") == "a" and idempotency_key("~" * 255) == "~" * 255
+    assert idempotency_key("with inner space") == "with inner space"
+    assert len(idempotency_key(None)) == 32
+    for bad in ("", "x" * 256, "é", "new\nline", "trailing "):
+        with pytest.raises(ValueError, match="1 to 255 printable ASCII"):
+            idempotency_key(bad)
 
 
 # waiting
@@ -277,3 +353,98 @@ def test_a_walked_listing_skips_tasks_pushed_over_from_the_page_before() -> None
     a, b, c, d = (Task.from_json({"id": f"gen_{n * 16}", "status": "completed"}) for n in "abcd")
     assert unseen([b, c, d], previous=[a, b]) == [c, d]
     assert unseen([a, b], previous=[]) == [a, b]
+
+
+def test_a_poll_asks_the_server_to_hold_it_a_second_short_of_the_deadline() -> None:
+    clock = Clock()
+    schedule = PollSchedule(timeout=None, clock=clock)
+    assert schedule.limits(60.0) == (None, 60.0)  # the first poll shows the task at once
+    schedule.polled(task("pending"))
+    assert schedule.limits(60.0) == (20, 80.0)
+    schedule = PollSchedule(timeout=30.0, clock=clock)
+    assert schedule.limits(60.0) == (None, 30.0)
+    schedule.polled(task("pending"))
+    assert schedule.limits(60.0) == (20, 30.0)
+    clock.now += 20.5  # 9.5 s left
+    assert schedule.limits(5.0) == (8, 9.5)
+    clock.now += 8.0  # 1.5 s left: no hold, a plain poll
+    assert schedule.limits(5.0) == (None, 1.5)
+
+
+def test_after_a_held_poll_the_next_goes_at_once_unless_retry_after_says() -> None:
+    schedule = PollSchedule(timeout=None, clock=Clock())
+    assert schedule.next_delay(held=True) == pytest.approx(0.025)
+    assert schedule.next_delay(hint=3.0, held=True) == 3.0
+    assert schedule.next_delay() == 0.25  # a plain poll: the schedule had not grown meanwhile
+
+
+# the event stream
+
+
+def sse(event_id: int, status: str, data: dict[str, Any]) -> bytes:
+    return f"id: {event_id}\nevent: {status}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def pending(event_id: int, status: str = "pending") -> bytes:
+    return sse(event_id, status, {"id": "gen_x", "status": status, "at": "2026-01-02T03:04:05Z"})
+
+
+DONE = {"id": "gen_x", "status": "completed", "completed_at": "2026-01-02T03:04:09Z"}
+
+
+def test_events_become_task_events_and_the_terminal_one_carries_the_task() -> None:
+    reader = EventReader(policy())
+    first, second = reader.feed(b"retry: 100\n\n" + pending(1) + pending(2, "processing"))
+    (last,) = reader.feed(sse(3, "completed", DONE))
+    assert (first.id, first.status, first.terminal, first.task) == (1, "pending", False, None)
+    assert first.at is not None and first.at.year == 2026
+    assert second.status == "processing" and reader.last_id == 3 and reader.done
+    assert last.terminal and last.task is not None and last.task.status == "completed"
+    assert last.at == last.task.completed_at
+
+
+def test_an_event_seen_before_or_after_the_end_is_dropped() -> None:
+    reader = EventReader(policy())
+    assert [e.id for e in reader.feed(pending(1) + pending(2))] == [1, 2]
+    reader.reconnect(APIConnectionError("dropped", request_sent=True))
+    # a server that replays from the start: only what is new comes through
+    cancelled = sse(3, "cancelled", {**DONE, "status": "cancelled"})
+    replayed = reader.feed(pending(1) + pending(2) + cancelled)
+    assert [e.id for e in replayed] == [3]
+    assert reader.feed(pending(4, "processing")) == []
+
+
+def test_an_event_cut_off_by_a_drop_is_forgotten_with_the_connection() -> None:
+    reader = EventReader(policy())
+    assert reader.feed(pending(1)[:-5]) == []
+    reader.reconnect(APIConnectionError("dropped", request_sent=True))
+    assert [e.id for e in reader.feed(pending(1))] == [1]
+
+
+def test_reconnects_wait_the_backoff_or_the_servers_retry_and_stop_at_the_maximum() -> None:
+    reader = EventReader(policy(2))
+    dropped = APIConnectionError("dropped", request_sent=True)
+    reader.feed(b"retry: 3000\n\n" + pending(1))
+    assert reader.reconnect(dropped) == 3.0  # the server's retry, more than the backoff
+    assert reader.reconnect(dropped) == 3.0
+    with pytest.raises(APIConnectionError):
+        reader.reconnect(dropped)
+    reader.feed(pending(2))  # a new event: the count starts again
+    assert reader.reconnect(dropped) == 3.0
+    with pytest.raises(NotFoundError):
+        reader.reconnect(NotFoundError("gone"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"event: pending\ndata: {}\n\n",  # no id
+        b"id: x\nevent: pending\ndata: {}\n\n",
+        b"id: 1\nevent: pending\ndata: not json\n\n",
+        b"id: 1\nevent: completed\ndata: {}\n\n",  # a terminal event without the task
+        b"id: 1\ndata: []\n\n",
+    ],
+)
+def test_an_event_not_shaped_like_one_is_an_api_error(raw: bytes) -> None:
+    with pytest.raises(APIError, match="cannot read"):
+        EventReader(policy()).feed(raw)

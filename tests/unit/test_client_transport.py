@@ -138,6 +138,51 @@ def test_wait_polls_no_sooner_than_a_retry_after_asks(monkeypatch: pytest.Monkey
     assert sleeps[0] == 7.0 and sleeps[1] < 1.0 and sleeps[2] == 4.0
 
 
+def test_wait_polls_on_its_schedule_when_the_server_ignores_prefer_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Egg API does not hold a poll: no ``Preference-Applied``, so the wait sleeps between
+    polls as before; a server that held the poll is asked again at once."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    seen: list[httpx.Request] = []
+    held = {"Preference-Applied": "wait=20"}
+    steps = script(
+        envelope(task_json("pending")),
+        envelope(task_json("processing")),
+        envelope(task_json("processing"), **held),
+        envelope(task_json("completed"), **held),
+    )
+    with client(replay(steps, seen)) as c:
+        assert c.tasks.wait(TASK_ID, timeout=None).status == "completed"
+    assert [r.headers.get("Prefer") for r in seen] == [None] + ["wait=20"] * 3
+    assert sleeps[:2] == [0.25, 0.375] and sleeps[2] < 0.05
+    timeouts = [r.extensions["timeout"]["read"] for r in seen]
+    assert timeouts == [60.0] + [80.0] * 3  # the client's 60 s, plus the 20 s hold
+
+
+def test_a_stream_that_is_not_an_event_stream_is_an_api_error() -> None:
+    with client(lambda r: envelope(task_json("pending"))) as c:
+        with pytest.raises(APIError, match="did not answer with an event stream"):
+            next(c.tasks.stream(TASK_ID))
+
+
+def test_a_stream_is_retried_before_it_starts_like_any_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    seen: list[httpx.Request] = []
+    body = b"id: 1\nevent: cancelled\ndata: " + json.dumps(task_json("cancelled")).encode()
+    stream = httpx.Response(
+        200, content=body + b"\n\n", headers={"Content-Type": "text/event-stream"}
+    )
+    steps = script(failure(503), httpx.ConnectError("refused"), stream)
+    with client(replay(steps, seen)) as c:
+        (event,) = c.tasks.stream(TASK_ID)
+    assert event.terminal and event.task is not None and event.task.status == "cancelled"
+    assert len(seen) == 3 and seen[0].url.path == f"/v1/tasks/{TASK_ID}/events"
+
+
 def test_wait_raises_what_is_not_transient_at_once() -> None:
     seen: list[httpx.Request] = []
     steps = script(envelope(task_json("processing")), failure(404, "NOT_FOUND"))

@@ -18,6 +18,8 @@ from pathlib import Path
 from hatchery.cli.display import (
     StatusLine,
     account_details,
+    event_json,
+    event_line,
     print_json,
     task_details,
     task_table,
@@ -34,6 +36,7 @@ from hatchery.client import (
     TaskFailedError,
     WaitTimeoutError,
 )
+from hatchery.client._base import finished
 
 Command = Callable[[Client, argparse.Namespace], int]
 
@@ -101,6 +104,7 @@ def generate(client: Client, args: argparse.Namespace) -> int:
         resolution=args.resolution,
         image_urls=args.image_url or None,
         webhook_url=args.webhook_url,
+        idempotency_key=args.idempotency_key,
     )
     if args.no_wait:
         if args.json:
@@ -136,6 +140,20 @@ def tasks_get(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def tasks_cancel(client: Client, args: argparse.Namespace) -> int:
+    _show_task(args, client.tasks.cancel(args.id))
+    return 0
+
+
+def tasks_watch(client: Client, args: argparse.Namespace) -> int:
+    for event in client.tasks.stream(args.id):
+        sys.stdout.write((event_json(event) if args.json else event_line(event)) + "\n")
+        sys.stdout.flush()
+        if event.task is not None:
+            finished(event.task)
+    return 0
+
+
 def tasks_wait(client: Client, args: argparse.Namespace) -> int:
     task = _wait(client, args, args.id)
     _show_task(args, task, _download(client, task, args.out) if args.out else None)
@@ -156,6 +174,8 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("tasks", "list"): tasks_list,
     ("tasks", "get"): tasks_get,
     ("tasks", "wait"): tasks_wait,
+    ("tasks", "watch"): tasks_watch,
+    ("tasks", "cancel"): tasks_cancel,
     ("account", None): account,
 }
 NAMES = {command for command, _ in COMMANDS}

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TextIO
 
-from hatchery.client.models import Account, Task, TaskPage
+from hatchery.client.models import Account, Task, TaskEvent, TaskPage
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TASK_COLUMNS = ("ID", "STATUS", "MODEL", "TYPE", "COST", "CREATED")
@@ -60,6 +60,22 @@ def task_details(task: Task) -> str:
         pairs.append((name, task.raw.get(name)))
     pairs += [("output", url) for url in task.urls]
     return key_values(pairs)
+
+
+def event_line(event: TaskEvent) -> str:
+    """``<when>  <task id>  <status>``; the terminal event adds the error or the outputs."""
+    when = event.at.strftime("%Y-%m-%d %H:%M:%S") if event.at else "-"
+    task = event.task
+    extra = [task.error] if task and task.error else (task.urls if task else [])
+    return "  ".join([when, str(event.raw.get("id", "")), event.status, *extra]).rstrip()
+
+
+def event_json(event: TaskEvent) -> str:
+    """One event as a line of JSON: its id, status, time and (at the end) the task."""
+    at = event.raw.get("at") if event.task is None else event.raw.get("completed_at")
+    task = event.task.raw if event.task else None
+    value = {"event_id": event.id, "status": event.status, "at": at, "task": task}
+    return json.dumps(value, ensure_ascii=False)
 
 
 def account_details(account: Account) -> str:

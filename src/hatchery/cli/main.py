@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hatchery import __version__
-from hatchery.client._base import DEFAULT_BASE_URL, DEFAULT_WAIT_TIMEOUT
+from hatchery.client._base import DEFAULT_BASE_URL, DEFAULT_WAIT_TIMEOUT, idempotency_key
 
 CLIENT_COMMANDS = frozenset({"generate", "tasks", "account"})
 
@@ -56,6 +56,13 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     return parse
 
 
+def _key(raw: str) -> str:
+    try:
+        return idempotency_key(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("idempotency_key", "the key")) from None
+
+
 def _add_wait_options(
     parser: argparse.ArgumentParser, out_help: str, out_default: str | None
 ) -> None:
@@ -87,10 +94,18 @@ def _add_client_commands(sub: Any) -> None:
         "--image-url", action="append", default=[], metavar="URL", help="a reference image (repeat)"
     )
     gen.add_argument("--webhook-url", default=None, metavar="URL")
+    gen.add_argument(
+        "--idempotency-key",
+        type=_key,
+        default=None,
+        metavar="KEY",
+        help="the same KEY again returns the task it first made instead of a new one "
+        "(default: a new key, reused only by this command's own retries)",
+    )
     gen.add_argument("--no-wait", action="store_true", help="submit only; print the task id")
     _add_wait_options(gen, "where the outputs go (default: the current directory)", None)
 
-    tasks = sub.add_parser("tasks", help="list, show and wait for tasks")
+    tasks = sub.add_parser("tasks", help="list, show, wait for, watch and cancel tasks")
     tasks_sub = tasks.add_subparsers(dest="action", required=True)
     listing = tasks_sub.add_parser("list", parents=[client], help="a page of tasks, newest first")
     listing.add_argument("--page", type=_positive(int), default=None)
@@ -104,6 +119,17 @@ def _add_client_commands(sub: Any) -> None:
     wait = tasks_sub.add_parser("wait", parents=[client], help="wait for a task to end")
     wait.add_argument("id")
     _add_wait_options(wait, "also download the outputs into DIR and print their paths", None)
+    watch = tasks_sub.add_parser(
+        "watch", parents=[client], help="print each status change until the task ends"
+    )
+    watch.description = (
+        "Follow the task's event stream: print its status, then each change, until it ends "
+        "(exit 0 when it completed). With --json, one JSON object per line."
+    )
+    watch.add_argument("id")
+    tasks_sub.add_parser(
+        "cancel", parents=[client], help="cancel a pending or processing task"
+    ).add_argument("id")
 
     sub.add_parser("account", parents=[client], help="the account's balance")
 

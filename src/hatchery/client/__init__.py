@@ -23,6 +23,7 @@ from hatchery.client.errors import (
     ConflictError,
     ForbiddenError,
     HatcheryError,
+    IdempotencyMismatchError,
     InsufficientBalanceError,
     InternalServerError,
     NotFoundError,
@@ -35,7 +36,7 @@ from hatchery.client.errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from hatchery.client.models import Account, Pagination, Task, TaskOutput, TaskPage
+from hatchery.client.models import Account, Pagination, Task, TaskEvent, TaskOutput, TaskPage
 from hatchery.webhooks.signing import verify
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "HatcheryError",
+    "IdempotencyMismatchError",
     "InsufficientBalanceError",
     "InternalServerError",
     "NotFoundError",
@@ -60,6 +62,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Task",
     "TaskCancelledError",
+    "TaskEvent",
     "TaskFailedError",
     "TaskOutput",
     "TaskPage",

@@ -19,11 +19,14 @@ from hatchery.client._base import (
     BaseClient,
     Call,
     Config,
+    EventReader,
     GenerateParams,
     M,
     PollSchedule,
     api_error,
+    event_stream,
     finished,
+    held,
     http_limits,
     next_page,
     output_paths,
@@ -31,10 +34,11 @@ from hatchery.client._base import (
     partial_file,
     request_error,
     retry_after,
+    submitted,
     unseen,
 )
 from hatchery.client.errors import HatcheryError
-from hatchery.client.models import Account, Task, TaskPage
+from hatchery.client.models import Account, Task, TaskEvent, TaskPage
 
 
 class AsyncClient(BaseClient):
@@ -60,13 +64,21 @@ class AsyncClient(BaseClient):
         *,
         wait: bool = False,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        prefer_wait: float | None = None,
+        idempotency_key: str | None = None,
         **params: Unpack[GenerateParams],
     ) -> Task:
         """Submit a task (``model`` and ``prompt`` are required; see ``GenerateParams``). With
-        ``wait=True``, return it completed (see ``tasks.wait``)."""
-        call = self._submit_call(params)
-        task = await self._request(call, Task.from_json)
-        return await self.tasks.wait(task.id, timeout=timeout) if wait else task
+        ``wait=True``, return it completed (see ``tasks.wait``). ``prefer_wait`` (whole seconds,
+        0 to 60) asks the server to answer only once the task ended or that time passed
+        (``Prefer: wait``). The submit carries ``idempotency_key`` (else a new key), the same on
+        every retry, so a retried submit never makes a second task; a key used before with
+        another body raises IdempotencyMismatchError."""
+        call = self._submit_call(params, idempotency_key, prefer_wait)
+        task = submitted(await self._send(call))
+        if not wait:
+            return task
+        return finished(task) if task.done else await self.tasks.wait(task.id, timeout=timeout)
 
     async def account(self) -> Account:
         return await self._request(self._account_call(), Account.from_json)
@@ -119,6 +131,22 @@ class AsyncClient(BaseClient):
     async def _request(self, call: Call, parse: Callable[[Any], M]) -> M:
         return parsed(parse, await self._send(call))
 
+    async def _open_stream(self, call: Call) -> httpx.Response:
+        """``call`` sent, its answer a successful event stream (else the error, raised)."""
+        response = await self._send(call)
+        try:
+            if not response.is_success:
+                await response.aread()
+                raise api_error(response)
+            event_stream(response, call)
+        except httpx.HTTPError as exc:
+            await response.aclose()
+            raise request_error(exc, call) from exc
+        except HatcheryError:
+            await response.aclose()
+            raise
+        return response
+
     async def close(self) -> None:
         if self._owns_http:
             await self._http.aclose()
@@ -141,13 +169,45 @@ class AsyncTasks:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def get(self, task_id: str) -> Task:
-        return await self._client._request(self._client._task_call(task_id), Task.from_json)
+    async def get(self, task_id: str, *, wait: float | None = None) -> Task:
+        """The task. With ``wait`` (whole seconds, 0 to 60), the server answers once the task
+        ended or that time passed (``Prefer: wait``; a server without it answers at once)."""
+        call = self._client._task_call(task_id, wait=wait)
+        return await self._client._request(call, Task.from_json)
 
-    async def _poll(self, task_id: str, schedule: PollSchedule) -> tuple[Task, float | None]:
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a pending or processing task; returns it ``cancelled`` (and not charged). A
+        task already ended raises ConflictError, and so does a retried cancel whose first try
+        went through but whose answer was lost (the task is then cancelled)."""
+        return await self._client._request(self._client._cancel_call(task_id), Task.from_json)
+
+    async def _poll(self, task_id: str, schedule: PollSchedule) -> tuple[Task, float | None, bool]:
         call = self._client._task_call(task_id, schedule)
         response = await self._client._send(call)
-        return parsed(Task.from_json, response), retry_after(response.headers)
+        return parsed(Task.from_json, response), retry_after(response.headers), held(response)
+
+    async def stream(self, task_id: str) -> AsyncIterator[TaskEvent]:
+        """The task's events (``GET /v1/tasks/{id}/events``): its status now, then each change,
+        ending after the terminal one (``event.terminal``; ``event.task`` is the whole task). A
+        dropped connection is reconnected with ``Last-Event-ID``: every event comes once, in
+        order."""
+        reader = EventReader(self._client.retry)
+        while True:
+            call = self._client._events_call(task_id, reader.last_id)
+            response = await self._client._open_stream(call)
+            try:
+                async for chunk in response.aiter_bytes():
+                    for event in reader.feed(chunk):
+                        yield event
+                    if reader.done:
+                        return
+                error: HatcheryError = reader.ended(call)
+            except httpx.HTTPError as exc:
+                error = request_error(exc, call)
+                error.__cause__ = exc
+            finally:
+                await response.aclose()
+            await asyncio.sleep(reader.reconnect(error))
 
     async def list(
         self,
@@ -189,18 +249,20 @@ class AsyncTasks:
         on_update: Callable[[Task], None] | None = None,
     ) -> Task:
         """Poll until the task ends. Returns it completed; raises TaskFailedError when it failed
-        and WaitTimeoutError when it is still running after ``timeout`` seconds (None: no limit).
-        ``on_update`` sees the task after every poll."""
+        (TaskCancelledError when cancelled) and WaitTimeoutError when it is still running after
+        ``timeout`` seconds (None: no limit). ``on_update`` sees the task after every poll. Each
+        poll after the first asks the server to hold it until the task ends (``Prefer: wait``,
+        20 s at most); a server that does not is polled on a schedule."""
         schedule = PollSchedule(timeout)
         while True:
             try:
-                task, hint = await self._poll(task_id, schedule)
+                task, hint, was_held = await self._poll(task_id, schedule)
             except HatcheryError as exc:
-                hint = schedule.failed(exc)
+                hint, was_held = schedule.failed(exc), False
             else:
                 if on_update:
                     on_update(task)
                 if task.done:
                     return finished(task)
                 schedule.polled(task)
-            await asyncio.sleep(schedule.next_delay(hint))
+            await asyncio.sleep(schedule.next_delay(hint, was_held))

@@ -4,22 +4,26 @@ and how a response becomes data or an error. Nothing here does I/O; the two clie
 Retries. A call is sent again, after a jittered exponential backoff (or exactly what a
 ``Retry-After`` header asks, up to a minute), when the server could not be reached or answered 429,
 502, 503 or 504, at most ``max_retries`` times; never after any other 4xx. A submit
-(``POST /v1/generate``) creates a task and reserves money, so it is sent again only when the
-failure proves nothing was done: the connection was never made, or the answer was 429 or 503. A
-submit that timed out waiting for its answer, or got a 502/504 from a gateway, raises instead: the
-task may exist, and sending it again could create and charge a second one.
+(``POST /v1/generate``) creates a task and reserves money, so it carries an ``Idempotency-Key``
+(the caller's, or a new one per submit) that stays the same on every retry: the server answers a
+resent submit with the task the first one created, so it is also sent again after no answer in
+time, a dropped connection, a 500 or a 409 (the first one still being processed). Cancelling a
+task is safe to resend too: once one cancel went through, another answers 409 (ConflictError).
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import json
+import logging
 import math
 import os
 import random
 import re
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -30,6 +34,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from hatchery import __version__
+from hatchery.client._sse import ServerSentEvent, SSEDecoder
 from hatchery.client.errors import (
     APIConnectionError,
     APIError,
@@ -41,7 +46,7 @@ from hatchery.client.errors import (
     WaitTimeoutError,
     error_class,
 )
-from hatchery.client.models import Task, TaskPage
+from hatchery.client.models import Task, TaskEvent, TaskPage
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 60.0
@@ -49,10 +54,16 @@ DEFAULT_MAX_RETRIES = 2
 DEFAULT_WAIT_TIMEOUT = 600.0
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 NOTHING_DONE_STATUSES = frozenset({429, 503})  # a submit answered so was not carried out
+# A submit with an Idempotency-Key: also after a 500, and a 409 (the same key still in progress).
+KEYED_RETRY_STATUSES = RETRY_STATUSES | {409, 500}
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MAX_PREFER_WAIT = 60  # seconds a server holds a request for ``Prefer: wait=N``
+LONG_POLL = 20  # the hold ``tasks.wait`` asks for each poll (under common proxies' idle timeouts)
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 USER_AGENT = f"hatchery-python/{__version__}"
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 M = TypeVar("M")
+log = logging.getLogger("hatchery.client")
 
 
 @dataclass(frozen=True)
@@ -97,13 +108,26 @@ class Call:
     url: str
     params: dict[str, Any] | None = None
     json: dict[str, Any] | None = None
-    stream: bool = False  # a file download: streamed, following redirects
+    stream: bool = False  # a file download or an event stream: streamed, following redirects
     timeout: float | None = None  # instead of the client's
     retry: bool = True  # False: the caller retries (tasks.wait)
+    headers: dict[str, str] = field(default_factory=dict)
+    safe: bool = False  # sending it twice does no more than once (a cancel)
+
+    @property
+    def keyed(self) -> bool:
+        """A submit with an ``Idempotency-Key``: a resend gets the first one's task."""
+        return IDEMPOTENCY_KEY in self.headers
 
     @property
     def idempotent(self) -> bool:
-        return self.method in ("GET", "HEAD", "OPTIONS")
+        return self.method in ("GET", "HEAD", "OPTIONS") or self.safe or self.keyed
+
+    def resent_after(self, status: int) -> bool:
+        """Whether an answer with ``status`` may be followed by sending this call again."""
+        if self.keyed:
+            return status in KEYED_RETRY_STATUSES
+        return status in (RETRY_STATUSES if self.idempotent else NOTHING_DONE_STATUSES)
 
 
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -139,10 +163,9 @@ class RetryPolicy:
 
     def after_response(self, call: Call, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before sending ``call`` again, or None to keep this response."""
-        status = response.status_code
-        if not call.retry or attempt >= self.max_retries or status not in RETRY_STATUSES:
+        if not call.retry or attempt >= self.max_retries:
             return None
-        if not call.idempotent and status not in NOTHING_DONE_STATUSES:
+        if not call.resent_after(response.status_code):
             return None
         asked = retry_after(response.headers)
         if asked is None:
@@ -238,6 +261,46 @@ def parsed(parse: Callable[[Any], M], response: httpx.Response) -> M:
         ) from exc
 
 
+def submitted(response: httpx.Response) -> Task:
+    """A submit's task; a replay (the server's answer to a key it has seen) is logged."""
+    task = parsed(Task.from_json, response)
+    if response.headers.get("idempotent-replayed", "").lower() == "true":
+        key = response.request.headers.get(IDEMPOTENCY_KEY)
+        log.info("submit replayed: task %s was created for Idempotency-Key %s", task.id, key)
+    return task
+
+
+def idempotency_key(key: str | None) -> str:
+    """The caller's key, checked (1 to 255 printable ASCII characters), or a new one."""
+    if key is None:
+        return uuid.uuid4().hex
+    if not (0 < len(key) <= 255 and key.isascii() and key.isprintable() and key == key.strip()):
+        raise ValueError(
+            "idempotency_key must be 1 to 255 printable ASCII characters, without spaces at "
+            f"either end; got {key!r}"
+        )
+    return key
+
+
+def prefer_wait(wait: float | None) -> int | None:
+    """``wait`` as the N of ``Prefer: wait=N``: whole seconds from 0 to 60 (None: no header)."""
+    if wait is None:
+        return None
+    ok = isinstance(wait, int | float) and not isinstance(wait, bool)
+    if not (ok and 0 <= wait <= MAX_PREFER_WAIT and float(wait).is_integer()):
+        raise ValueError(f"wait must be whole seconds from 0 to {MAX_PREFER_WAIT}; got {wait!r}")
+    return int(wait)
+
+
+def prefer(hold: int | None) -> dict[str, str]:
+    return {} if hold is None else {"Prefer": f"wait={hold}"}
+
+
+def held(response: httpx.Response) -> bool:
+    """Whether the server held the request as ``Prefer: wait`` asked (``Preference-Applied``)."""
+    return "wait=" in response.headers.get("preference-applied", "")
+
+
 class GenerateParams(TypedDict, total=False):
     """The fields of a submit (``POST /v1/generate``); the server validates them."""
 
@@ -288,6 +351,7 @@ class PollSchedule:
     factor: float = 1.5
     cap: float = 5.0
     max_hint: float = 60.0
+    hold: int = LONG_POLL
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
@@ -299,10 +363,16 @@ class PollSchedule:
     def left(self) -> float | None:
         return None if self.timeout is None else self.timeout - (self.clock() - self.began)
 
-    def request_timeout(self, default: float) -> float:
-        """A poll's HTTP timeout: the client's, cut to the time left (at least 0.1 s)."""
+    def limits(self, default: float) -> tuple[int | None, float]:
+        """A poll's ``Prefer: wait`` (None: none) and HTTP timeout. Once a poll was answered (the
+        first shows the task at once), the server is asked to hold each up to ``hold`` seconds, a
+        second short of the time left; the timeout is the client's plus that, cut to the time
+        left (at least 0.1 s)."""
         left = self.left()
-        return default if left is None else max(0.1, min(default, left))
+        hold = self.hold if left is None else min(self.hold, int(left) - 1)
+        if self.task is None or hold <= 0:
+            return None, default if left is None else max(0.1, min(default, left))
+        return hold, default + hold if left is None else min(default + hold, left)
 
     def polled(self, task: Task) -> None:
         self.task, self.error = task, None
@@ -314,10 +384,15 @@ class PollSchedule:
         self.error = error
         return error.retry_after if isinstance(error, APIError) else None
 
-    def next_delay(self, hint: float | None = None) -> float:
-        """Seconds to sleep before the next poll; raises once the deadline has passed."""
-        delay = max(self.interval, min(hint or 0.0, self.max_hint))
-        self.interval = min(self.cap, self.interval * self.factor)
+    def next_delay(self, hint: float | None = None, held: bool = False) -> float:
+        """Seconds to sleep before the next poll; raises once the deadline has passed. After a
+        poll the server held (``Preference-Applied``), the next one goes almost at once."""
+        delay = min(hint or 0.0, self.max_hint)
+        if held:
+            delay = max(delay, self.start / 10)
+        else:
+            delay = max(delay, self.interval)
+            self.interval = min(self.cap, self.interval * self.factor)
         left = self.left()
         if left is None:
             return delay
@@ -327,6 +402,74 @@ class PollSchedule:
             assert self.task is not None
             raise WaitTimeoutError(self.task, float(self.timeout or 0)) from self.error
         return min(delay, left)
+
+
+def task_event(sse: ServerSentEvent) -> TaskEvent:
+    """A task's event from the stream; an APIError when it is not shaped like one."""
+    status = "" if sse.event == "message" else sse.event
+    try:
+        return TaskEvent.from_json(int(sse.id or ""), status, json.loads(sse.data))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise APIError(
+            f"the event stream sent an event this SDK cannot read ({type(exc).__name__}: {exc}): "
+            f"id {sse.id!r}, event {sse.event!r}, data {sse.data[:200]!r}"
+        ) from exc
+
+
+def event_stream(response: httpx.Response, call: Call) -> None:
+    """Check that a successful answer to ``call`` is an event stream."""
+    kind = response.headers.get("content-type", "")
+    if not kind.startswith("text/event-stream"):
+        raise APIError(
+            f"{call.method} {call.url} did not answer with an event stream ({kind or 'no type'})",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        )
+
+
+class EventReader:
+    """A task's event stream, read across connections. It keeps the last event id (sent back as
+    ``Last-Event-ID`` when reconnecting, so the server replays what came after it), drops an event
+    seen before, and ends with the terminal event. After a dropped connection, or a stream that
+    ended before the task did, it waits the retry policy's backoff (at least the server's
+    ``retry:``) before reconnecting, up to ``max_retries`` times in a row without a new event."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.last_id: int | None = None
+        self.done = False
+        self.failures = 0  # reconnects since the last new event
+        self._decoder = SSEDecoder()
+        self._retry: float | None = None  # seconds, from the server's ``retry:``
+
+    def feed(self, chunk: bytes) -> list[TaskEvent]:
+        """The new events a chunk of the stream completes, in order."""
+        events = [self._accept(sse) for sse in self._decoder.feed(chunk)]
+        if self._decoder.retry is not None:
+            self._retry = self._decoder.retry / 1000
+        return [event for event in events if event is not None]
+
+    def _accept(self, sse: ServerSentEvent) -> TaskEvent | None:
+        event = task_event(sse)
+        if self.done or (self.last_id is not None and event.id <= self.last_id):
+            return None  # after the end, or replayed
+        self.last_id, self.done, self.failures = event.id, event.terminal, 0
+        return event
+
+    def ended(self, call: Call) -> APIConnectionError:
+        """The error of a stream that ended before the terminal event."""
+        message = f"{call.method} {call.url}: the stream ended before the task did"
+        return APIConnectionError(message, request_sent=True)
+
+    def reconnect(self, error: HatcheryError) -> float:
+        """Seconds to wait before reconnecting after ``error``; raises it when it is not a lost
+        connection or the retries are used up."""
+        self._decoder = SSEDecoder()  # an event cut off by the drop is sent again
+        if not isinstance(error, APIConnectionError) or self.failures >= self.policy.max_retries:
+            raise error
+        delay = max(self._retry or 0.0, self.policy.backoff(self.failures))
+        self.failures += 1
+        return min(delay, self.policy.max_retry_after)
 
 
 def output_paths(task: Task, directory: Path) -> list[tuple[str, Path]]:
@@ -379,12 +522,23 @@ class BaseClient:
 
     # Each endpoint as a Call, for both clients to send.
 
-    def _submit_call(self, params: GenerateParams) -> Call:
-        """``POST /v1/generate`` with the fields given, without the ones left None."""
+    def _held_timeout(self, hold: int | None) -> float | None:
+        """The HTTP timeout of a request the server may hold ``hold`` seconds: the client's plus
+        that (None: the client's)."""
+        return None if hold is None else self.config.timeout + hold
+
+    def _submit_call(
+        self, params: GenerateParams, key: str | None = None, wait: float | None = None
+    ) -> Call:
+        """``POST /v1/generate`` with the fields given, without the ones left None, its
+        ``Idempotency-Key`` (``key``, else a new one) and ``Prefer: wait`` when asked."""
+        headers = {IDEMPOTENCY_KEY: idempotency_key(key)}
+        hold = prefer_wait(wait)
         body: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
         if "image_urls" in body:
             body["image_urls"] = list(body["image_urls"])
-        return Call("POST", self._url("/v1/generate"), json=body)
+        url, timeout = self._url("/v1/generate"), self._held_timeout(hold)
+        return Call("POST", url, json=body, headers=headers | prefer(hold), timeout=timeout)
 
     def _account_call(self) -> Call:
         return Call("GET", self._url("/v1/account"))
@@ -393,14 +547,31 @@ class BaseClient:
         params = {k: v for k, v in filters.items() if v is not None}
         return Call("GET", self._url("/v1/tasks"), params=params)
 
-    def _task_call(self, task_id: str, schedule: PollSchedule | None = None) -> Call:
-        """``GET /v1/tasks/{id}``; as a poll of ``tasks.wait``, bounded by its deadline and not
-        retried on its own (the wait retries)."""
-        url = self._url(f"/v1/tasks/{quote(task_id, safe='')}")
+    def _task_url(self, task_id: str, action: str = "") -> str:
+        return self._url(f"/v1/tasks/{quote(task_id, safe='')}{action}")
+
+    def _task_call(
+        self, task_id: str, schedule: PollSchedule | None = None, wait: float | None = None
+    ) -> Call:
+        """``GET /v1/tasks/{id}``, held by the server up to ``wait`` seconds; as a poll of
+        ``tasks.wait``, held as its schedule says, bounded by its deadline and not retried on its
+        own (the wait retries)."""
+        url = self._task_url(task_id)
         if schedule is None:
-            return Call("GET", url)
-        timeout = schedule.request_timeout(self.config.timeout)
-        return Call("GET", url, timeout=timeout, retry=False)
+            hold = prefer_wait(wait)
+            return Call("GET", url, headers=prefer(hold), timeout=self._held_timeout(hold))
+        hold, timeout = schedule.limits(self.config.timeout)
+        return Call("GET", url, headers=prefer(hold), timeout=timeout, retry=False)
+
+    def _cancel_call(self, task_id: str) -> Call:
+        return Call("POST", self._task_url(task_id, "/cancel"), safe=True)
+
+    def _events_call(self, task_id: str, last_id: int | None) -> Call:
+        """``GET /v1/tasks/{id}/events``, after event ``last_id`` when reconnecting."""
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = str(last_id)
+        return Call("GET", self._task_url(task_id, "/events"), headers=headers, stream=True)
 
     def _file_call(self, url: str) -> Call:
         return Call("GET", self._url(url), stream=True)
@@ -412,7 +583,7 @@ class BaseClient:
                 call.url,
                 params=call.params,
                 json=call.json,
-                headers=self._headers(call.url),
+                headers=self._headers(call.url) | call.headers,
                 timeout=call.timeout or self.config.timeout,
             )
         except httpx.InvalidURL as exc:

@@ -9,6 +9,7 @@
     │   ├── InsufficientBalanceError    INSUFFICIENT_BALANCE   403
     │   ├── NotFoundError               NOT_FOUND              404
     │   ├── ConflictError               CONFLICT               409
+    │   ├── IdempotencyMismatchError    IDEMPOTENCY_MISMATCH   422
     │   ├── RateLimitedError            RATE_LIMITED           429
     │   ├── InternalServerError         INTERNAL_ERROR         500
     │   ├── UpstreamError               UPSTREAM_ERROR         502
@@ -92,6 +93,12 @@ class ConflictError(APIError):
     code, status = "CONFLICT", 409
 
 
+class IdempotencyMismatchError(APIError):
+    """The ``Idempotency-Key`` of a submit was used before with a different body."""
+
+    code, status = "IDEMPOTENCY_MISMATCH", 422
+
+
 class RateLimitedError(APIError):
     code, status = "RATE_LIMITED", 429
 
@@ -147,6 +154,7 @@ BY_CODE: dict[str, type[APIError]] = {
         InsufficientBalanceError,
         NotFoundError,
         ConflictError,
+        IdempotencyMismatchError,
         RateLimitedError,
         InternalServerError,
         UpstreamError,

@@ -163,3 +163,29 @@ class Account:
     @property
     def available_usd(self) -> Decimal:
         return dollars(self.available) or Decimal(0)
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    """One event of a task's stream (``tasks.stream``): the task's status when the stream began,
+    then each change. The terminal one (completed, failed, cancelled) carries the whole ``task``;
+    ``at`` is when the status changed (for the terminal one: the task's ``completed_at``)."""
+
+    id: int
+    status: str
+    at: datetime | None
+    task: Task | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, event_id: int, status: str, data: dict[str, Any]) -> TaskEvent:
+        """An event from its SSE ``id``, ``event`` (the status) and ``data``."""
+        status = status or data["status"]
+        task = Task.from_json(data) if status in TERMINAL_STATUSES else None
+        at = _time(data.get("at")) or (task.completed_at if task else None)
+        return cls(id=event_id, status=status, at=at, task=task, raw=data)
+
+    @property
+    def terminal(self) -> bool:
+        """True for the last event: the task completed, failed or was cancelled."""
+        return self.status in TERMINAL_STATUSES
