@@ -1,7 +1,9 @@
 """A reverse proxy on 127.0.0.1 in front of a real Hatchery server. It forwards every request,
 except that a test can make the next requests of a method and path answer with scripted faults (a
 503, a 429 with ``Retry-After``, a gateway error) or stall with no answer, as a load balancer or a
-busy server would. It records every request it receives."""
+busy server would, or forward the request and then lose the answer (``after_forwarding``), as a
+network that drops a connection after the server did the work would. It records every request it
+receives."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None  # None: the contract's error envelope for ``status``
     stall: float = 0.0  # > 0: read the request, answer nothing for this long, then hang up
+    after_forwarding: bool = False  # forward the request first: the server has done it
 
     def payload(self) -> bytes:
         if self.body is not None:
@@ -68,16 +71,16 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._take(self.command, self.path, dict(self.headers.items()))
-                if fault is None:
-                    status, headers, payload = proxy._forward(self, body)
-                elif fault.stall:
+                if fault is None or fault.after_forwarding:
+                    answer = proxy._forward(self, body)
+                if fault is not None and fault.stall:
                     time.sleep(fault.stall)
                     self.close_connection = True
                     return
-                else:
-                    status, headers, payload = fault.status, fault.headers, fault.payload()
-                    headers = {"Content-Type": "application/json", **headers}
-                reply(self, status, headers, payload)
+                if fault is not None:
+                    headers = {"Content-Type": "application/json", **fault.headers}
+                    answer = (fault.status, headers, fault.payload())
+                reply(self, *answer)
 
             do_GET = do_POST = _handle
 

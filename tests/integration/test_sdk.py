@@ -194,3 +194,40 @@ def test_configuration_from_the_environment(
     with Client() as client:
         assert client.base_url == server.url
         assert client.account().email == "sdk@example.com"
+
+
+def test_task_control_against_the_real_server(
+    make_server: Callable[..., ServerProcess],
+) -> None:
+    """cancel, stream and Prefer: wait on a server whose API process runs no workers, then with
+    a worker process that runs the task."""
+    from hatchery.client import ConflictError
+    from tests.integration.test_task_control import worker_for
+
+    api = make_server(HATCHERY_WORKERS="0")
+    key = api.new_account("control@example.com", balance="1.00")
+    with client_for(api, key) as client:
+        held = client.generate(model="nanobanana", prompt="held", prefer_wait=1)
+        assert held.status == "pending"
+        assert client.tasks.get(held.id, wait=1).status == "pending"
+        cancelled = client.tasks.cancel(held.id)
+        assert cancelled.status == "cancelled" and cancelled.completed_at is not None
+        with pytest.raises(ConflictError, match="already cancelled"):
+            client.tasks.cancel(held.id)
+        assert [e.status for e in client.tasks.stream(held.id)] == ["cancelled"]
+
+        task = client.generate(model="nanobanana", prompt="streamed")
+        with worker_for(api):
+            events = list(client.tasks.stream(task.id))
+        assert [e.status for e in events] == ["pending", "processing", "completed"]
+        assert events[-1].terminal and events[-1].task is not None
+        assert events[-1].task.urls and events[-1].task.id == task.id
+        assert client.account().balance == "$0.9900"
+
+
+async def test_async_task_control_against_the_real_server(server: ServerProcess, key: str) -> None:
+    async with AsyncClient(api_key=key, base_url=server.url) as client:
+        done = await client.generate(model="nanobanana", prompt="waited", prefer_wait=30)
+        assert done.status == "completed" and done.urls
+        seen = [e async for e in client.tasks.stream(done.id)]
+        assert [e.status for e in seen] == ["completed"] and seen[0].task == done

@@ -236,3 +236,22 @@ def test_cli_names_a_completed_task_whose_files_could_not_be_fetched(
     assert "NOT_FOUND: HTTP 404 Not Found: gone" in body["error"]["message"]
     assert task["status"] == "completed" and task["cost"] == "$0.0100"
     assert list((tmp_path / "o").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "lost", [Fault(stall=0.1, after_forwarding=True), Fault(502, after_forwarding=True)]
+)
+def test_a_submit_whose_answer_was_lost_is_resent_and_the_server_makes_one_task(
+    stack: Stack, lost: Fault
+) -> None:
+    """The server created the task, the answer never arrived: the resend carries the same
+    Idempotency-Key, so the server answers with that task instead of making a second one."""
+    stack.proxy.fail("POST", "/v1/generate", lost)
+    with stack.client() as client:
+        task = client.generate(model="nanobanana", prompt="sent once, answered twice")
+        done = client.tasks.wait(task.id)
+    keys = keys_sent(stack)
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert stack.tasks_of_account() == 1 and done.status == "completed"
+    with Client(api_key=stack.key, base_url=stack.server.url) as direct:
+        assert direct.account().balance == "$9.9900"  # charged once, for the one task
