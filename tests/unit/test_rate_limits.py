@@ -200,3 +200,29 @@ async def test_an_unreachable_redis_lets_requests_through_and_is_retried_later(
         assert await lim.hit("key", "k", items) is None
         assert tries() == 2
     await lim.close()
+
+
+async def test_memory_counters_count_expire_and_are_swept_now_and_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ratelimit.MemoryCounters()
+    assert [await store.incr("a", 0.2) for _ in range(3)] == [1, 2, 3]
+    await asyncio.sleep(0.25)
+    assert await store.incr("a", 60) == 1  # expired: counted afresh
+    for n in range(50):
+        await store.incr(f"short{n}", 0.05)
+    await store.incr("long", 60)
+    await asyncio.sleep(0.1)
+    await store.incr("long", 60)
+    await asyncio.sleep(0.01)
+    assert len(store.storage) == 52  # not swept: the last sweep was under a second ago
+    monkeypatch.setattr(ratelimit.MemoryCounters, "SWEEP_SECONDS", 0.0)
+    assert await store.incr("long", 60) == 3
+    await asyncio.sleep(0.01)  # the sweep runs
+    assert set(store.storage) == {"a", "long"}  # the 50 expired counters are gone
+    await store.incr("a", 60)
+    timer = store.timer
+    assert timer is not None
+    await ratelimit.Limiter(store, "off", "off").close()
+    await asyncio.sleep(0)
+    assert timer.done()

@@ -40,6 +40,28 @@ RETRY_SECONDS = 2.0  # after a storage failure, requests pass unlimited this lon
 WHO = {"ip": "per client IP", "key": "per API key"}  # kind of limit: how a message names it
 
 
+class MemoryCounters(MemoryStorage):
+    """``limits``' in-memory storage, with its sweep of expired counters run at most once every
+    ``SWEEP_SECONDS``: its own ``incr`` starts a sweep of every counter after each increment,
+    so a request would cost more the more clients there are (about 1 ms with 10,000)."""
+
+    SWEEP_SECONDS = 1.0
+    _swept = 0.0
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.monotonic()
+        if now - self._swept >= self.SWEEP_SECONDS:
+            self._swept = now
+            return await super().incr(key, expiry, amount)  # and schedules the sweep
+        # MemoryStorage.incr without the sweep. Nothing here waits, so no other request can
+        # come in between: no lock is needed.
+        await self.get(key)  # drops the counter if it has expired
+        self.storage[key] += amount
+        if self.storage[key] == amount:
+            self.expirations[key] = time.time() + expiry
+        return self.storage[key]
+
+
 @dataclass(frozen=True)
 class Quota:
     """Where one limit stands after this request's hit."""
@@ -81,7 +103,7 @@ class Limiter:
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiter:
         if not settings.redis_url:
-            return cls(MemoryStorage(), settings.rate_limit, settings.rate_limit_ip)
+            return cls(MemoryCounters(), settings.rate_limit, settings.rate_limit_ip)
         import redis.asyncio
 
         pool = redis.asyncio.ConnectionPool.from_url(
