@@ -137,7 +137,7 @@ def test_an_invalid_account_limit_is_refused_by_the_cli(
     make_server: Callable[..., ServerProcess],
 ) -> None:
     server = make_server(HATCHERY_RATE_LIMIT="5/day")
-    for bad in ("lots", "0/second", "10/fortnight", "1/second;" * 10):
+    for bad in ("lots", "0/second"):  # the notation itself: tests/unit/test_rate_limits.py
         done = server.cli("users", "rate-limit", "local@localhost", bad, check=False)
         assert done.returncode == 1
         assert done.stderr.startswith(f"error: {bad!r} ")
