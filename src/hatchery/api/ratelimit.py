@@ -21,7 +21,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -89,7 +88,13 @@ class Quota:
 class Limiter:
     """The limits of one API process, built once from its settings."""
 
-    def __init__(self, storage: Storage, key_default: str, per_ip: str, close: Any = None):
+    def __init__(
+        self,
+        storage: Storage,
+        key_default: str,
+        per_ip: str,
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.storage = storage
         self.key_default = parse_rates(key_default)
         self.per_ip = parse_rates(per_ip)
