@@ -33,6 +33,7 @@ unit: $(STAMP)
 
 test: lint typecheck
 	bash scripts/ensure-postgres
+	bash scripts/ensure-redis
 	$(BIN)/pytest -q
 
 # The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL

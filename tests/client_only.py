@@ -22,6 +22,8 @@ SERVER_EXTRA = (
     "PIL",
     "numpy",
     "av",
+    "limits",
+    "redis",
 )
 
 

@@ -21,6 +21,7 @@ from tests.fake_upstreams import (
 )
 from tests.helpers import LocalHTTPServer, ServerProcess, local_account
 from tests.pg import PostgresServer
+from tests.redis_server import RedisServer
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -52,6 +53,14 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real Redis server (``tests/redis_server.py``); tests that use it flush it first."""
+    server = RedisServer().start()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module", params=_backends())

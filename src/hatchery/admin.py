@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from hatchery.domain import keys
+from hatchery.domain import keys, rates
 from hatchery.domain.money import format_balance
 from hatchery.errors import BadRequest, NotFound
 from hatchery.store import accounts
@@ -21,6 +21,7 @@ LOCAL_EMAIL = "local@localhost"
 STARTING_BALANCE = 10_000_000
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DEFAULT_RATE_LIMIT = "default"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -59,6 +60,23 @@ async def set_status(db: Database, email: str, status: str) -> None:
     account = await _account(db, email)
     async with db.write() as conn:
         await accounts.set_status(conn, account.id, status)
+
+
+async def set_rate_limit(db: Database, email: str, text: str) -> str:
+    """Give the account its own rate limit per API key (e.g. ``10/second;500/hour``, or ``off``),
+    or ``default`` for the server's (HATCHERY_RATE_LIMIT); returns what now applies."""
+    value = text.strip()
+    stored: str | None = None if value.lower() == DEFAULT_RATE_LIMIT else value
+    try:
+        described = (
+            "the server default" if stored is None else rates.describe(rates.parse_rates(value))
+        )
+    except ValueError as exc:
+        raise BadRequest(f"{text!r} {exc}; or default for the server's") from None
+    account = await _account(db, email)
+    async with db.write() as conn:
+        await accounts.set_rate_limit(conn, account.id, stored)
+    return described
 
 
 async def create_key(db: Database, email: str, expires_in: timedelta | None = None) -> str:

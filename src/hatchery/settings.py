@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "HATCHERY_"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class SettingsError(ValueError):
@@ -65,6 +66,11 @@ class Settings:
     breaker_failures: int = 5
     breaker_cooldown: float = 30.0
     max_in_flight: int = 10000
+    rate_limit: str = "6000/minute"
+    rate_limit_ip: str = "30000/minute"
+    redis_url: str = field(default="", repr=False)
+    max_body_bytes: int = 256 * 1024
+    body_timeout: float = 10.0
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -78,6 +84,7 @@ class Settings:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
         self._check_ranges()
+        self._check_rate_limits()
 
     def _check_ranges(self) -> None:
         if self.workers < 0:
@@ -96,6 +103,7 @@ class Settings:
             "upstream_poll_max",
             "provider_backoff",
             "breaker_cooldown",
+            "body_timeout",
         )
         for name in positive:
             value = getattr(self, name)
@@ -107,10 +115,26 @@ class Settings:
             "breaker_failures",
             "max_in_flight",
             "upstream_max_bytes",
+            "max_body_bytes",
         )
         for name in counts:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be 1 or more")
+
+    def _check_rate_limits(self) -> None:
+        from hatchery.domain.rates import parse_rates  # the server extra's `limits`
+
+        for name in ("rate_limit", "rate_limit_ip"):
+            value = getattr(self, name)
+            try:
+                parse_rates(value)
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}{name.upper()}={value!r} {exc}") from None
+        if self.redis_url and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise SettingsError(
+                f"{PREFIX}REDIS_URL must start with one of {', '.join(REDIS_SCHEMES)} "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
 
     @property
     def outputs_dir(self) -> Path:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hatchery import errors
+from hatchery.api import ratelimit
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
 from hatchery.api.routes import router
@@ -48,10 +49,14 @@ def status_of(exc: errors.HatcheryError) -> int:
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RATE_LIMITED"}
 
 
-async def _domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.HatcheryError)
+def error_response(exc: errors.HatcheryError) -> Response:
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return fail(status_of(exc), exc.code, exc.message, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.HatcheryError)
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -99,7 +104,32 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
+class RateLimits:
+    """Pure ASGI middleware for ``/v1/*``: counts the request against its client IP's limit
+    (429 here if over it), keeps the request's limits on its scope for the per-key check after
+    authentication, and adds the rate limit headers to whatever response goes out."""
+
+    def __init__(self, app: ASGIApp, limiter: ratelimit.Limiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        limits = scope[ratelimit.SCOPE_KEY] = ratelimit.RequestLimits(self.limiter)
+        send = limits.wrap(send)
+        try:
+            await ratelimit.check_ip(scope)
+        except errors.RateLimited as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
+    limiter = ratelimit.Limiter.from_settings(services.settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background = Background(services) if run_workers else Listening(services)
@@ -108,6 +138,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
             yield
         finally:
             await background.stop()
+            await limiter.close()
             await services.close()
 
     app = FastAPI(
@@ -125,5 +156,6 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(RateLimits, limiter=limiter)
     app.add_middleware(RequestId)
     return app

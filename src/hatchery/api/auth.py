@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from hatchery.api import ratelimit
 from hatchery.domain import keys
 from hatchery.errors import Forbidden, Unauthorized
 from hatchery.services import Services
@@ -36,4 +37,5 @@ async def authenticate(services: Services, request: Request) -> accounts.Account
         raise Unauthorized(INVALID_KEY)
     if record.account.status != accounts.ACTIVE:
         raise Forbidden("Account is suspended: contact the operator of this server")
+    await ratelimit.check_key(request.scope, keys.key_prefix(token), record.account.rate_limit)
     return record.account

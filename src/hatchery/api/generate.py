@@ -18,6 +18,7 @@ from hatchery.errors import (
     BadRequest,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     ValidationFailed,
 )
@@ -25,29 +26,40 @@ from hatchery.net.guard import URLRefused, check_url
 from hatchery.providers.base import Job
 from hatchery.providers.registry import servable
 from hatchery.services import Services
+from hatchery.settings import Settings
 from hatchery.store import tasks as task_store
 from hatchery.store.accounts import Account
 from hatchery.store.idempotency import Claimed
 
-MAX_BODY_BYTES = 256 * 1024  # a valid request is at most about 25 KB
 URL_CHECK_TIMEOUT = 10.0
 
 
-def _too_large() -> PayloadTooLarge:
-    return PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes")
-
-
 async def read_body(request: Request) -> bytes:
-    """The request body, refused as soon as it is known to exceed MAX_BODY_BYTES."""
+    """The request body, refused as soon as it is known to exceed HATCHERY_MAX_BODY_BYTES, or
+    once it has taken longer than HATCHERY_BODY_TIMEOUT to arrive."""
+    settings: Settings = request.app.state.services.settings
+    limit, timeout = settings.max_body_bytes, settings.body_timeout
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _receive(request, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"Request body did not arrive within {timeout:g} s") from None
+
+
+async def _receive(request: Request, limit: int) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large()
+        if len(body) > limit:
+            raise _too_large(limit)
     return bytes(body)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request body is larger than {limit} bytes")
 
 
 class Submitter:

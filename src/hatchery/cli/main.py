@@ -177,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
         users_sub.add_parser(action, parents=[settings], help=f"{action} an account").add_argument(
             "email"
         )
+    limit = users_sub.add_parser(
+        "rate-limit", parents=[settings], help="set an account's rate limit per API key"
+    )
+    limit.description = (
+        "Requests each of the account's API keys may make, in the notation of "
+        "HATCHERY_RATE_LIMIT (e.g. 10/second;500/hour), off for no limit, or default for the "
+        "server's HATCHERY_RATE_LIMIT. Running servers apply it to the next request."
+    )
+    limit.add_argument("email")
+    limit.add_argument("limit", help="e.g. 100/second, 10/second;500/hour, off or default")
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)

@@ -79,6 +79,7 @@ def _admin_action(args: argparse.Namespace) -> Action:
         ("users", "create"): lambda db, a: _created(db, a),
         ("users", "suspend"): lambda db, a: _status(db, a.email, SUSPENDED),
         ("users", "activate"): lambda db, a: _status(db, a.email, ACTIVE),
+        ("users", "rate-limit"): lambda db, a: _rate_limit(db, a.email, a.limit),
         ("keys", "create"): lambda db, a: admin.create_key(
             db, a.email, admin.parse_duration(a.expires_in) if a.expires_in else None
         ),
@@ -105,6 +106,10 @@ async def _created(db: Database, args: argparse.Namespace) -> str:
 async def _status(db: Database, email: str, status: str) -> str:
     await admin.set_status(db, email, status)
     return f"{email} is {status}"
+
+
+async def _rate_limit(db: Database, email: str, limit: str) -> str:
+    return f"{email}: rate limit per API key {await admin.set_rate_limit(db, email, limit)}"
 
 
 async def _revoked(db: Database, key: str) -> str:

@@ -110,6 +110,14 @@ async def set_webhook_secret(conn: AsyncConnection, account_id: str, secret: str
     )
 
 
+async def set_rate_limit(conn: AsyncConnection, account_id: str, rate_limit: str | None) -> None:
+    """The account's own rate limit per API key (the ``limits`` notation, or ``off``); None
+    returns it to the server's default."""
+    await conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(rate_limit=rate_limit)
+    )
+
+
 async def credit(conn: AsyncConnection, account_id: str, amount_micros: int, note: str) -> None:
     await conn.execute(
         accounts.update()

@@ -1,0 +1,233 @@
+"""Rate limits on ``/v1/*``: per client IP (checked first, for every request) and per API key
+(checked right after the key is authenticated), counted in one of ``limits``' async storages.
+
+- **Storage.** In this process's memory, or in Redis when ``HATCHERY_REDIS_URL`` is set, so that
+  every API process sharing that Redis counts against the same limits.
+- **Counting.** Fixed windows aligned to the clock (a ``1/minute`` window runs from one whole
+  minute to the next), so one storage call per limit (an atomic increment) gives both the count
+  and the reset time. A refused request counts too.
+- **Headers.** Every response to a limited request reports the limit with the fewest requests
+  remaining, IP or key: ``RateLimit-Limit``, ``-Remaining``, ``-Reset`` (seconds until the
+  window resets) and the same as ``X-RateLimit-*``, whose ``Reset`` is the Unix time of the reset.
+- **Fail open.** If the storage cannot be reached (Redis down), requests are let through
+  unlimited and without those headers; this is logged, and the storage is tried again after
+  ``RETRY_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from limits import RateLimitItem
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from starlette.types import Message, Scope, Send
+
+from hatchery.domain.rates import describe, parse_rates
+from hatchery.errors import RateLimited
+from hatchery.settings import Settings
+
+log = logging.getLogger("hatchery.ratelimit")
+
+SCOPE_KEY = "hatchery.rate_limits"
+KEY_PREFIX = "hatchery"
+REDIS_TIMEOUT = 0.5  # seconds to connect to Redis, or for it to answer, before failing open
+RETRY_SECONDS = 2.0  # after a storage failure, requests pass unlimited this long before a retry
+WHO = {"ip": "per client IP", "key": "per API key"}  # kind of limit: how a message names it
+
+
+class MemoryCounters(MemoryStorage):
+    """``limits``' in-memory storage, with its sweep of expired counters run at most once every
+    ``SWEEP_SECONDS``: its own ``incr`` starts a sweep of every counter after each increment,
+    so a request would cost more the more clients there are (about 1 ms with 10,000)."""
+
+    SWEEP_SECONDS = 1.0
+    _swept = 0.0
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.monotonic()
+        if now - self._swept >= self.SWEEP_SECONDS:
+            self._swept = now
+            return await super().incr(key, expiry, amount)  # and schedules the sweep
+        # MemoryStorage.incr without the sweep. Nothing here waits, so no other request can
+        # come in between: no lock is needed.
+        await self.get(key)  # drops the counter if it has expired
+        self.storage[key] += amount
+        if self.storage[key] == amount:
+            self.expirations[key] = time.time() + expiry
+        return self.storage[key]
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Where one limit stands after this request's hit."""
+
+    who: str
+    item: RateLimitItem
+    remaining: int
+    reset: float  # Unix time at which the window resets
+    exceeded: bool
+
+    def rank(self) -> tuple[int, float]:
+        """Fewest remaining first; of those, the one that resets last."""
+        return self.remaining, -self.reset
+
+    def retry_after(self, now: float) -> int:
+        return max(1, math.ceil(self.reset - now))
+
+    def refusal(self, now: float) -> RateLimited:
+        wait = self.retry_after(now)
+        return RateLimited(
+            f"Rate limit exceeded: {self.who} {describe((self.item,))}; retry in {wait} s", wait
+        )
+
+
+class Limiter:
+    """The limits of one API process, built once from its settings."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        key_default: str,
+        per_ip: str,
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.key_default = parse_rates(key_default)
+        self.per_ip = parse_rates(per_ip)
+        self._close = close
+        base = storage.base_exceptions
+        self._errors: tuple[type[Exception], ...] = (
+            (OSError, *base) if isinstance(base, tuple) else (OSError, base)
+        )
+        self._down_until = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limiter:
+        if not settings.redis_url:
+            return cls(MemoryCounters(), settings.rate_limit, settings.rate_limit_ip)
+        import redis.asyncio
+
+        pool = redis.asyncio.ConnectionPool.from_url(
+            settings.redis_url,
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+        )
+        storage = RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=KEY_PREFIX,
+            connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis.asyncio.Redis
+        )
+        return cls(storage, settings.rate_limit, settings.rate_limit_ip, pool.aclose)
+
+    def key_limits(self, account_limit: str | None) -> tuple[RateLimitItem, ...]:
+        """The account's own limit if it has a valid one, else the server's default."""
+        if account_limit is None:
+            return self.key_default
+        try:
+            return parse_rates(account_limit)
+        except ValueError:
+            log.warning("account rate limit %r is not valid; using the default", account_limit)
+            return self.key_default
+
+    async def hit(self, kind: str, identity: str, items: tuple[RateLimitItem, ...]) -> Quota | None:
+        """Count one request against each of ``items``; the tightest of them afterwards (None
+        with no limits, or when the storage cannot be reached: fail open)."""
+        if not items or time.monotonic() < self._down_until:
+            return None
+        quotas = []
+        try:
+            for item in items:
+                quotas.append(await self._hit(kind, identity, item))
+        except self._errors as exc:
+            self._failed(exc)
+            return None
+        if self._down_until:
+            self._down_until = 0.0
+            log.warning("rate limit storage reachable again: limits are enforced")
+        return min(quotas, key=Quota.rank)
+
+    async def _hit(self, kind: str, identity: str, item: RateLimitItem) -> Quota:
+        expiry = item.get_expiry()
+        window = int(time.time() // expiry)
+        count = await self.storage.incr(item.key_for(kind, identity, str(window)), expiry)
+        remaining = item.amount - count
+        return Quota(WHO[kind], item, max(0, remaining), (window + 1) * expiry, remaining < 0)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + RETRY_SECONDS
+        log.warning(
+            "rate limit storage unreachable (%s: %s): requests pass unlimited; retrying in %.0f s",
+            type(exc).__name__,
+            exc,
+            RETRY_SECONDS,
+        )
+
+    async def close(self) -> None:
+        if self._close is not None:
+            await self._close()
+        timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry task
+        if timer is not None:
+            timer.cancel()
+
+
+@dataclass
+class RequestLimits:
+    """One request's limits, kept on its ASGI scope: the tightest quota so far goes out in the
+    headers of whatever response the request gets."""
+
+    limiter: Limiter
+    tightest: Quota | None = field(default=None)
+
+    async def check(self, kind: str, identity: str, items: tuple[RateLimitItem, ...]) -> None:
+        """Count the request; RateLimited if it is over the limit."""
+        quota = await self.limiter.hit(kind, identity, items)
+        if quota is None:
+            return
+        if self.tightest is None or quota.rank() < self.tightest.rank():
+            self.tightest = quota
+        if quota.exceeded:
+            raise quota.refusal(time.time())
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        quota = self.tightest
+        if quota is None:
+            return []
+        reset_in = str(quota.retry_after(time.time())).encode()
+        limit, remaining = str(quota.item.amount).encode(), str(quota.remaining).encode()
+        return [
+            (b"ratelimit-limit", limit),
+            (b"ratelimit-remaining", remaining),
+            (b"ratelimit-reset", reset_in),
+            (b"x-ratelimit-limit", limit),
+            (b"x-ratelimit-remaining", remaining),
+            (b"x-ratelimit-reset", str(math.ceil(quota.reset)).encode()),
+        ]
+
+    def wrap(self, send: Send) -> Callable[[Message], Awaitable[None]]:
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.headers()]
+            await send(message)
+
+        return send_with_limits
+
+
+async def check_ip(scope: Scope) -> None:
+    """Count a request against its client IP's limit (the middleware, before anything else)."""
+    limits: RequestLimits = scope[SCOPE_KEY]
+    client = scope.get("client")
+    ip = client[0] if client else "unknown"
+    await limits.check("ip", ip, limits.limiter.per_ip)
+
+
+async def check_key(scope: Scope, key_id: str, account_limit: str | None) -> None:
+    """Count a request against its API key's limit (right after authentication); nothing on a
+    request the middleware does not limit."""
+    limits: RequestLimits | None = scope.get(SCOPE_KEY)
+    if limits is not None:
+        await limits.check("key", key_id, limits.limiter.key_limits(account_limit))
