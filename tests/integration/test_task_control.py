@@ -198,13 +198,16 @@ def test_cancel_an_ended_task_is_a_conflict_that_changes_nothing(
 def test_cancels_racing_completions_end_each_task_once_and_charge_exactly(
     make_server: MakeServer,
 ) -> None:
-    api = make_server()
+    """Two workers and 2k images (a render long enough to be caught in the middle), cancels
+    spread over the time the batch takes: some land on pending tasks, some on running ones,
+    some after the end."""
+    api = make_server(HATCHERY_WORKERS="2")
     key = api.new_account("race@example.com", "1.00")
     with api.client(key) as client:
-        ids = [submit(client)["id"] for _ in range(24)]
+        ids = [submit(client, resolution="2k")["id"] for _ in range(24)]
 
         def cancel(task_id: str) -> httpx.Response:
-            time.sleep(random.uniform(0, 0.3))
+            time.sleep(random.uniform(0, 1.5))
             with api.client(key) as own:
                 return own.post(f"/v1/tasks/{task_id}/cancel")
 
