@@ -831,3 +831,20 @@ async def test_a_job_accepted_upstream_after_its_task_was_cancelled_is_cancelled
     assert done is not None and done.status is TaskStatus.CANCELLED and done.upstream is None
     acct = await account(db, account_id)
     assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 0)
+
+
+async def test_the_reaper_purges_expired_idempotency_keys_once_an_hour(
+    db: Database, queue: TaskQueue
+) -> None:
+    account_id = await new_account(db)
+    await queue.claim_key(account_id, "old", "f")
+    await age_keys(db, account_id, idempotency.KEEP + timedelta(seconds=1))
+    await queue.claim_key(account_id, "new", "f")
+    reaper = Reaper(queue, interval=0.01, max_attempts=5)
+    await reaper.purge_keys()
+    await queue.claim_key(account_id, "late", "f")
+    await age_keys(db, account_id, idempotency.KEEP + timedelta(seconds=1))
+    await reaper.purge_keys()  # within the hour: nothing more is deleted
+    async with db.read() as conn:
+        left = (await conn.execute(sa.select(idempotency_keys.c.key))).all()
+    assert sorted(key for (key,) in left) == ["late", "new"]

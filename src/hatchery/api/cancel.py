@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from hatchery.domain.tasks import Task, is_task_id
-from hatchery.errors import NotFound
+from hatchery.domain.tasks import Task
 from hatchery.providers.base import Job
 from hatchery.services import Services
 
@@ -19,8 +18,6 @@ UPSTREAM_CANCEL_TIMEOUT = 10.0
 
 
 async def cancel(services: Services, account_id: str, task_id: str) -> Task:
-    if not is_task_id(task_id):
-        raise NotFound(f"Task not found: {task_id}")
     task = await services.queue.cancel(task_id, account_id)
     await stop_upstream(services, task)
     return task

@@ -13,7 +13,7 @@ from hatchery.api.generate import Submitter, read_body
 from hatchery.api.idempotency import idempotency_key
 from hatchery.domain.money import format_balance
 from hatchery.domain.present import task_json
-from hatchery.domain.tasks import Task, TaskStatus, is_task_id
+from hatchery.domain.tasks import TaskStatus, is_task_id
 from hatchery.errors import BadRequest, NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES
@@ -49,33 +49,33 @@ async def generate(request: Request) -> Response:
     if wait is None and services.catalog.models[task.model].synchronous:
         wait = watch.MAX_WAIT
     if wait:
-        task = await watch.until_terminal(services, task, wait)
+        task = await watch.until_terminal(services, task.id, account.id, wait)
     status = 200 if task.status.terminal else 202
     return ok(task_json(task, services.settings.public_url), status, headers)
 
 
-async def _own_task(request: Request, task_id: str) -> tuple[Services, Task]:
+async def _for_task(request: Request, task_id: str) -> tuple[Services, str]:
+    """The services and the authenticated account's id; NotFound for what is not a task id."""
     services = services_of(request)
     account = await authenticate(services, request)
     if not is_task_id(task_id):
         raise NotFound(f"Task not found: {task_id}")
-    return services, await watch.read_task(services, task_id, account.id)
+    return services, account.id
 
 
 @router.get("/v1/tasks/{task_id}")
 async def get_task(request: Request, task_id: str) -> Response:
+    """The task; with ``Prefer: wait=N``, once it has ended or N seconds have passed."""
     wait = watch.requested_wait(request)
-    services, task = await _own_task(request, task_id)
-    if wait:
-        task = await watch.until_terminal(services, task, wait)
+    services, account_id = await _for_task(request, task_id)
+    task = await watch.until_terminal(services, task_id, account_id, wait or 0)
     return ok(task_json(task, services.settings.public_url), headers=_waited(wait))
 
 
 @router.post("/v1/tasks/{task_id}/cancel")
 async def cancel_task(request: Request, task_id: str) -> Response:
-    services = services_of(request)
-    account = await authenticate(services, request)
-    task = await cancel(services, account.id, task_id)
+    services, account_id = await _for_task(request, task_id)
+    task = await cancel(services, account_id, task_id)
     return ok(task_json(task, services.settings.public_url))
 
 
@@ -83,7 +83,8 @@ async def cancel_task(request: Request, task_id: str) -> Response:
 async def task_events(request: Request, task_id: str) -> Response:
     """The task's status changes as Server-Sent Events (``api.watch``)."""
     after = watch.last_event_id(request)
-    services, task = await _own_task(request, task_id)
+    services, account_id = await _for_task(request, task_id)
+    task = await watch.read_task(services, task_id, account_id)
     return StreamingResponse(
         watch.stream(services, task, after),
         media_type="text/event-stream",

@@ -76,20 +76,19 @@ async def _changed(event: asyncio.Event, timeout: float) -> None:
             await event.wait()
 
 
-async def until_terminal(services: Services, task: Task, seconds: float) -> Task:
-    """The task once it has ended, or as it is after ``seconds``."""
+async def until_terminal(services: Services, task_id: str, account_id: str, seconds: float) -> Task:
+    """The account's task once it has ended, or as it is after ``seconds`` (0: as it is now).
+    NotFound if it is not the account's."""
     deadline = time.monotonic() + seconds
     recheck = services.settings.poll_interval
-    with services.notifier.watch(task.id) as changed:
-        while not task.status.terminal:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
+    with services.notifier.watch(task_id) as changed:
+        while True:
             changed.clear()
-            task = await read_task(services, task.id, task.account_id)
-            if not task.status.terminal:
-                await _changed(changed, min(left, recheck))
-    return task
+            task = await read_task(services, task_id, account_id)
+            left = deadline - time.monotonic()
+            if task.status.terminal or left <= 0:
+                return task
+            await _changed(changed, min(left, recheck))
 
 
 def _frame(event: events.TaskEvent, task: Task, public_url: str) -> bytes:

@@ -118,11 +118,11 @@ async def claim(
     return task
 
 
-async def _end_attempt(conn: AsyncConnection, lease: Lease, outcome: str) -> None:
+async def _end_attempt(conn: AsyncConnection, task_id: str, attempt: int, outcome: str) -> None:
     a = task_attempts.c
     await conn.execute(
         task_attempts.update()
-        .where(a.task_id == lease.task_id, a.attempt == lease.attempt, a.ended_at.is_(None))
+        .where(a.task_id == task_id, a.attempt == attempt, a.ended_at.is_(None))
         .values(ended_at=utcnow(), outcome=outcome)
     )
 
@@ -179,7 +179,9 @@ async def finish(
     if row is None:
         return None
     task = to_task(row)
-    await _end_attempt(conn, lease, LAPSED if expired_before else task.status.value)
+    await _end_attempt(
+        conn, lease.task_id, lease.attempt, LAPSED if expired_before else task.status.value
+    )
     return task
 
 
@@ -194,7 +196,7 @@ async def release(
     )
     if result.rowcount != 1:
         return False
-    await _end_attempt(conn, lease, LAPSED if expired_before else RELEASED)
+    await _end_attempt(conn, lease.task_id, lease.attempt, LAPSED if expired_before else RELEASED)
     return True
 
 
@@ -224,7 +226,7 @@ async def cancel(
         return None
     task = to_task(row)
     if task.attempt:  # the attempt running when it was cancelled, if one was
-        await _end_attempt(conn, Lease(task.id, "", task.attempt), CANCELLED)
+        await _end_attempt(conn, task.id, task.attempt, CANCELLED)
     return task
 
 
