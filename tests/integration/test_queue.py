@@ -445,6 +445,9 @@ class ResumableProvider:
     def unsupported(self, job: Job) -> str | None:
         return None
 
+    def image_sizes(self, model: str) -> frozenset[str]:
+        return frozenset({"1k"})
+
     async def cancel(self, job: Job, upstream: dict[str, object]) -> None:
         self.cancelled.append(upstream)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 
 from hatchery.api import ratelimit
@@ -37,5 +39,6 @@ async def authenticate(services: Services, request: Request) -> accounts.Account
         raise Unauthorized(INVALID_KEY)
     if record.account.status != accounts.ACTIVE:
         raise Forbidden("Account is suspended: contact the operator of this server")
-    await ratelimit.check_key(request.scope, keys.key_prefix(token), record.account.rate_limit)
-    return record.account
+    prefix = keys.key_prefix(token)
+    await ratelimit.check_key(request.scope, prefix, record.account.rate_limit)
+    return replace(record.account, api_key=prefix)

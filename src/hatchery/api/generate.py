@@ -13,7 +13,7 @@ from starlette.requests import Request
 from hatchery.api import idempotency
 from hatchery.api.schemas import GenerateBase, describe, generate_model, go_message
 from hatchery.domain.catalog import Catalog, Model
-from hatchery.domain.tasks import Task, new_task_id
+from hatchery.domain.tasks import Task, new_task_id, task_type
 from hatchery.errors import (
     BadRequest,
     NotFound,
@@ -149,16 +149,18 @@ class Submitter:
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
         self.check_servable(model, params)
         await self.check_urls(request)
-        price = model.price(num_outputs=request.num_outputs, duration=request.duration)
+        quote = model.quote(params)
         return await self.services.queue.submit(
             {
                 "id": new_task_id(),
                 "account_id": account.id,
+                "api_key": account.api_key,
                 "model": model.name,
-                "type": model.type.value,
+                "type": task_type(model.type, params).value,
                 "params": params,
                 "webhook_url": request.webhook_url,
-                "price_micros": price,
+                "price_micros": quote.total_micros,
+                "units": quote.units,
             },
             key,
         )

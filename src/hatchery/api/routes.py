@@ -5,23 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from hatchery.api import cursor, watch
+from hatchery.api import cursor, query, usage, watch
 from hatchery.api.auth import authenticate
 from hatchery.api.cancel import cancel
 from hatchery.api.envelope import ok
 from hatchery.api.generate import Submitter, read_body
 from hatchery.api.idempotency import idempotency_key
-from hatchery.domain.money import format_balance
+from hatchery.domain.money import format_balance, format_cost
 from hatchery.domain.present import task_json
-from hatchery.domain.tasks import TaskStatus, is_task_id
-from hatchery.errors import BadRequest, NotFound, ServiceUnavailable
+from hatchery.domain.tasks import is_task_id
+from hatchery.errors import NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES
 from hatchery.store import counts
 from hatchery.store import tasks as task_store
-
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000_000
+from hatchery.store import usage as usage_store
 
 
 def services_of(request: Request) -> Services:
@@ -30,6 +28,7 @@ def services_of(request: Request) -> Services:
 
 
 router = APIRouter()
+router.include_router(usage.router)
 
 
 def _waited(wait: int | None) -> dict[str, str]:
@@ -92,54 +91,27 @@ async def task_events(request: Request, task_id: str) -> Response:
     )
 
 
-def _positive_int(request: Request, name: str, default: int, maximum: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    limit = maximum or MAX_PAGE
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= limit:
-        raise BadRequest(f"{name} must be a whole number from 1 to {limit} (got {raw!r})")
-    return int(raw)
-
-
-def _status_filter(request: Request) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in TaskStatus.__members__.values():
-        allowed = ", ".join(s.value for s in TaskStatus)
-        raise BadRequest(f"status must be one of: {allowed} (got {status!r})")
-    return status
-
-
-def _position(request: Request) -> int | None:
-    """Where a cursor says the page starts; None without one."""
-    raw = request.query_params.get("cursor")
-    if not raw:
-        return None
-    if request.query_params.get("page"):
-        raise BadRequest("pass either page or cursor, not both")
-    return cursor.decode(raw)
-
-
 @router.get("/v1/tasks")
 async def list_tasks(request: Request) -> Response:
     services = services_of(request)
     account = await authenticate(services, request)
-    page = _positive_int(request, "page", 1)
-    per_page = _positive_int(request, "per_page", 20, MAX_PER_PAGE)
-    status = _status_filter(request)
-    model = request.query_params.get("model") or None
-    before = _position(request)
+    page, per_page = query.page_and_size(request)
+    where = task_store.TaskFilter(
+        status=query.status(request),
+        model=request.query_params.get("model") or None,
+        type=query.task_type(request),
+    )
+    before = query.position(request)
     async with services.db.read() as conn:
         found, after = await task_store.page(
             conn,
             account.id,
+            where,
             limit=per_page,
             offset=0 if before is not None else (page - 1) * per_page,
             before=before,
-            status=status,
-            model=model,
         )
-        total = await counts.total(conn, account.id, status, model)
+        total = await counts.total(conn, account.id, where)
     public_url = services.settings.public_url
     pagination = {
         "page": None if before is not None else page,
@@ -148,12 +120,18 @@ async def list_tasks(request: Request) -> Response:
         "total_pages": (total + per_page - 1) // per_page,
         "cursor": None if after is None else cursor.encode(after),
     }
-    return ok({"tasks": [task_json(t, public_url) for t in found], "pagination": pagination})
+    return ok({"items": [task_json(t, public_url) for t in found], "pagination": pagination})
 
 
 @router.get("/v1/account")
 async def account(request: Request) -> Response:
-    account = await authenticate(services_of(request), request)
+    """The account's balance, and its usage: all of it, or that of one of its keys
+    (``?api_key=``)."""
+    services = services_of(request)
+    account = await authenticate(services, request)
+    key = await usage.api_key_filter(services, account, request)
+    async with services.db.read() as conn:
+        spent = await usage_store.totals(conn, account.id, usage_store.UsageFilter(api_key=key))
     return ok(
         {
             "id": account.id,
@@ -162,6 +140,12 @@ async def account(request: Request) -> Response:
             "balance": format_balance(account.balance_micros),
             "reserved": format_balance(account.reserved_micros),
             "available": format_balance(account.available_micros),
+            "api_key": key,
+            "usage": {
+                "request_count": spent.requests,
+                "total_units": spent.units,
+                "total_cost": format_cost(spent.cost_micros),
+            },
         }
     )
 

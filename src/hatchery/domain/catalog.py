@@ -1,4 +1,10 @@
-"""The model catalog: each model's type, price and ordered providers, loaded from TOML.
+"""The model catalog: each model's type, prices and ordered providers, loaded from TOML.
+
+A model has a base price per unit (an output image, or a second of video per output) and may
+have price rules: ``[[models.NAME.prices]]`` tables with ``when = {resolution = "4k"}`` and the
+unit price that applies when every value in ``when`` equals the request's; the first rule that
+matches wins. A task's quote (units, unit price, total) is taken at submit; the total is reserved
+then and charged at completion, and its usage record says the same.
 
 The built-in catalog routes by the vendors that have credentials: with none, every model is made
 by the ``local`` renderer; with any, each model lists only the vendors (of its built-in list, in
@@ -23,6 +29,32 @@ class CatalogError(ValueError):
     """A catalog file that cannot be used; the message names the model and the key."""
 
 
+# The request values a price rule may depend on.
+PRICED_BY = ("resolution", "aspect_ratio", "duration")
+
+
+@dataclass(frozen=True)
+class PriceRule:
+    when: tuple[tuple[str, str | int], ...]  # (parameter, value) pairs that must all hold
+    unit_price_micros: int
+
+    def matches(self, params: Mapping[str, Any]) -> bool:
+        return all(params.get(name) == value for name, value in self.when)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What one task costs: ``units`` of ``unit`` at ``unit_price_micros`` each."""
+
+    units: int
+    unit: str  # "image" or "second"
+    unit_price_micros: int
+
+    @property
+    def total_micros(self) -> int:
+        return self.units * self.unit_price_micros
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
@@ -30,15 +62,28 @@ class Model:
     unit_price_micros: int
     providers: tuple[str, ...]
     synchronous: bool = False  # its submits wait for the result (up to a minute) by default
+    price_rules: tuple[PriceRule, ...] = ()
 
     @property
     def is_video(self) -> bool:
         return self.type is TaskType.VIDEO
 
-    def price(self, *, num_outputs: int, duration: int) -> int:
-        """Micro-dollars for one task: per output for images, per second per output for video."""
-        units = num_outputs * duration if self.is_video else num_outputs
-        return self.unit_price_micros * units
+    @property
+    def unit(self) -> str:
+        return self.type.unit
+
+    def quote(self, params: Mapping[str, Any]) -> Quote:
+        """The price of one task with these request values: per output image, or per second per
+        output for video, at the first matching rule's unit price (else the base price)."""
+        outputs = int(params.get("num_outputs", 1))
+        units = outputs * int(params.get("duration", 1)) if self.is_video else outputs
+        rule = next((r for r in self.price_rules if r.matches(params)), None)
+        unit_price = rule.unit_price_micros if rule else self.unit_price_micros
+        return Quote(units, self.unit, unit_price)
+
+    def price(self, **params: Any) -> int:
+        """Micro-dollars for one task with these request values."""
+        return self.quote(params).total_micros
 
 
 @dataclass(frozen=True)
@@ -115,12 +160,11 @@ def _model(name: str, spec: Any) -> Model:
     if kind is None:
         raise CatalogError(f'models.{name}.type must be "image" or "video"')
     price_key = "price_per_second" if kind is TaskType.VIDEO else "price_per_output"
-    try:
-        price = parse_dollars(str(spec[price_key]))
-    except (KeyError, ValueError) as exc:
-        raise CatalogError(f"models.{name}.{price_key} must be a dollar amount: {exc}") from None
-    if price < 0:
-        raise CatalogError(f"models.{name}.{price_key} cannot be negative")
+    price = _price(spec, f"models.{name}", price_key)
+    rules = tuple(
+        _rule(rule, f"models.{name}.prices[{i}]", price_key)
+        for i, rule in enumerate(_list(spec.get("prices", []), f"models.{name}.prices"))
+    )
     providers = spec.get("providers", ["local"])
     if (
         not isinstance(providers, list)
@@ -131,4 +175,37 @@ def _model(name: str, spec: Any) -> Model:
     synchronous = spec.get("synchronous", False)
     if not isinstance(synchronous, bool):
         raise CatalogError(f"models.{name}.synchronous must be true or false")
-    return Model(name, kind, price, tuple(providers), synchronous)
+    return Model(name, kind, price, tuple(providers), synchronous, rules)
+
+
+def _price(spec: dict[str, Any], where: str, key: str) -> int:
+    try:
+        price = parse_dollars(str(spec[key]))
+    except (KeyError, ValueError) as exc:
+        raise CatalogError(f"{where}.{key} must be a dollar amount: {exc}") from None
+    if price < 0:
+        raise CatalogError(f"{where}.{key} cannot be negative")
+    return price
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise CatalogError(f"{where} must be a list of tables ([[{where}]])")
+    return value
+
+
+def _rule(spec: Any, where: str, price_key: str) -> PriceRule:
+    """One ``[[models.NAME.prices]]`` table: ``when = {resolution = "4k"}`` and the price."""
+    when = spec.get("when") if isinstance(spec, dict) else None
+    if not isinstance(when, dict) or not when:
+        raise CatalogError(
+            f'{where}.when must be a table of request values, e.g. {{resolution = "4k"}}'
+        )
+    for param, value in when.items():
+        if param not in PRICED_BY:
+            raise CatalogError(
+                f"{where}.when.{param}: prices can depend on {', '.join(PRICED_BY)} only"
+            )
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise CatalogError(f"{where}.when.{param} must be a string or a whole number")
+    return PriceRule(tuple(when.items()), _price(spec, where, price_key))

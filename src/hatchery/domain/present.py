@@ -1,4 +1,5 @@
-"""How a task looks on the wire: the API's task object and the webhook payload (seeds 001-003)."""
+"""How the Egg API's objects look on the wire: the task object, the webhook payload (seeds
+001-003), usage records and their sums."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from hatchery.domain.money import format_cost, format_webhook_cost
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
+from hatchery.domain.usage import Totals, UsageRecord
 
 EVENTS = {
     TaskStatus.COMPLETED: "task.completed",
@@ -29,6 +31,8 @@ def output_json(task: Task, public_url: str) -> dict[str, Any] | None:
         return None
     urls = [file_url(public_url, path) for path in task.output["files"]]
     out: dict[str, Any] = {"url": urls[0] if urls else None, "urls": urls}
+    if "resolution" in task.output:  # the size made (outputs older than 0.2 did not say)
+        out["resolution"] = task.output["resolution"]
     if task.type is TaskType.VIDEO:
         out["duration_seconds"] = task.output.get("duration_seconds")
     return out
@@ -57,6 +61,7 @@ def webhook_event(task: Task, public_url: str, timestamp: int) -> tuple[str, str
         "task_id": task.id,
         "status": task.status.value,
         "model": task.model,
+        "type": task.type.value,
     }
     if task.status is TaskStatus.COMPLETED:  # the seeds' failed payloads carry no output
         payload["output"] = output_json(task, public_url)
@@ -64,3 +69,29 @@ def webhook_event(task: Task, public_url: str, timestamp: int) -> tuple[str, str
         error=task.error, cost=format_webhook_cost(task.cost_micros), timestamp=timestamp
     )
     return event, json.dumps(payload, separators=(",", ":"))
+
+
+def usage_json(record: UsageRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "task_id": record.task_id,
+        "model": record.model,
+        "type": record.type.value,
+        "units": record.units,
+        "unit": record.unit,
+        "unit_price": format_cost(record.unit_price_micros),
+        "cost": format_cost(record.cost_micros),
+        "resolution": record.resolution,
+        "api_key": record.api_key,
+        "created_at": iso(record.created_at),
+    }
+
+
+def totals_json(totals: Totals) -> dict[str, Any]:
+    """A usage summary's entry (the quickstart's ``GET /v1/usage/summary``)."""
+    return {
+        "model": totals.model,
+        "total_units": totals.units,
+        "total_cost": format_cost(totals.cost_micros),
+        "request_count": totals.requests,
+    }

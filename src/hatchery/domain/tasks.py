@@ -53,7 +53,20 @@ def can_transition(current: TaskStatus, target: TaskStatus) -> bool:
 
 class TaskType(StrEnum):
     IMAGE = "image_generate"
+    IMAGE_EDIT = "image_edit"  # an image request with reference images (``image_urls``)
     VIDEO = "video_generate"
+
+    @property
+    def unit(self) -> str:
+        """What one price unit of a task of this type is: an output image, or a second of
+        video (per output)."""
+        return "second" if self is TaskType.VIDEO else "image"
+
+
+def task_type(kind: TaskType, params: dict[str, Any]) -> TaskType:
+    """The type of a task of a model of ``kind``: an image request with ``image_urls`` is an
+    edit."""
+    return TaskType.IMAGE_EDIT if kind is TaskType.IMAGE and params.get("image_urls") else kind
 
 
 def new_task_id() -> str:
@@ -93,3 +106,5 @@ class Task:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    api_key: str | None = None  # the prefix of the API key that submitted it
+    units: int = 1  # the price units of its quote: price_micros / units is the unit price

@@ -17,13 +17,17 @@ submits again.
 
 A provider also says, before anything is queued, which models it serves (``serves``) and why it
 cannot serve a request's values (``unsupported``), so that a request no provider of its model can
-serve is refused at submit with ``VALIDATION_ERROR`` instead of failing later.
+serve is refused at submit with ``VALIDATION_ERROR`` instead of failing later. An image size is
+never a reason: a provider says which sizes it makes of a model (``image_sizes``), and is asked
+for the nearest of them when it cannot make the one requested (``providers.registry.fitted``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+IMAGE_SIZES = ("1k", "2k", "4k")  # the image resolutions of the API, smallest first
 
 
 class ProviderError(Exception):
@@ -105,6 +109,10 @@ class Provider(Protocol):
 
     def unsupported(self, job: Job) -> str | None:
         """Why this provider cannot serve the job's values (e.g. a duration), or None."""
+        ...
+
+    def image_sizes(self, model: str) -> frozenset[str]:
+        """The image resolutions (of ``IMAGE_SIZES``) this provider makes of ``model``."""
         ...
 
     async def submit(self, job: Job) -> Finished | Running: ...

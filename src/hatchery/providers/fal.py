@@ -15,7 +15,7 @@ from typing import Any
 from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
 from hatchery.providers.media import (
     image_prompt,
-    image_size_problem,
+    image_sizes,
     job_artifact,
     single_video_problem,
     veo_duration_problem,
@@ -46,7 +46,10 @@ class FalProvider:
     def unsupported(self, job: Job) -> str | None:
         if job.kind == "video":
             return veo_duration_problem(job) or single_video_problem(job)
-        return image_size_problem(job, MODELS[job.model][0], job.model in SIZED)
+        return None
+
+    def image_sizes(self, model: str) -> frozenset[str]:
+        return image_sizes(model in SIZED)
 
     async def submit(self, job: Job) -> Finished | Running:
         text, edit = MODELS[job.model]

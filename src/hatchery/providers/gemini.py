@@ -20,7 +20,7 @@ from hatchery.providers.media import (
     Fetch,
     image_artifact,
     image_prompt,
-    image_size_problem,
+    image_sizes,
     inline_reference,
 )
 from hatchery.providers.upstream import Upstream
@@ -43,10 +43,11 @@ class GeminiProvider:
     def serves(self, model: str) -> bool:
         return model in MODELS
 
+    def image_sizes(self, model: str) -> frozenset[str]:
+        return image_sizes(MODELS[model] in SIZED)
+
     def unsupported(self, job: Job) -> str | None:
         vendor_model = MODELS[job.model]
-        if problem := image_size_problem(job, vendor_model, vendor_model in SIZED):
-            return problem
         if len(job.image_urls) > MAX_REFERENCES:
             return f"{vendor_model} takes at most {MAX_REFERENCES} reference images"
         return None

@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from hatchery.providers import render
-from hatchery.providers.base import Artifact, Finished, Job, Running
+from hatchery.providers.base import IMAGE_SIZES, Artifact, Finished, Job, Running
 from hatchery.providers.media import Fetch, ReferenceFailure, fetch_reference
 
 
@@ -28,6 +28,9 @@ class LocalProvider:
 
     def unsupported(self, job: Job) -> str | None:
         return None
+
+    def image_sizes(self, model: str) -> frozenset[str]:
+        return frozenset(IMAGE_SIZES)
 
     async def submit(self, job: Job) -> Finished | Running:
         references = [await self._reference(i, url) for i, url in enumerate(job.image_urls)]

@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from hatchery.providers import render
-from hatchery.providers.base import Artifact, Job, RetryableError, TerminalError
+from hatchery.providers.base import IMAGE_SIZES, Artifact, Job, RetryableError, TerminalError
 from hatchery.storage import CONTENT_TYPES
 
 Fetch = Callable[[str], Awaitable[bytes]]
@@ -89,11 +89,9 @@ def veo_duration_problem(job: Job) -> str | None:
     return None if job.duration in VEO_DURATIONS else "duration must be 4, 6 or 8 seconds"
 
 
-def image_size_problem(job: Job, vendor_model: str, sized: bool) -> str | None:
-    """A vendor model that has no size setting makes 1K images only."""
-    if job.resolution != "1k" and not sized:
-        return f'{vendor_model} makes 1K images only (resolution "1k")'
-    return None
+def image_sizes(sized: bool) -> frozenset[str]:
+    """The image sizes of a vendor model: all three with a size setting, else 1K only."""
+    return frozenset(IMAGE_SIZES) if sized else frozenset({"1k"})
 
 
 def single_video_problem(job: Job) -> str | None:

@@ -4,11 +4,12 @@ Built once at start-up from the settings; the catalog is checked against it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import httpx
 
 from hatchery.domain.catalog import Catalog, CatalogError, Model
-from hatchery.providers.base import Job, Provider
+from hatchery.providers.base import IMAGE_SIZES, Job, Provider
 from hatchery.providers.fal import FalProvider
 from hatchery.providers.gemini import GeminiProvider
 from hatchery.providers.local import LocalProvider
@@ -76,11 +77,28 @@ def check_catalog(catalog: Catalog, providers: Mapping[str, Provider]) -> None:
                 )
 
 
+def nearest_size(wanted: str, sizes: frozenset[str]) -> str:
+    """Of the image sizes a provider makes, the one nearest ``wanted`` (the smaller on a tie)."""
+    rank = IMAGE_SIZES.index(wanted)
+    return min(sizes, key=lambda size: (abs(IMAGE_SIZES.index(size) - rank), size))
+
+
+def fitted(provider: Provider, job: Job) -> Job:
+    """The job as ``provider`` makes it: an image job at the nearest size it makes, when it
+    cannot make the size asked for (what was made is recorded with the output)."""
+    sizes = provider.image_sizes(job.model)
+    if job.kind != "image" or job.resolution in sizes or not sizes:
+        return job
+    return replace(job, resolution=nearest_size(job.resolution, sizes))
+
+
 def servable(model: Model, providers: Mapping[str, Provider], job: Job) -> tuple[list[str], str]:
-    """The model's providers that can make the job's values, in order, and why the others
-    cannot (``"duration must be 4, 6 or 8 seconds (veo, fal)"``)."""
+    """The model's providers that can make the job's values, and why the others cannot
+    (``"duration must be 4, 6 or 8 seconds (veo, fal)"``). In catalog order, except that those
+    that make the image size asked for come before those that would make the nearest one."""
     reasons = {name: providers[name].unsupported(job) for name in model.providers}
     usable = [name for name, reason in reasons.items() if reason is None]
+    usable.sort(key=lambda name: fitted(providers[name], job) != job)
     by_reason: dict[str, list[str]] = {}
     for name, reason in reasons.items():
         if reason is not None:

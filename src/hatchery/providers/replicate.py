@@ -25,7 +25,7 @@ from hatchery.providers.base import (
 )
 from hatchery.providers.media import (
     image_prompt,
-    image_size_problem,
+    image_sizes,
     job_artifact,
     single_video_problem,
     veo_duration_problem,
@@ -53,9 +53,12 @@ class ReplicateProvider:
     def serves(self, model: str) -> bool:
         return model in MODELS
 
+    def image_sizes(self, model: str) -> frozenset[str]:
+        return image_sizes(model in SIZED)
+
     def unsupported(self, job: Job) -> str | None:
         if job.kind != "video":
-            return image_size_problem(job, MODELS[job.model], job.model in SIZED)
+            return None
         if problem := veo_duration_problem(job):
             return problem
         if job.resolution == "4k":

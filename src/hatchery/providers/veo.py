@@ -39,6 +39,9 @@ class VeoProvider:
     def serves(self, model: str) -> bool:
         return model in MODELS
 
+    def image_sizes(self, model: str) -> frozenset[str]:
+        return frozenset()  # it makes videos only
+
     def unsupported(self, job: Job) -> str | None:
         if problem := veo_duration_problem(job):
             return problem

@@ -27,6 +27,7 @@ class Account:
     reserved_micros: int
     webhook_secret: str | None
     rate_limit: str | None = None  # None: the server's default
+    api_key: str | None = None  # the prefix of the key a request authenticated with
 
     @property
     def available_micros(self) -> int:
@@ -189,6 +190,14 @@ async def add_key(
             expires_at=expires_at,
         )
     )
+
+
+async def has_key(conn: AsyncConnection, account_id: str, prefix: str) -> bool:
+    """Whether the account has (or had: revoked keys keep their usage) the key ``prefix``."""
+    query = sa.select(api_keys.c.id).where(
+        api_keys.c.account_id == account_id, api_keys.c.prefix == prefix
+    )
+    return (await conn.execute(query)).first() is not None
 
 
 async def revoke_keys(conn: AsyncConnection, key_or_prefix: str) -> int:

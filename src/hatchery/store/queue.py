@@ -1,11 +1,12 @@
 """The queue manager: what task and outbox queries mean, each operation one transaction.
 
 The API submits through it, workers claim, renew and finish through it; neither touches SQL.
-Finishing a task, settling its money and writing its webhook to the outbox happen in one
-transaction guarded by the lease, so a task is charged at most once whoever finishes it. A cancel
-is the same transition guarded by the status instead: of a cancel and a completion racing, the
-one that commits first wins and the other changes nothing. Every status change also records a
-task event (``store.events``) in its transaction and wakes whoever watches the task here.
+Finishing a task, settling its money, recording its usage (``store.usage``) and writing its webhook
+to the outbox happen in one transaction guarded by the lease, so a task is charged at most once
+whoever finishes it. A cancel is the same transition guarded by the status instead: of a cancel and
+a completion racing, the one that commits first wins and the other changes nothing. Every status
+change also records a task event (``store.events``) in its transaction and wakes whoever watches
+the task here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hatchery.domain.present import webhook_event
 from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.errors import Conflict, InsufficientBalance, NotFound
 from hatchery.store import accounts, counts, events, idempotency, outbox, tasks
+from hatchery.store import usage as usage_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import TASKS, WEBHOOKS, Notifier
 from hatchery.store.tasks import Lease
@@ -59,7 +61,7 @@ class TaskQueue:
                     "balance; add funds and try again"
                 )
             task = await tasks.insert(conn, values)
-            await counts.added(conn, task.account_id, task.model)
+            await counts.added(conn, task)
             if key and not await idempotency.attach(conn, task.account_id, *key, task.id):
                 raise Conflict(
                     f"Idempotency-Key {key[0]!r} was taken over by another request while this "
@@ -109,7 +111,8 @@ class TaskQueue:
     async def complete(
         self, lease: Lease, *, output: dict[str, Any], usage: dict[str, Any]
     ) -> Task | None:
-        """Completed and charged once, webhook queued; None if the lease was lost."""
+        """Completed and charged once with its usage record, webhook queued; None if the lease
+        was lost."""
         values = {
             "status": TaskStatus.COMPLETED.value,
             "output": output,
@@ -124,6 +127,7 @@ class TaskQueue:
             await accounts.charge(
                 conn, task.account_id, task.id, task.price_micros, task.cost_micros
             )
+            await usage_store.record(conn, task)
             await self._ended(conn, task)
         self._announce(task)
         return task
@@ -209,7 +213,7 @@ class TaskQueue:
     async def _ended(self, conn: Any, task: Task) -> None:
         """What every terminal transition writes besides the task and the money."""
         assert task.completed_at is not None
-        await counts.ended(conn, task.account_id, task.model, task.status.value)
+        await counts.ended(conn, task)
         await events.record(conn, task.id, task.status, task.completed_at)
         await self._queue_webhook(conn, task)
 

@@ -95,6 +95,10 @@ tasks = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=True),
     sa.Column("completed_at", UTCDateTime, nullable=True),
+    # The prefix of the API key that submitted it (NULL for tasks older than migration 0006), and
+    # how many price units its quote holds (price_micros / units is the unit price).
+    sa.Column("api_key", sa.String(32), nullable=True),
+    sa.Column("units", sa.BigInteger, nullable=False, server_default="1"),
     sa.Index(None, "account_id", "seq"),
     sa.Index(None, "status", "seq"),
     sa.Index(None, "status", "lease_expires_at"),
@@ -103,11 +107,12 @@ tasks = sa.Table(
 task_counts = sa.Table(
     "task_counts",
     metadata,
-    # How many tasks an account has of each model, and how many of them ended: what a list's
-    # `total` reads instead of counting the tasks. Changed in the same transaction as the submit
-    # and the terminal transition, after the account's balance row (which orders them).
+    # How many tasks an account has of each model and type, and how many of them ended: what a
+    # list's `total` reads instead of counting the tasks. Changed in the same transaction as the
+    # submit and the terminal transition, after the account's balance row (which orders them).
     sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(32), primary_key=True),
     sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("completed", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("failed", sa.BigInteger, nullable=False, server_default="0"),
@@ -170,6 +175,45 @@ ledger = sa.Table(
     # One charge per task, enforced by the database as well as by the guarded transition.
     sa.UniqueConstraint("task_id", "kind"),
     sa.Index(None, "account_id", "seq"),
+)
+
+usage_records = sa.Table(
+    "usage_records",
+    metadata,
+    # What each charge was for: written in the same transaction as the ledger's charge row of the
+    # task (one record per charged task, one charge per record). Units times unit price is the
+    # cost charged. ``resolution`` is the size made; ``api_key`` the submitting key's prefix.
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("task_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("api_key", sa.String(32), nullable=True),
+    sa.Column("units", sa.BigInteger, nullable=False),
+    sa.Column("unit", sa.String(16), nullable=False),
+    sa.Column("unit_price_micros", sa.BigInteger, nullable=False),
+    sa.Column("cost_micros", sa.BigInteger, nullable=False),
+    sa.Column("resolution", sa.String(8), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "account_id", "seq"),
+    sa.Index(None, "account_id", "created_at"),
+)
+
+usage_daily = sa.Table(
+    "usage_daily",
+    metadata,
+    # The usage records summed per account, UTC day, model, type and API key ('' for none),
+    # changed in the record's own transaction: what a usage summary, a usage list's total and an
+    # account's usage read, so that none of them scans the records.
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),  # "2026-05-08"
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(32), primary_key=True),
+    sa.Column("api_key", sa.String(32), primary_key=True),
+    sa.Column("units", sa.BigInteger, nullable=False),
+    sa.Column("cost_micros", sa.BigInteger, nullable=False),
+    sa.Column("requests", sa.BigInteger, nullable=False),
 )
 
 webhook_deliveries = sa.Table(

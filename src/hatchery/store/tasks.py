@@ -31,6 +31,15 @@ class Lease:
     attempt: int
 
 
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which of an account's tasks a list shows (None: any)."""
+
+    status: str | None = None
+    model: str | None = None
+    type: str | None = None
+
+
 def to_task(row: sa.Row[Any]) -> Task:
     m = dict(row._mapping)
     m.pop("seq", None)
@@ -62,23 +71,21 @@ async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None
 async def page(
     conn: AsyncConnection,
     account_id: str,
+    filters: TaskFilter = TaskFilter(),
     *,
     limit: int,
     offset: int = 0,
     before: int | None = None,
-    status: str | None = None,
-    model: str | None = None,
 ) -> tuple[list[Task], int | None]:
-    """Up to ``limit`` of the account's tasks, newest first: skipping ``offset`` of them, or
-    only those older than the position ``before``. Also returns the position after the last
-    one when more follow (a keyset: the next page costs the same however deep it is)."""
+    """Up to ``limit`` of the account's tasks that match, newest first: skipping ``offset`` of
+    them, or only those older than the position ``before``. Also returns the position after the
+    last one when more follow (a keyset: the next page costs the same however deep it is)."""
     where = [tasks.c.account_id == account_id]
     if before is not None:
         where.append(tasks.c.seq < before)
-    if status:
-        where.append(tasks.c.status == status)
-    if model:
-        where.append(tasks.c.model == model)
+    for column in ("status", "model", "type"):
+        if value := getattr(filters, column):
+            where.append(tasks.c[column] == value)
     query = sa.select(tasks).where(*where).order_by(tasks.c.seq.desc())
     rows = (await conn.execute(query.offset(offset).limit(limit + 1))).all()
     more = len(rows) > limit

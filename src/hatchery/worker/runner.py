@@ -38,7 +38,7 @@ from hatchery.providers.base import (
     TerminalError,
     UpstreamUnreachable,
 )
-from hatchery.providers.registry import servable
+from hatchery.providers.registry import fitted, servable
 from hatchery.storage import FileStore
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tasks import Lease
@@ -131,7 +131,8 @@ class TaskRunner:
             tried = {"attempts": attempt.progress.attempts}
             await self.queue.fail(attempt.lease, f"generation failed: {exc}", tried)
             return
-        output, usage = await asyncio.to_thread(self._store, attempt.task, attempt.job, result)
+        job = fitted(self.providers[provider], attempt.job)  # the size it made
+        output, usage = await asyncio.to_thread(self._store, attempt.task, job, result)
         elapsed = int((time.monotonic() - started) * 1000)
         usage.update(provider=provider, attempts=attempt.progress.attempts, elapsed_ms=elapsed)
         if await self.queue.complete(attempt.lease, output=output, usage=usage) is None:
@@ -199,7 +200,7 @@ class TaskRunner:
 
     async def _drive(self, attempt: Attempt, provider: Provider, gate: ProviderGate) -> Finished:
         """Submit, or resume polling the handle a previous attempt stored; then poll to the end."""
-        job, progress = attempt.job, attempt.progress
+        job, progress = fitted(provider, attempt.job), attempt.progress
         handle = progress.resumable(provider.name)
         if handle is None:
             step = await provider.submit(job)
@@ -235,7 +236,7 @@ class TaskRunner:
             self.files.save(task.file_token, i, a.extension, a.data)
             for i, a in enumerate(result.artifacts)
         ]
-        output: dict[str, Any] = {"files": paths}
+        output: dict[str, Any] = {"files": paths, "resolution": job.resolution}
         if job.kind == "video":
             output["duration_seconds"] = job.duration
         usage: dict[str, Any] = {

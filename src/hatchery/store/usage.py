@@ -1,0 +1,188 @@
+"""Queries on usage: the record of each charge, and its sums per day.
+
+A usage record is written by :func:`record` in the transaction that charges its task, after the
+account's balance row was updated (that row lock orders two transactions of one account, so the
+update-then-insert of the day's sum cannot race itself). No record without its charge, no charge
+without its record: the ledger's charge row and this record commit together or not at all.
+
+``usage_daily`` holds the records summed per account, UTC day, model, type and API key; the
+summary, a list's total and an account's usage read it, never the records themselves, so they
+cost the same at a million records as at ten. The list itself reads the records, newest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchery.domain.tasks import Task, TaskType
+from hatchery.domain.usage import Totals, UsageRecord, usage_id
+from hatchery.store.tables import usage_daily, usage_records
+
+NO_KEY = ""  # usage_daily's api_key for records without one (tasks older than migration 0006)
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    """Which of an account's usage to read; days are UTC and both ends are included."""
+
+    model: str | None = None
+    type: str | None = None
+    api_key: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+async def record(conn: AsyncConnection, task: Task) -> UsageRecord:
+    """The usage record of ``task``'s charge (its ``cost_micros`` for its ``units``, at the
+    resolution its output says was made), and the day's sum it adds to."""
+    assert task.completed_at is not None
+    usage = UsageRecord(
+        id=usage_id(task.id),
+        task_id=task.id,
+        model=task.model,
+        type=task.type,
+        api_key=task.api_key,
+        units=task.units,
+        unit=task.type.unit,
+        unit_price_micros=task.price_micros // max(task.units, 1),
+        cost_micros=task.cost_micros,
+        resolution=(task.output or {}).get("resolution"),
+        created_at=task.completed_at,
+    )
+    await conn.execute(_INSERT, {"account_id": task.account_id, **_columns(usage)})
+    await _add_to_day(conn, task.account_id, usage)
+    return usage
+
+
+def _columns(usage: UsageRecord) -> dict[str, Any]:
+    return {**usage.__dict__, "type": usage.type.value}
+
+
+_INSERT = usage_records.insert()
+_DAY = [
+    usage_daily.c.account_id == sa.bindparam("b_account"),
+    usage_daily.c.day == sa.bindparam("b_day"),
+    usage_daily.c.model == sa.bindparam("b_model"),
+    usage_daily.c.type == sa.bindparam("b_type"),
+    usage_daily.c.api_key == sa.bindparam("b_key"),
+]
+_ADD = (
+    usage_daily.update()
+    .where(*_DAY)
+    .values(
+        units=usage_daily.c.units + sa.bindparam("b_units"),
+        cost_micros=usage_daily.c.cost_micros + sa.bindparam("b_cost"),
+        requests=usage_daily.c.requests + 1,
+    )
+)  # built once: it runs on every completion
+
+
+async def _add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord) -> None:
+    day = {
+        "b_account": account_id,
+        "b_day": usage.created_at.astimezone(UTC).date().isoformat(),
+        "b_model": usage.model,
+        "b_type": usage.type.value,
+        "b_key": usage.api_key or NO_KEY,
+    }
+    added = await conn.execute(_ADD, {**day, "b_units": usage.units, "b_cost": usage.cost_micros})
+    if added.rowcount == 0:
+        await conn.execute(
+            usage_daily.insert().values(
+                account_id=account_id,
+                day=day["b_day"],
+                model=usage.model,
+                type=usage.type.value,
+                api_key=day["b_key"],
+                units=usage.units,
+                cost_micros=usage.cost_micros,
+                requests=1,
+            )
+        )
+
+
+def _day_bounds(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _record_filters(account_id: str, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
+    c = usage_records.c
+    found = [c.account_id == account_id]
+    if where.model:
+        found.append(c.model == where.model)
+    if where.type:
+        found.append(c.type == where.type)
+    if where.api_key:
+        found.append(c.api_key == where.api_key)
+    if where.start:
+        found.append(c.created_at >= _day_bounds(where.start))
+    if where.end:
+        found.append(c.created_at < _day_bounds(where.end + timedelta(days=1)))
+    return found
+
+
+def _day_filters(account_id: str, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
+    c = usage_daily.c
+    found = [c.account_id == account_id]
+    if where.model:
+        found.append(c.model == where.model)
+    if where.type:
+        found.append(c.type == where.type)
+    if where.api_key:
+        found.append(c.api_key == where.api_key)
+    if where.start:
+        found.append(c.day >= where.start.isoformat())
+    if where.end:
+        found.append(c.day <= where.end.isoformat())
+    return found
+
+
+async def page(
+    conn: AsyncConnection, account_id: str, where: UsageFilter, *, limit: int, offset: int
+) -> list[UsageRecord]:
+    """Up to ``limit`` of the account's usage records that match, newest first."""
+    query = (
+        sa.select(*(usage_records.c[name] for name in UsageRecord.__dataclass_fields__))
+        .where(*_record_filters(account_id, where))
+        .order_by(usage_records.c.seq.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_usage(row) for row in await conn.execute(query)]
+
+
+def _usage(row: sa.Row[Any]) -> UsageRecord:
+    m = dict(row._mapping)
+    return UsageRecord(**{**m, "type": TaskType(m["type"])})
+
+
+def _sums() -> tuple[sa.ColumnElement[Any], ...]:
+    c = usage_daily.c
+    return tuple(
+        sa.func.coalesce(sa.func.sum(col), 0) for col in (c.units, c.cost_micros, c.requests)
+    )
+
+
+async def summary(conn: AsyncConnection, account_id: str, where: UsageFilter) -> list[Totals]:
+    """The matching usage summed per model, by model name."""
+    c = usage_daily.c
+    query = (
+        sa.select(c.model, *_sums())
+        .where(*_day_filters(account_id, where))
+        .group_by(c.model)
+        .order_by(c.model)
+    )
+    return [
+        Totals(row[0], int(row[1]), int(row[2]), int(row[3])) for row in await conn.execute(query)
+    ]
+
+
+async def totals(conn: AsyncConnection, account_id: str, where: UsageFilter) -> Totals:
+    """All the matching usage summed (how many records a list of it holds)."""
+    row = (await conn.execute(sa.select(*_sums()).where(*_day_filters(account_id, where)))).one()
+    return Totals(None, int(row[0]), int(row[1]), int(row[2]))
