@@ -1,4 +1,6 @@
-"""Field lists of the wire contract (seeds 001-003), in the seeds' order."""
+"""Field lists of the wire contract (seeds 001-003), in the seeds' order. The webhook payloads
+also carry ``type`` after ``model`` (image_generate, image_edit, video_generate): a field the
+seeds do not show, added so that a receiver can tell an edit from a generation."""
 
 TASK_FIELDS = [
     "id",
@@ -17,9 +19,19 @@ COMPLETED_EVENT_FIELDS = [
     "task_id",
     "status",
     "model",
+    "type",
     "output",
     "error",
     "cost",
     "timestamp",
 ]
-FAILED_EVENT_FIELDS = ["event", "task_id", "status", "model", "error", "cost", "timestamp"]
+FAILED_EVENT_FIELDS = [
+    "event",
+    "task_id",
+    "status",
+    "model",
+    "type",
+    "error",
+    "cost",
+    "timestamp",
+]

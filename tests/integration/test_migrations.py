@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from hatchery import admin
 from hatchery.domain.tasks import TaskStatus, new_task_id
-from hatchery.store import accounts, counts, migrate, tables
+from hatchery.store import accounts, counts, migrate, tables, usage
 from hatchery.store import tasks as task_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
@@ -26,13 +26,15 @@ TABLES = {
     "task_counts",
     "task_events",
     "idempotency_keys",
+    "usage_records",
+    "usage_daily",
     "ledger",
     "webhook_deliveries",
 }
 
 
-# The last revision before task_counts (0004) and the task-control tables (0005): data written
-# then must be counted by 0004's backfill and carried through 0005.
+# The last revision before task_counts (0004), the task-control tables (0005) and usage (0006):
+# data written then must be counted by 0004's backfill and carried through 0005 and 0006.
 OLD_REVISION = "0003"
 
 
@@ -57,14 +59,16 @@ async def old_account(db: Database) -> str:
     return "acct_old"
 
 
-async def old_submit(db: Database, account_id: str) -> str:
-    """A task queued by the previous version: reserved and inserted, with no task_counts."""
+async def old_submit(db: Database, account_id: str, **params: object) -> str:
+    """A task queued by the previous version: reserved and inserted, with no task_counts (nor
+    the columns of 0006)."""
     task_id = new_task_id()
     stamps = {"status": "pending", "cost_micros": 0, "attempt": 0, "file_token": task_id}
     async with db.write() as conn:
         assert await accounts.reserve(conn, account_id, PRICE)
         values = task_values(task_id, account_id) | stamps | {"created_at": utcnow()}
-        await task_store.insert(conn, values)
+        values["params"] |= params
+        await conn.execute(tables.tasks.insert().values(**values))
     return task_id
 
 
@@ -73,10 +77,37 @@ async def totals(db: Database, account_id: str) -> tuple[int, ...]:
     async with db.read() as conn:
         return tuple(
             [
-                await counts.total(conn, account_id, s)
+                await counts.total(conn, account_id, task_store.TaskFilter(s))
                 for s in (None, "pending", "processing", "completed")
             ]
         )
+
+
+async def check_usage_backfill(db: Database, account_id: str, done: str) -> None:
+    """0006: the task with reference images is an edit of 2 units, its charge has its usage
+    record (no API key: none was recorded then) and the day's sum; the others have 1 unit."""
+    async with db.read() as conn:
+        edited = await task_store.get(conn, done)
+        assert edited is not None and (edited.type.value, edited.units) == ("image_edit", 2)
+        units = await conn.execute(sa.select(tables.tasks.c.units).where(tables.tasks.c.id != done))
+        assert [u for (u,) in units] == [1, 1]
+        [record] = await usage.page(conn, account_id, usage.UsageFilter(), limit=10, offset=0)
+        assert (record.task_id, record.type.value, record.api_key) == (done, "image_edit", None)
+        assert (record.units, record.unit_price_micros, record.cost_micros) == (
+            2,
+            PRICE // 2,
+            PRICE,
+        )
+        assert record.resolution == "1k"
+        [summed] = await usage.summary(conn, account_id, usage.UsageFilter())
+        assert (summed.model, summed.units, summed.cost_micros, summed.requests) == (
+            "nanobanana",
+            2,
+            PRICE,
+            1,
+        )
+        by_type = await counts.total(conn, account_id, task_store.TaskFilter(type="image_edit"))
+        assert by_type == 1
 
 
 async def test_upgrade_from_an_empty_database_reaches_head(database_url: str) -> None:
@@ -100,7 +131,8 @@ async def test_upgrade_from_an_older_revision_keeps_data_and_the_queue_carries_o
         await migrate.upgrade(db, OLD_REVISION)
         account_id = await old_account(db)
         queue = TaskQueue(db, Notifier(), public_url="http://h", lease_seconds=30)
-        pending, in_flight, done = [await old_submit(db, account_id) for _ in range(3)]
+        pending, in_flight = [await old_submit(db, account_id) for _ in range(2)]
+        done = await old_submit(db, account_id, num_outputs=2, image_urls=["https://a/b.png"])
         async with db.write() as conn:  # claimed by a worker of the old version
             await conn.execute(
                 sa.text(
@@ -110,7 +142,11 @@ async def test_upgrade_from_an_older_revision_keeps_data_and_the_queue_carries_o
                 {"id": in_flight},
             )
             await conn.execute(
-                sa.text("UPDATE tasks SET status = 'completed' WHERE id = :id"), {"id": done}
+                sa.text(
+                    "UPDATE tasks SET status = 'completed', cost_micros = price_micros, "
+                    "completed_at = created_at WHERE id = :id"
+                ),
+                {"id": done},
             )
             await accounts.release(conn, account_id, PRICE)
 
@@ -119,6 +155,7 @@ async def test_upgrade_from_an_older_revision_keeps_data_and_the_queue_carries_o
         acct = await account(db, account_id)
         assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, 2 * PRICE)
         assert await totals(db, account_id) == (3, 1, 1, 1)
+        await check_usage_backfill(db, account_id, done)
         async with db.read() as conn:  # 0005: the tasks past pending have their current event
             rows = await conn.execute(
                 sa.select(tables.task_events.c.task_id, tables.task_events.c.status)

@@ -174,13 +174,22 @@ async def test_gemini_failures_are_classified(
         assert caught.value.retry_after == 1.0  # type: ignore[attr-defined]
 
 
-def test_gemini_refuses_values_its_models_cannot_make() -> None:
+def test_gemini_says_which_sizes_its_models_make_and_refuses_too_many_references() -> None:
     provider = GeminiProvider(None, reference)  # type: ignore[arg-type]
-    assert provider.unsupported(job("nanobanana", resolution="2k")) == (
-        'gemini-2.5-flash-image makes 1K images only (resolution "1k")'
+    assert provider.image_sizes("nanobanana") == {"1k"}
+    assert provider.image_sizes("nanobanana-pro") == {"1k", "2k", "4k"}
+    assert provider.unsupported(job("nanobanana", resolution="2k")) is None  # made at 1k
+    assert provider.unsupported(job("nanobanana", image_urls=["https://a/b.png"] * 15)) == (
+        "gemini-2.5-flash-image takes at most 14 reference images"
     )
-    assert provider.unsupported(job("nanobanana-pro", resolution="4k")) is None
     assert provider.serves("nanobanana") and not provider.serves("veo3.1")
+
+
+def test_every_vendor_makes_nanobanana_at_1k_only_and_pro_at_every_size() -> None:
+    for provider in (FalProvider(None), ReplicateProvider(None)):  # type: ignore[arg-type]
+        assert provider.image_sizes("nanobanana") == {"1k"}, provider.name
+        assert provider.image_sizes("nanobanana-pro") == {"1k", "2k", "4k"}, provider.name
+        assert provider.unsupported(job("nanobanana", resolution="4k")) is None
 
 
 # -- Veo ---------------------------------------------------------------------------------------

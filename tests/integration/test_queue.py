@@ -617,7 +617,9 @@ async def totals(db: Database, account_id: str, model: str | None = None) -> dic
     """What a list's ``total`` says for each status filter ('all': none)."""
     async with db.read() as conn:
         return {
-            str(status or "all"): await counts.total(conn, account_id, status, model)
+            str(status or "all"): await counts.total(
+                conn, account_id, task_store.TaskFilter(status, model)
+            )
             for status in (None, *(s.value for s in TaskStatus))
         }
 
@@ -785,7 +787,7 @@ async def test_an_idempotency_key_is_claimed_once_and_taken_over_when_stale(
     with pytest.raises(Conflict, match="taken over"):
         await queue.submit(task_values(new_task_id(), other), ("k2", dead))
     async with db.read() as conn:
-        assert await counts.total(conn, other) == 0
+        assert await counts.total(conn, other, task_store.TaskFilter()) == 0
     # A finished key is kept 24 hours; then it can be claimed again, and it is purged.
     await age_keys(db, account_id, idempotency.KEEP + timedelta(seconds=1))
     assert (await queue.claim_key(account_id, "k", "f9")).mine

@@ -99,7 +99,7 @@ def test_cancel_a_pending_task_releases_its_reservation_and_queues_its_webhook(
         assert cancelled["started_at"] is None and cancelled["output"] is None
         assert client.get(f"/v1/tasks/{task['id']}").json()["data"] == cancelled
         listed = client.get("/v1/tasks", params={"status": "cancelled"}).json()["data"]
-        assert [t["id"] for t in listed["tasks"]] == [task["id"]]
+        assert [t["id"] for t in listed["items"]] == [task["id"]]
         assert listed["pagination"]["total"] == 1
         assert (
             client.get("/v1/tasks", params={"status": "pending"}).json()["data"]["pagination"][
@@ -118,6 +118,7 @@ def test_cancel_a_pending_task_releases_its_reservation_and_queues_its_webhook(
         "task_id": task["id"],
         "status": "cancelled",
         "model": "nanobanana",
+        "type": "image_generate",
         "error": None,
         "cost": "0.000000",
         "timestamp": 0,

@@ -107,7 +107,7 @@ def test_listing_pages_newest_first_with_filters(server: ServerProcess) -> None:
             wait_for_task(client, str(task_id))
         done = client.get("/v1/tasks?status=completed&per_page=100").json()["data"]
         pending = client.get("/v1/tasks?status=pending").json()["data"]
-    assert [t["id"] for t in page1["tasks"]] == [video, ids[4]]
+    assert [t["id"] for t in page1["items"]] == [video, ids[4]]
     assert page1["pagination"] == {
         "page": 1,
         "per_page": 2,
@@ -116,10 +116,10 @@ def test_listing_pages_newest_first_with_filters(server: ServerProcess) -> None:
         "cursor": page1["pagination"]["cursor"],
     }
     assert isinstance(page1["pagination"]["cursor"], str)
-    assert [t["id"] for t in page3["tasks"]] == [ids[1], ids[0]]
+    assert [t["id"] for t in page3["items"]] == [ids[1], ids[0]]
     assert page3["pagination"]["cursor"] is None  # the last page
-    assert beyond["tasks"] == [] and beyond["pagination"]["total"] == 6
-    assert [t["id"] for t in by_model["tasks"]] == [video]
+    assert beyond["items"] == [] and beyond["pagination"]["total"] == 6
+    assert [t["id"] for t in by_model["items"]] == [video]
     assert done["pagination"]["total"] == 6 and pending["pagination"]["total"] == 0
 
 
@@ -137,15 +137,15 @@ def test_a_cursor_walks_history_without_repeats_or_gaps(server: ServerProcess) -
         images = client.get("/v1/tasks?model=nanobanana&per_page=3").json()["data"]
         cursor = images["pagination"]["cursor"]
         rest = client.get(f"/v1/tasks?model=nanobanana&per_page=3&cursor={cursor}").json()["data"]
-    assert [[t["id"] for t in p["tasks"]] for p in pages] == [
+    assert [[t["id"] for t in p["items"]] for p in pages] == [
         [ids[4], ids[3]],
         [ids[2], ids[1]],
         [ids[0]],
     ]
     assert [p["pagination"]["page"] for p in pages] == [1, None, None]
     assert [p["pagination"]["total"] for p in pages[1:]] == [7, 7]
-    assert video not in [t["id"] for t in images["tasks"] + rest["tasks"]]
-    assert [t["id"] for t in rest["tasks"]] == [ids[2], ids[1], ids[0]]
+    assert video not in [t["id"] for t in images["items"] + rest["items"]]
+    assert [t["id"] for t in rest["items"]] == [ids[2], ids[1], ids[0]]
     assert rest["pagination"]["cursor"] is None and rest["pagination"]["total"] == 6
 
 
@@ -175,7 +175,7 @@ def test_another_accounts_task_is_not_found(server: ServerProcess) -> None:
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "NOT_FOUND"
         assert client.get("/v1/tasks/gen_doesnotexist00").status_code == 404
-        assert all(t["id"] != task_id for t in client.get("/v1/tasks").json()["data"]["tasks"])
+        assert all(t["id"] != task_id for t in client.get("/v1/tasks").json()["data"]["items"])
 
 
 def test_unknown_file_is_not_found(server: ServerProcess) -> None:

@@ -123,6 +123,67 @@ def test_nanobanana_is_made_by_gemini_and_its_image_is_copied_into_our_storage(
     assert fal.requests == []
 
 
+def usage_record(client: httpx.Client, task_id: str) -> dict[str, Any]:
+    records = client.get("/v1/usage", params={"per_page": 100}).json()["data"]["items"]
+    [record] = [r for r in records if r["task_id"] == task_id]
+    return record  # type: ignore[no-any-return]
+
+
+def test_a_size_no_vendor_makes_is_made_at_the_nearest_size_and_says_so(
+    server: ServerProcess, google: FakeGoogle, fal: FakeFal
+) -> None:
+    """Every vendor's nanobanana makes 1K only: a 2K request is accepted all the same, made at
+    1K by the first provider, and its output and usage record say 1k."""
+    with server.client() as client:
+        task = wait_for_task(client, submit(client, model="nanobanana", resolution="2k")["id"])
+        record = usage_record(client, task["id"])
+    assert task["status"] == "completed", task
+    assert task["output"]["resolution"] == "1k" and task["cost"] == "$0.0100"
+    (sent,) = google.seen("POST", "gemini-2.5-flash-image:generateContent")
+    assert "imageSize" not in sent.json()["generationConfig"]["imageConfig"]
+    assert fal.requests == []
+    assert (record["resolution"], record["units"], record["cost"]) == ("1k", 1, "$0.0100")
+
+
+def test_a_pro_image_at_4k_is_made_at_4k_and_costs_the_4k_price(
+    server: ServerProcess, google: FakeGoogle
+) -> None:
+    with server.client() as client:
+        before = balance(client)
+        task = wait_for_task(
+            client, submit(client, model="nanobanana-pro", resolution="4k", num_outputs=2)["id"]
+        )
+        after = balance(client)
+        record = usage_record(client, task["id"])
+    assert task["status"] == "completed", task
+    assert task["output"]["resolution"] == "4k" and task["cost"] == "$0.0640"
+    assert float(before.strip("$")) - float(after.strip("$")) == pytest.approx(0.064)
+    sent = google.seen("POST", "gemini-3-pro-image-preview:generateContent")
+    assert [r.json()["generationConfig"]["imageConfig"]["imageSize"] for r in sent] == ["4K"] * 2
+    assert (record["units"], record["unit_price"], record["cost"]) == (2, "$0.0320", "$0.0640")
+
+
+def test_a_provider_that_makes_the_size_is_chosen_before_one_that_would_not(
+    make_server: Callable[..., ServerProcess], google: FakeGoogle, tmp_path: Any
+) -> None:
+    """A catalog that lists local after gemini for nanobanana: a 2K image goes to local (which
+    makes 2K), a 1K image to gemini (first in the list)."""
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[models.nanobanana]\ntype = "image"\nprice_per_output = "0.01"\n'
+        'providers = ["gemini", "local"]\n'
+    )
+    server = make_server(HATCHERY_CATALOG=str(catalog), **vendor_settings(google))
+    with server.client() as client:
+        big = wait_for_task(client, submit(client, model="nanobanana", resolution="2k")["id"])
+        assert google.requests == []
+        small = wait_for_task(client, submit(client, model="nanobanana", resolution="1k")["id"])
+    assert (big["status"], big["output"]["resolution"]) == ("completed", "2k")
+    assert usage_of(server, big["id"])["provider"] == "local"
+    assert (small["status"], small["output"]["resolution"]) == ("completed", "1k")
+    assert usage_of(server, small["id"])["provider"] == "gemini"
+
+
 def test_veo_is_polled_until_done_and_the_video_is_ours(
     server: ServerProcess, google: FakeGoogle
 ) -> None:
@@ -227,10 +288,6 @@ def test_when_every_provider_fails_the_task_fails_after_two_rounds(
             {"model": "veo3.1", "duration": 5},
             "veo3.1 cannot make this request: "
             "duration must be 4, 6 or 8 seconds (veo, fal, replicate)",
-        ),
-        (
-            {"model": "nanobanana", "resolution": "2k"},
-            "nanobanana cannot make this request: gemini-2.5-flash-image makes 1K images only",
         ),
         (
             {"model": "veo3.1", "duration": 4, "resolution": "4k", "num_outputs": 2},

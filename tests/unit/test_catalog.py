@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from hatchery.domain.catalog import Catalog, CatalogError, Model
+from hatchery.domain.catalog import Catalog, CatalogError, Model, PriceRule, Quote
 from hatchery.domain.tasks import TaskType
 
 IMAGE_MODEL = """
@@ -36,7 +37,8 @@ def test_default_catalog_names_in_file_order(default: Catalog) -> None:
 )
 def test_default_catalog_models(default: Catalog, name: str, kind: TaskType, micros: int) -> None:
     model = default.get(name)
-    assert model == Model(name, kind, micros, ("local",))
+    rules = (PriceRule((("resolution", "4k"),), 32_000),) if name == "nanobanana-pro" else ()
+    assert model == Model(name, kind, micros, ("local",), price_rules=rules)
     assert model is not None
     assert model.is_video is (kind is TaskType.VIDEO)
 
@@ -57,6 +59,67 @@ def test_image_price_is_per_output_and_ignores_duration(
 
 def test_pro_image_price(default: Catalog) -> None:
     assert default.models["nanobanana-pro"].price(num_outputs=3, duration=5) == 48_000
+
+
+@pytest.mark.parametrize(
+    ("resolution", "unit_price"), [("1k", 16_000), ("2k", 16_000), ("4k", 32_000)]
+)
+def test_pro_images_cost_twice_as_much_at_4k(
+    default: Catalog, resolution: str, unit_price: int
+) -> None:
+    quote = default.models["nanobanana-pro"].quote({"num_outputs": 2, "resolution": resolution})
+    assert quote == Quote(2, "image", unit_price)
+    assert quote.total_micros == 2 * unit_price
+    plain = default.models["nanobanana"].quote({"num_outputs": 2, "resolution": resolution})
+    assert plain == Quote(2, "image", 10_000)
+
+
+def test_the_first_matching_price_rule_wins_and_video_is_priced_per_second() -> None:
+    catalog = Catalog.parse(
+        """
+[models.clip]
+type = "video"
+price_per_second = "0.10"
+[[models.clip.prices]]
+when = { resolution = "4k", duration = 8 }
+price_per_second = "0.40"
+[[models.clip.prices]]
+when = { resolution = "4k" }
+price_per_second = "0.30"
+"""
+    )
+    clip = catalog.models["clip"]
+    assert clip.quote({"num_outputs": 2, "duration": 8, "resolution": "4k"}) == Quote(
+        16, "second", 400_000
+    )
+    assert clip.quote({"num_outputs": 1, "duration": 4, "resolution": "4k"}).total_micros == (
+        4 * 300_000
+    )
+    assert clip.price(num_outputs=1, duration=4, resolution="1k") == 400_000
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ('price_per_output = "0.1"', "models.pic.prices[0].when must be a table"),
+        ('when = { quality = "hd" }\nprice_per_output = "0.1"', "prices can depend on"),
+        ('when = { resolution = true }\nprice_per_output = "0.1"', "string or a whole number"),
+        ('when = { resolution = "4k" }', "prices[0].price_per_output must be a dollar amount"),
+        ('when = { resolution = "4k" }\nprice_per_output = "-1"', "cannot be negative"),
+    ],
+)
+def test_a_bad_price_rule_names_its_place(rule: str, message: str) -> None:
+    text = (
+        f'[models.pic]\ntype = "image"\nprice_per_output = "0.05"\n[[models.pic.prices]]\n{rule}\n'
+    )
+    with pytest.raises(CatalogError, match=re.escape(message)):
+        Catalog.parse(text)
+
+
+def test_prices_must_be_a_list_of_tables() -> None:
+    text = '[models.pic]\ntype = "image"\nprice_per_output = "0.05"\nprices = "cheap"\n'
+    with pytest.raises(CatalogError, match=re.escape("[[models.pic.prices]]")):
+        Catalog.parse(text)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from hatchery.domain.tasks import (
     can_transition,
     is_task_id,
     new_task_id,
+    task_type,
 )
 
 PUBLIC = "http://127.0.0.1:8000"
@@ -264,6 +265,7 @@ def test_webhook_event_completed() -> None:
         "task_id": "gen_abcdefghijkl0123",
         "status": "completed",
         "model": "nanobanana",
+        "type": "image_generate",
         "output": {
             "url": f"{PUBLIC}/files/tok/gen_a/0.png",
             "urls": [f"{PUBLIC}/files/tok/gen_a/0.png"],
@@ -281,7 +283,8 @@ def test_webhook_event_failed_has_no_output_like_the_seeds() -> None:
     assert event == "task.failed"
     assert body == (
         '{"event":"task.failed","task_id":"gen_abcdefghijkl0123","status":"failed",'
-        '"model":"nanobanana","error":"boom","cost":"0.000000","timestamp":5}'
+        '"model":"nanobanana","type":"image_generate","error":"boom","cost":"0.000000",'
+        '"timestamp":5}'
     )
 
 
@@ -297,6 +300,22 @@ def test_webhook_event_video_cost_six_decimals() -> None:
     parsed = json.loads(body)
     assert parsed["cost"] == "1.234567"
     assert parsed["output"]["duration_seconds"] == 8
+    assert parsed["type"] == "video_generate"
+
+
+def test_an_image_request_with_reference_images_is_an_edit() -> None:
+    assert task_type(TaskType.IMAGE, {"image_urls": ["https://a/b.png"]}) is TaskType.IMAGE_EDIT
+    assert task_type(TaskType.IMAGE, {"image_urls": []}) is TaskType.IMAGE
+    assert task_type(TaskType.IMAGE, {"image_urls": None}) is TaskType.IMAGE
+    assert task_type(TaskType.VIDEO, {"image_urls": ["https://a/b.png"]}) is TaskType.VIDEO
+    assert [t.unit for t in TaskType] == ["image", "image", "second"]
+
+
+def test_the_output_says_which_size_was_made_when_the_task_recorded_it() -> None:
+    made = make_task(status=TaskStatus.COMPLETED, output={"files": ["t/0.png"], "resolution": "1k"})
+    older = make_task(status=TaskStatus.COMPLETED, output={"files": ["t/0.png"]})
+    assert task_json(made, PUBLIC)["output"]["resolution"] == "1k"
+    assert "resolution" not in task_json(older, PUBLIC)["output"]
 
 
 @pytest.mark.parametrize("status", [TaskStatus.PENDING, TaskStatus.PROCESSING])
@@ -315,6 +334,7 @@ def test_the_cancelled_webhook_carries_no_output_and_costs_nothing() -> None:
         "task_id": "gen_abcdefghijkl0123",
         "status": "cancelled",
         "model": "nanobanana",
+        "type": "image_generate",
         "error": None,
         "cost": "0.000000",
         "timestamp": 1778236200,

@@ -125,7 +125,8 @@ def _usage_records(sql: dict[str, str]) -> None:
         "unit_price_micros, cost_micros, resolution, created_at) "
         "SELECT 'usage_' || substr(id, 5), account_id, id, model, type, NULL, units, "
         "CASE WHEN type = 'video_generate' THEN 'second' ELSE 'image' END, "
-        f"price_micros / units, cost_micros, {sql['text'].format('resolution')}, completed_at "
+        f"price_micros / units, cost_micros, {sql['text'].format('resolution')}, "
+        "COALESCE(completed_at, created_at) "
         "FROM tasks WHERE status = 'completed' ORDER BY completed_at, seq"
     )
 
