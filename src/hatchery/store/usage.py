@@ -106,40 +106,30 @@ async def _add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord
         )
 
 
-def _day_bounds(day: date) -> datetime:
+def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def _record_filters(account_id: str, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
-    c = usage_records.c
-    found = [c.account_id == account_id]
-    if where.model:
-        found.append(c.model == where.model)
-    if where.type:
-        found.append(c.type == where.type)
-    if where.api_key:
-        found.append(c.api_key == where.api_key)
-    if where.start:
-        found.append(c.created_at >= _day_bounds(where.start))
-    if where.end:
-        found.append(c.created_at < _day_bounds(where.end + timedelta(days=1)))
-    return found
+def _in_days(table: sa.Table, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
+    """The date range on a table of records (their time) or of sums (their day)."""
+    if table is usage_daily:
+        return [
+            *([table.c.day >= where.start.isoformat()] if where.start else []),
+            *([table.c.day <= where.end.isoformat()] if where.end else []),
+        ]
+    return [
+        *([table.c.created_at >= _start_of(where.start)] if where.start else []),
+        *([table.c.created_at < _start_of(where.end + timedelta(days=1))] if where.end else []),
+    ]
 
 
-def _day_filters(account_id: str, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
-    c = usage_daily.c
-    found = [c.account_id == account_id]
-    if where.model:
-        found.append(c.model == where.model)
-    if where.type:
-        found.append(c.type == where.type)
-    if where.api_key:
-        found.append(c.api_key == where.api_key)
-    if where.start:
-        found.append(c.day >= where.start.isoformat())
-    if where.end:
-        found.append(c.day <= where.end.isoformat())
-    return found
+def _matching(table: sa.Table, account_id: str, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of ``where`` on ``usage_records`` or ``usage_daily`` (same columns)."""
+    found = [table.c.account_id == account_id]
+    for name in ("model", "type", "api_key"):
+        if value := getattr(where, name):
+            found.append(table.c[name] == value)
+    return found + _in_days(table, where)
 
 
 async def page(
@@ -148,7 +138,7 @@ async def page(
     """Up to ``limit`` of the account's usage records that match, newest first."""
     query = (
         sa.select(*(usage_records.c[name] for name in UsageRecord.__dataclass_fields__))
-        .where(*_record_filters(account_id, where))
+        .where(*_matching(usage_records, account_id, where))
         .order_by(usage_records.c.seq.desc())
         .offset(offset)
         .limit(limit)
@@ -173,7 +163,7 @@ async def summary(conn: AsyncConnection, account_id: str, where: UsageFilter) ->
     c = usage_daily.c
     query = (
         sa.select(c.model, *_sums())
-        .where(*_day_filters(account_id, where))
+        .where(*_matching(usage_daily, account_id, where))
         .group_by(c.model)
         .order_by(c.model)
     )
@@ -184,5 +174,7 @@ async def summary(conn: AsyncConnection, account_id: str, where: UsageFilter) ->
 
 async def totals(conn: AsyncConnection, account_id: str, where: UsageFilter) -> Totals:
     """All the matching usage summed (how many records a list of it holds)."""
-    row = (await conn.execute(sa.select(*_sums()).where(*_day_filters(account_id, where)))).one()
+    row = (
+        await conn.execute(sa.select(*_sums()).where(*_matching(usage_daily, account_id, where)))
+    ).one()
     return Totals(None, int(row[0]), int(row[1]), int(row[2]))
