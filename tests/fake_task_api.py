@@ -3,7 +3,12 @@
 held by ``Prefer: wait``), ``POST /v1/tasks/{id}/cancel`` and the event stream
 ``GET /v1/tasks/{id}/events`` (Server-Sent Events, resumed after ``Last-Event-ID``). A test moves
 tasks along (``advance``) and scripts faults for the next requests of a method and path: an error
-answer, a request carried out whose answer is lost, or an event stream cut after some events."""
+answer, a request carried out whose answer is lost, or an event stream cut after some events.
+
+It also answers the lists and the account: ``GET /v1/tasks`` (``data.items``, or ``data.tasks``
+as Hatchery before 0.2 did with ``legacy_lists``), ``GET /v1/usage`` (a record per completed
+task), ``GET /v1/usage/summary`` and ``GET /v1/account``, with their filters, page by page
+numbers (no cursor, like the Egg API)."""
 
 from __future__ import annotations
 
@@ -16,10 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from tests.helpers import ThreadingServer, reply
 
 TERMINAL = {"completed", "failed", "cancelled"}
+KEY = "hk_test"  # the prefix of the key every usage record is charged to
 CODES = {409: "CONFLICT", 429: "RATE_LIMITED", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}
 
 
@@ -50,6 +57,10 @@ class Seen:
     at: float
     status: int = 0
 
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.path).query))
+
 
 class FakeTaskAPI:
     def __init__(self) -> None:
@@ -58,6 +69,8 @@ class FakeTaskAPI:
         self.keys: dict[str, tuple[str, str]] = {}  # key: (body hash, task id)
         self.seen: list[Seen] = []
         self.linger = 0.0  # seconds an event stream stays open after its terminal event
+        self.usage: list[dict[str, Any]] = []  # a record per completed task, oldest first
+        self.legacy_lists = False  # answer GET /v1/tasks with data.tasks, not data.items
         self.complete_after: float | None = None  # a submitted task completes after this long
         self._faults: list[tuple[str, str, Fault]] = []
         self._ids = itertools.count(1)
@@ -94,7 +107,7 @@ class FakeTaskAPI:
                 "id": task_id,
                 "status": "pending",
                 "model": "nanobanana",
-                "type": "image",
+                "type": "image_generate",
                 "output": None,
                 "error": None,
                 "cost": "$0.0100",
@@ -118,6 +131,7 @@ class FakeTaskAPI:
                 task["completed_at"] = now()
             if status == "completed":
                 task["output"] = {"urls": [f"{self.url}/files/{task_id}/0.png"]}
+                self._charge(task)
             if status == "cancelled":
                 task["cost"] = "0.0000"
             self._event(task_id)
@@ -131,6 +145,12 @@ class FakeTaskAPI:
                 self.advance(task_id, status)
 
         threading.Thread(target=run, daemon=True).start()
+
+    def charged(self, task_id: str, **fields: Any) -> None:
+        """Change what a completed task's usage record says (``created_at``, ``model``, ...)."""
+        record = next(r for r in self.usage if r["task_id"] == task_id)
+        record.update(fields)
+        self.tasks[task_id].update({k: v for k, v in fields.items() if k in ("model", "type")})
 
     def fail(self, method: str, path: str, *faults: Fault) -> None:
         with self._cond:
@@ -166,7 +186,17 @@ class FakeTaskAPI:
             payload = envelope(code=code, message=f"injected {fault.status}")
             return self._reply(handler, seen, fault.status, payload, fault.headers)
         parts = handler.path.split("?")[0].strip("/").split("/")
-        if parts == ["v1", "generate"]:
+        reads = {
+            "v1/tasks": self._tasks,
+            "v1/usage": self._usage,
+            "v1/usage/summary": self._summary,
+            "v1/account": self._account,
+        }
+        read = reads.get("/".join(parts)) if handler.command == "GET" else None
+        if read is not None:
+            with self._cond:
+                status, headers, payload = read(seen.query)
+        elif parts == ["v1", "generate"]:
             status, headers, payload = self._generate(handler, body)
         elif parts[:2] == ["v1", "tasks"] and len(parts) == 3:
             status, headers, payload = self._get(handler, parts[2])
@@ -251,6 +281,75 @@ class FakeTaskAPI:
         self.advance(task_id, "cancelled")
         return 200, {}, envelope(dict(task))
 
+    # the lists and the account
+
+    def _charge(self, task: dict[str, Any]) -> None:
+        self.usage.append(
+            {
+                "id": "usage_" + task["id"].removeprefix("gen_"),
+                "task_id": task["id"],
+                "model": task["model"],
+                "type": task["type"],
+                "units": 1,
+                "unit": "image",
+                "unit_price": task["cost"],
+                "cost": task["cost"],
+                "resolution": "1k",
+                "api_key": KEY,
+                "created_at": task["completed_at"],
+            }
+        )
+
+    def _tasks(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        wanted = [(name, query.get(name)) for name in ("status", "model", "type")]
+        found = [t for t in self.tasks.values() if all(t[k] == v for k, v in wanted if v)]
+        data = paged(found[::-1], query)
+        if self.legacy_lists:
+            data["tasks"] = data.pop("items")
+        return 200, {}, envelope(data)
+
+    def _usage_of(self, query: dict[str, str]) -> list[dict[str, Any]] | None:
+        """The records the query's filters select; None for a key that is not the account's."""
+        key = query.get("api_key")
+        if key and not key.startswith(KEY):
+            return None
+        first, last = query.get("start_date", ""), query.get("end_date", "9999")
+        wanted = [(name, query.get(name)) for name in ("model", "type")]
+        return [
+            r
+            for r in self.usage
+            if first <= r["created_at"][:10] <= last and all(r[k] == v for k, v in wanted if v)
+        ]
+
+    def _usage(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        found = self._usage_of(query)
+        if found is None:
+            return not_found_key(query)
+        return 200, {}, envelope(paged(found[::-1], query))
+
+    def _summary(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        found = self._usage_of({k: v for k, v in query.items() if k not in ("model", "type")})
+        if found is None:
+            return not_found_key(query)
+        models = sorted({r["model"] for r in found})
+        return 200, {}, envelope([totals([r for r in found if r["model"] == m]) for m in models])
+
+    def _account(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        found = self._usage_of({"api_key": query.get("api_key", "")})
+        if found is None:
+            return not_found_key(query)
+        account = {
+            "id": "acct_fake",
+            "email": "fake@example.com",
+            "status": "active",
+            "balance": "$10.0000",
+            "reserved": "$0.0000",
+            "available": "$10.0000",
+            "api_key": KEY if query.get("api_key") else None,
+            "usage": {k: v for k, v in totals(found).items() if k != "model"},
+        }
+        return 200, {}, envelope(account)
+
     # the event stream
 
     def _stream(
@@ -303,6 +402,34 @@ class FakeTaskAPI:
                 self._cond.wait(0.5)
             events = self.events[task_id]
             return events[after] if len(events) > after else None
+
+
+def paged(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    """A page of ``items`` as the query's ``page`` and ``per_page`` (20) ask, with its
+    pagination."""
+    page, per_page = int(query.get("page", 1)), int(query.get("per_page", 20))
+    pagination = {
+        "page": page,
+        "per_page": per_page,
+        "total": len(items),
+        "total_pages": (len(items) + per_page - 1) // per_page,
+    }
+    return {"items": items[(page - 1) * per_page : page * per_page], "pagination": pagination}
+
+
+def totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    cost = sum(float(r["cost"].lstrip("$")) for r in records)
+    return {
+        "model": records[0]["model"] if records else None,
+        "total_units": sum(r["units"] for r in records),
+        "total_cost": f"${cost:.4f}",
+        "request_count": len(records),
+    }
+
+
+def not_found_key(query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    message = f"API key not found: {query['api_key']!r} is not one of this account's keys"
+    return 404, {}, envelope(code="NOT_FOUND", message=message)
 
 
 def sse(event_id: int, status: str, data: dict[str, Any]) -> bytes:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,7 @@ def test_tasks_list_table_and_json(server: ServerProcess, tmp_path: Path) -> Non
         server, key, "tasks", "list", "--per-page", "2", "--page", "2", "--json", cwd=tmp_path
     )
     listed = json.loads(page2.stdout)
-    assert [t["id"] for t in listed["tasks"]] == ids[:1]
+    assert [t["id"] for t in listed["items"]] == ids[:1]
     assert listed["pagination"] == {
         "page": 2,
         "per_page": 2,
@@ -144,6 +145,89 @@ def test_account(server: ServerProcess, tmp_path: Path) -> None:
     assert re.search(r"^available\s+\$2\.5000$", text.stdout, re.M)
     data = json.loads(hatchery(server, key, "account", "--json", cwd=tmp_path).stdout)
     assert data["balance"] == "$2.5000" and data["status"] == "active"
+
+
+def test_usage_records_summary_and_account_show_what_was_charged(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    key = server.new_account("cli-usage@example.com")
+    prefix = key[:13]
+    images = hatchery(server, key, "generate", "two", "--num-outputs", "2", cwd=tmp_path)
+    args = ["generate", "clip", "--model", "veo3.1", "--duration", "2"]
+    video = hatchery(server, key, *args, cwd=tmp_path)
+    assert images.returncode == video.returncode == 0, images.stderr + video.stderr
+    image_id, video_id = (Path(r.stdout.split()[0]).name.split("-")[0] for r in (images, video))
+
+    table = hatchery(server, key, "usage", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    lines = [line.split() for line in table.stdout.splitlines()]
+    assert lines[0] == [
+        "TASK", "MODEL", "TYPE", "UNITS", "UNIT", "PRICE", "COST", "SIZE", "KEY", "CREATED"
+    ]  # fmt: skip
+    charged = [
+        [video_id, "veo3.1", "video_generate", "2", "second", "$0.0800", "$0.1600"],
+        [image_id, "nanobanana", "image_generate", "2", "image", "$0.0100", "$0.0200"],
+    ]
+    assert [line[:9] for line in lines[1:3]] == [[*row, "1k", prefix] for row in charged]
+    assert table.stdout.splitlines()[3] == "page 1 of 1, 2 record(s)"
+    second = hatchery(server, key, "usage", "list", "--per-page", "1", "--page", "2", cwd=tmp_path)
+    assert [line.split()[0] for line in second.stdout.splitlines()[1:]] == [
+        image_id,
+        "page",
+    ]
+    assert second.stdout.splitlines()[-1] == "page 2 of 2, 2 record(s)"
+    videos = hatchery(server, key, "usage", "--type", "video_generate", "--json", cwd=tmp_path)
+    listed = json.loads(videos.stdout)
+    assert [(r["task_id"], r["units"], r["cost"]) for r in listed["items"]] == [
+        (video_id, 2, "$0.1600")
+    ]
+    assert listed["pagination"] == {"page": 1, "per_page": 20, "total": 1, "total_pages": 1}
+
+    summary = hatchery(server, key, "usage", "summary", cwd=tmp_path)
+    assert [line.split() for line in summary.stdout.splitlines()] == [
+        ["MODEL", "REQUESTS", "UNITS", "COST"],
+        ["nanobanana", "1", "2", "$0.0200"],
+        ["veo3.1", "1", "2", "$0.1600"],
+        ["2", "model(s),", "2", "request(s),", "$0.1800", "in", "all"],
+    ]
+    as_json = hatchery(server, key, "usage", "--json", "summary", "--key", prefix, cwd=tmp_path)
+    assert json.loads(as_json.stdout) == [
+        {"model": "nanobanana", "total_units": 2, "total_cost": "$0.0200", "request_count": 1},
+        {"model": "veo3.1", "total_units": 2, "total_cost": "$0.1600", "request_count": 1},
+    ]
+    later = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    none = hatchery(server, key, "usage", "--start-date", later, cwd=tmp_path)
+    assert none.stdout.splitlines() == ["no usage", "page 1 of 1, 0 record(s)"]
+    nothing = hatchery(server, key, "usage", "summary", "--start-date", later, cwd=tmp_path)
+    assert nothing.returncode == 0 and nothing.stdout == "no usage\n"
+
+    account = hatchery(server, key, "account", cwd=tmp_path).stdout
+    assert re.search(r"^requests\s+2$", account, re.M) and re.search(r"^units\s+4$", account, re.M)
+    assert re.search(r"^spent\s+\$0\.1800$", account, re.M) and not re.search("^key", account)
+    by_key = hatchery(server, key, "account", "--key", key, "--json", cwd=tmp_path)
+    narrowed = json.loads(by_key.stdout)
+    assert narrowed["api_key"] == prefix
+    assert narrowed["usage"] == {"request_count": 2, "total_units": 4, "total_cost": "$0.1800"}
+    keyed = hatchery(server, key, "account", "--key", prefix, cwd=tmp_path).stdout
+    assert re.search(rf"^key\s+{prefix}$", keyed, re.M)
+    kinds = hatchery(server, key, "tasks", "list", "--type", "video_generate", cwd=tmp_path)
+    assert [line.split()[0] for line in kinds.stdout.splitlines()[1:]] == [video_id, "page"]
+
+
+def test_usage_failures(server: ServerProcess, key: str, tmp_path: Path) -> None:
+    foreign = hatchery(server, key, "usage", "--key", "hk_NotMine0000", cwd=tmp_path)
+    assert foreign.returncode == 1 and foreign.stdout == ""
+    assert foreign.stderr.startswith("error: NOT_FOUND: API key not found: 'hk_NotMine0000'")
+    as_json = hatchery(server, key, "account", "--key", "hk_NotMine0000", "--json", cwd=tmp_path)
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["error"]["code"] == "NOT_FOUND"
+    bad_day = hatchery(server, key, "usage", "summary", "--end-date", "2026-1-1", cwd=tmp_path)
+    assert bad_day.returncode == 1
+    assert bad_day.stderr.startswith("error: BAD_REQUEST: end_date must be a date as YYYY-MM-DD")
+    mixed = hatchery(server, key, "usage", "summary", "--model", "x", "--page", "2", cwd=tmp_path)
+    assert mixed.returncode == 2 and mixed.stdout == ""
+    assert "usage summary sums every model and type; --page, --model: list only" in mixed.stderr
+    unknown = hatchery(server, key, "usage", "totals", cwd=tmp_path)
+    assert unknown.returncode == 2 and "invalid choice: 'totals'" in unknown.stderr
 
 
 def test_every_failure_exits_non_zero_with_its_code_and_message(

@@ -109,8 +109,9 @@ def test_list_pages_filters_and_iter(server: ServerProcess) -> None:
         assert (first.pagination.page, first.pagination.total) == (1, 6)
         assert first.pagination.total_pages == 3 and first.pagination.has_next
         last = client.tasks.list(page=3, per_page=2)
-        assert [t.id for t in last.tasks] == ids[1::-1] and not last.pagination.has_next
-        assert [t.id for t in client.tasks.list(model="veo3.1").tasks] == [video.id]
+        assert [t.id for t in last.items] == ids[1::-1] and not last.pagination.has_next
+        assert last.tasks == last.items  # the former name still reads
+        assert [t.id for t in client.tasks.list(model="veo3.1").items] == [video.id]
         assert len(client.tasks.list(status="completed", per_page=100)) == 6
         assert client.tasks.list(status="failed").pagination.total == 0
         walked = [t.id for t in client.tasks.iter(per_page=2)]

@@ -76,7 +76,10 @@ def test_a_task_that_is_not_shaped_like_one_is_an_api_error(data: Any) -> None:
 
 
 def test_a_listing_or_account_that_is_not_shaped_like_one_is_an_api_error() -> None:
-    with client(lambda r: envelope({"tasks": None, "pagination": {"page": "one"}})) as c:
+    with client(lambda r: envelope({"items": None, "pagination": {"page": 1}})) as c:
+        with pytest.raises(APIError, match="cannot read"):
+            c.tasks.list()
+    with client(lambda r: envelope({"items": [], "pagination": {"page": "one"}})) as c:
         with pytest.raises(APIError, match="cannot read"):
             c.tasks.list()
     with client(lambda r: envelope(["not", "an", "account"])) as c:
@@ -289,7 +292,7 @@ def test_gzip_bodies_still_decode() -> None:
 
 def listing(ids: list[str], **pagination: Any) -> httpx.Response:
     tasks = [{**task_json("completed"), "id": task_id} for task_id in ids]
-    return envelope({"tasks": tasks, "pagination": {"per_page": 2, **pagination}})
+    return envelope({"items": tasks, "pagination": {"per_page": 2, **pagination}})
 
 
 def test_iter_follows_the_servers_cursor() -> None:

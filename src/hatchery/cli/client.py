@@ -1,5 +1,5 @@
-"""The client side of the ``hatchery`` command: ``generate``, ``tasks``, ``account``. It talks to a
-server over HTTP through the SDK and needs nothing but httpx.
+"""The client side of the ``hatchery`` command: ``generate``, ``tasks``, ``usage``, ``account``. It
+talks to a server over HTTP through the SDK and needs nothing but httpx.
 
 Every failure exits 1 after printing ``error: CODE: message`` on stderr (with ``--json``, an
 ``{"error": {...}}`` object on stdout). Codes are the API's (``NOT_FOUND``, ...) and, for what
@@ -21,8 +21,10 @@ from hatchery.cli.display import (
     event_json,
     event_line,
     print_json,
+    summary_table,
     task_details,
     task_table,
+    usage_table,
 )
 from hatchery.client import (
     APIConnectionError,
@@ -123,13 +125,11 @@ def tasks_list(client: Client, args: argparse.Namespace) -> int:
         per_page=args.per_page,
         status=args.status,
         model=args.model,
+        type=args.type,
         cursor=args.cursor,
     )
     if args.json:
-        print_json(
-            sys.stdout,
-            {"tasks": [t.raw for t in page.tasks], "pagination": page.pagination.raw},
-        )
+        print_json(sys.stdout, {"items": [t.raw for t in page], "pagination": page.pagination.raw})
     else:
         sys.stdout.write(task_table(page) + "\n")
     return 0
@@ -160,8 +160,36 @@ def tasks_wait(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def usage_list(client: Client, args: argparse.Namespace) -> int:
+    page = client.usage.list(
+        page=args.page,
+        per_page=args.per_page,
+        model=args.model,
+        type=args.type,
+        api_key=args.key,
+        start_date=args.start_date,
+        end_date=args.end_date,
+    )
+    if args.json:
+        print_json(sys.stdout, {"items": [r.raw for r in page], "pagination": page.pagination.raw})
+    else:
+        sys.stdout.write(usage_table(page) + "\n")
+    return 0
+
+
+def usage_summary(client: Client, args: argparse.Namespace) -> int:
+    entries = client.usage.summary(
+        start_date=args.start_date, end_date=args.end_date, api_key=args.key
+    )
+    if args.json:
+        print_json(sys.stdout, [e.raw for e in entries])
+    else:
+        sys.stdout.write(summary_table(entries) + "\n")
+    return 0
+
+
 def account(client: Client, args: argparse.Namespace) -> int:
-    found = client.account()
+    found = client.account(api_key=args.key)
     if args.json:
         print_json(sys.stdout, found.raw)
     else:
@@ -176,6 +204,8 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("tasks", "wait"): tasks_wait,
     ("tasks", "watch"): tasks_watch,
     ("tasks", "cancel"): tasks_cancel,
+    ("usage", "list"): usage_list,
+    ("usage", "summary"): usage_summary,
     ("account", None): account,
 }
 NAMES = {command for command, _ in COMMANDS}

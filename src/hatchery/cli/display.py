@@ -7,13 +7,36 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, TextIO
 
-from hatchery.client.models import Account, Task, TaskEvent, TaskPage
+from hatchery.client.models import (
+    Account,
+    Pagination,
+    Task,
+    TaskEvent,
+    TaskPage,
+    UsagePage,
+    UsageRecord,
+    UsageSummary,
+)
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 TASK_COLUMNS = ("ID", "STATUS", "MODEL", "TYPE", "COST", "CREATED")
+USAGE_COLUMNS = (
+    "TASK",
+    "MODEL",
+    "TYPE",
+    "UNITS",
+    "UNIT",
+    "PRICE",
+    "COST",
+    "SIZE",
+    "KEY",
+    "CREATED",
+)
+SUMMARY_COLUMNS = ("MODEL", "REQUESTS", "UNITS", "COST")
 
 
 def print_json(stream: TextIO, value: Any) -> None:
@@ -26,19 +49,56 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _when(task: Task) -> str:
-    return task.created_at.strftime("%Y-%m-%d %H:%M:%S") if task.created_at else ""
+def _when(item: Task | UsageRecord) -> str:
+    return item.created_at.strftime("%Y-%m-%d %H:%M:%S") if item.created_at else ""
+
+
+def _footer(p: Pagination, what: str) -> str:
+    where = "after the cursor" if p.page is None else f"page {p.page} of {max(p.total_pages, 1)}"
+    footer = f"{where}, {p.total} {what}(s)"
+    if p.cursor:
+        footer += f"; next page: --cursor {p.cursor}"
+    return footer
 
 
 def task_table(page: TaskPage) -> str:
     rows = [TASK_COLUMNS]
-    rows += [(t.id, t.status, t.model, t.type, t.cost, _when(t)) for t in page.tasks]
-    p = page.pagination
-    where = "after the cursor" if p.page is None else f"page {p.page} of {max(p.total_pages, 1)}"
-    footer = f"{where}, {p.total} task(s)"
-    if p.cursor:
-        footer += f"; next page: --cursor {p.cursor}"
-    return (table(rows) + "\n" if page.tasks else "no tasks\n") + footer
+    rows += [(t.id, t.status, t.model, t.type, t.cost, _when(t)) for t in page.items]
+    return (table(rows) + "\n" if page.items else "no tasks\n") + _footer(page.pagination, "task")
+
+
+def _usage_row(r: UsageRecord) -> tuple[str, ...]:
+    size, key = r.resolution or "-", r.api_key or "-"
+    return (
+        r.task_id,
+        r.model,
+        r.type,
+        str(r.units),
+        r.unit,
+        r.unit_price,
+        r.cost,
+        size,
+        key,
+        _when(r),
+    )
+
+
+def usage_table(page: UsagePage) -> str:
+    """A page of usage records: one row per charge, newest first."""
+    rows = [USAGE_COLUMNS, *(_usage_row(r) for r in page.items)]
+    body = table(rows) + "\n" if page.items else "no usage\n"
+    return body + _footer(page.pagination, "record")
+
+
+def summary_table(entries: Sequence[UsageSummary]) -> str:
+    """The usage summed per model, a row each, and what all of it cost."""
+    if not entries:
+        return "no usage"
+    rows = [SUMMARY_COLUMNS]
+    rows += [(e.model, str(e.request_count), str(e.total_units), e.total_cost) for e in entries]
+    requests = sum(e.request_count for e in entries)
+    cost = sum((e.total_cost_usd for e in entries), start=Decimal(0))
+    return table(rows) + f"\n{len(entries)} model(s), {requests} request(s), ${cost} in all"
 
 
 def key_values(pairs: Sequence[tuple[str, str | None]]) -> str:
@@ -79,8 +139,18 @@ def event_json(event: TaskEvent) -> str:
 
 
 def account_details(account: Account) -> str:
+    """The account's balance, then its usage (of the key asked for, if one was)."""
     names = ("id", "email", "status", "balance", "reserved", "available")
-    return key_values([(name, str(getattr(account, name))) for name in names])
+    pairs: list[tuple[str, str | None]] = [(name, str(getattr(account, name))) for name in names]
+    usage = account.usage
+    if usage is not None:
+        pairs += [
+            ("key", account.api_key),
+            ("requests", str(usage.request_count)),
+            ("units", str(usage.total_units)),
+            ("spent", usage.total_cost),
+        ]
+    return key_values(pairs)
 
 
 class StatusLine:

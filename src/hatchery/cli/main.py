@@ -1,6 +1,6 @@
-"""The ``hatchery`` command. Client commands (``generate``, ``tasks``, ``account``) talk to a server
-over HTTP and need nothing but httpx; server and admin commands import the server's dependencies
-only when they run."""
+"""The ``hatchery`` command. Client commands (``generate``, ``tasks``, ``usage``, ``account``) talk
+to a server over HTTP and need nothing but httpx; server and admin commands import the server's
+dependencies only when they run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from typing import Any
 from hatchery import __version__
 from hatchery.client._base import DEFAULT_BASE_URL, DEFAULT_WAIT_TIMEOUT, idempotency_key
 
-CLIENT_COMMANDS = frozenset({"generate", "tasks", "account"})
+CLIENT_COMMANDS = frozenset({"generate", "tasks", "usage", "account"})
+TASK_TYPES = "image_generate, image_edit or video_generate"
+KEY_HELP = (
+    "only the usage of this API key of the account: its prefix (e.g. hk_AbCdEf1234) or the "
+    "whole key (--api-key is the key the command signs in with)"
+)
+LIST_ONLY = ("page", "per_page", "model", "type")  # ``usage`` options that ``usage summary`` lacks
 
 
 def _settings_parent() -> argparse.ArgumentParser:
@@ -115,6 +121,7 @@ def _add_client_commands(sub: Any) -> None:
     listing.add_argument("--per-page", type=_positive(int), default=None, metavar="N")
     listing.add_argument("--status", default=None, help="pending, processing, completed, failed")
     listing.add_argument("--model", default=None)
+    listing.add_argument("--type", default=None, help=TASK_TYPES)
     tasks_sub.add_parser("get", parents=[client], help="show one task").add_argument("id")
     wait = tasks_sub.add_parser("wait", parents=[client], help="wait for a task to end")
     wait.add_argument("id")
@@ -131,7 +138,32 @@ def _add_client_commands(sub: Any) -> None:
         "cancel", parents=[client], help="cancel a pending or processing task"
     ).add_argument("id")
 
-    sub.add_parser("account", parents=[client], help="the account's balance")
+    _add_usage_command(sub, client)
+    account = sub.add_parser("account", parents=[client], help="the account's balance and usage")
+    account.add_argument("--key", default=None, metavar="KEY", help=KEY_HELP)
+
+
+def _add_usage_command(sub: Any, client: argparse.ArgumentParser) -> None:
+    usage = sub.add_parser("usage", parents=[client], help="what was charged, and for what")
+    usage.description = (
+        "`hatchery usage` lists the account's usage records, a row per charge, newest first; "
+        "`hatchery usage summary` sums them per model. Days are UTC, YYYY-MM-DD, both included."
+    )
+    usage.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "summary"),
+        default="list",
+        help="list (the default): the records; summary: a row per model",
+    )
+    usage.add_argument("--start-date", default=None, metavar="YYYY-MM-DD", help="from this day")
+    usage.add_argument("--end-date", default=None, metavar="YYYY-MM-DD", help="to this day")
+    usage.add_argument("--key", default=None, metavar="KEY", help=KEY_HELP)
+    records = usage.add_argument_group("records only (not with summary)")
+    records.add_argument("--model", default=None)
+    records.add_argument("--type", default=None, help=TASK_TYPES)
+    records.add_argument("--page", type=_positive(int), default=None)
+    records.add_argument("--per-page", type=_positive(int), default=None, metavar="N")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,11 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot check alone: options that do not go together (exits 2)."""
+    if args.command == "generate" and args.no_wait and args.out is not None:
+        parser.error("--out downloads the outputs, so it needs the wait that --no-wait skips")
+    if args.command == "usage" and args.action == "summary":
+        given = ["--" + name.replace("_", "-") for name in LIST_ONLY if getattr(args, name)]
+        if given:
+            parser.error(f"usage summary sums every model and type; {', '.join(given)}: list only")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "generate" and args.no_wait and args.out is not None:
-        parser.error("--out downloads the outputs, so it needs the wait that --no-wait skips")
+    _check(parser, args)
     if args.command in CLIENT_COMMANDS:
         from hatchery.cli import client
 

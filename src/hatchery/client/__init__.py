@@ -6,14 +6,15 @@ imported). ::
     with Client() as client:  # HATCHERY_API_KEY, HATCHERY_BASE_URL
         task = client.generate(model="nanobanana", prompt="a lighthouse at dusk", wait=True)
         paths = client.download(task, "out")
+        spent = client.usage.summary(start_date="2026-12-01")  # a UsageSummary per model
 
 Errors are drawn in ``hatchery.client.errors``; webhooks are verified by ``verify`` (the same
 function as ``hatchery.webhooks.verify``).
 """
 
-from hatchery.client._async import AsyncClient, AsyncTasks
+from hatchery.client._async import AsyncClient, AsyncTasks, AsyncUsage
 from hatchery.client._base import DEFAULT_BASE_URL
-from hatchery.client._sync import Client, Tasks
+from hatchery.client._sync import Client, Tasks, Usage
 from hatchery.client.errors import (
     APIConnectionError,
     APIError,
@@ -36,7 +37,19 @@ from hatchery.client.errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from hatchery.client.models import Account, Pagination, Task, TaskEvent, TaskOutput, TaskPage
+from hatchery.client.models import (
+    Account,
+    Page,
+    Pagination,
+    Task,
+    TaskEvent,
+    TaskOutput,
+    TaskPage,
+    UsagePage,
+    UsageRecord,
+    UsageSummary,
+    UsageTotals,
+)
 from hatchery.webhooks.signing import verify
 
 __all__ = [
@@ -47,6 +60,7 @@ __all__ = [
     "Account",
     "AsyncClient",
     "AsyncTasks",
+    "AsyncUsage",
     "BadRequestError",
     "Client",
     "ConfigurationError",
@@ -57,6 +71,7 @@ __all__ = [
     "InsufficientBalanceError",
     "InternalServerError",
     "NotFoundError",
+    "Page",
     "Pagination",
     "RateLimitedError",
     "ServiceUnavailableError",
@@ -69,6 +84,11 @@ __all__ = [
     "Tasks",
     "UnauthorizedError",
     "UpstreamError",
+    "Usage",
+    "UsagePage",
+    "UsageRecord",
+    "UsageSummary",
+    "UsageTotals",
     "ValidationError",
     "WaitTimeoutError",
     "verify",

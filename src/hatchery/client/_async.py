@@ -1,11 +1,11 @@
-"""The asyncio client: ``AsyncClient`` and its ``tasks`` resource (the same API as ``Client``,
-awaited)."""
+"""The asyncio client: ``AsyncClient`` and its ``tasks`` and ``usage`` resources (the same API as
+``Client``, awaited)."""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
@@ -19,8 +19,10 @@ from hatchery.client._base import (
     BaseClient,
     Call,
     Config,
+    Day,
     EventReader,
     GenerateParams,
+    Item,
     M,
     PollSchedule,
     api_error,
@@ -38,7 +40,16 @@ from hatchery.client._base import (
     unseen,
 )
 from hatchery.client.errors import HatcheryError
-from hatchery.client.models import Account, Task, TaskEvent, TaskPage
+from hatchery.client.models import (
+    Account,
+    Page,
+    Task,
+    TaskEvent,
+    TaskPage,
+    UsagePage,
+    UsageRecord,
+    UsageSummary,
+)
 
 
 class AsyncClient(BaseClient):
@@ -58,6 +69,7 @@ class AsyncClient(BaseClient):
         self._http = http_client or httpx.AsyncClient(limits=http_limits())
         self._owns_http = http_client is None
         self.tasks = AsyncTasks(self)
+        self.usage = AsyncUsage(self)
 
     async def generate(
         self,
@@ -80,8 +92,11 @@ class AsyncClient(BaseClient):
             return task
         return finished(task) if task.done else await self.tasks.wait(task.id, timeout=timeout)
 
-    async def account(self) -> Account:
-        return await self._request(self._account_call(), Account.from_json)
+    async def account(self, *, api_key: str | None = None) -> Account:
+        """The account's balance and usage; with ``api_key`` (a key's prefix, e.g.
+        ``hk_AbCdEf1234``, or the whole key), the usage of that key alone (NotFoundError if it
+        is not one of the account's keys)."""
+        return await self._request(self._account_call(api_key), Account.from_json)
 
     async def download(self, task: Task | str, directory: str | Path = ".") -> list[Path]:
         """Write every output file of a completed task into ``directory``; returns the paths."""
@@ -163,6 +178,21 @@ class AsyncClient(BaseClient):
         await self.close()
 
 
+async def walk(fetch: Callable[..., Awaitable[Page[Item]]], **filters: Any) -> AsyncIterator[Item]:
+    """Every item of a list, page after page (by the server's cursor when it gives one), each
+    once: an item pushed onto the next page by one added meanwhile is not yielded again."""
+    page = 1
+    where: dict[str, Any] = {"page": 1}
+    previous: list[Item] = []
+    while True:
+        found = await fetch(**filters, **where)
+        for item in unseen(found.items, previous):
+            yield item
+        if not found.items or not found.pagination.has_next:
+            return
+        page, where, previous = page + 1, next_page(found, page), found.items
+
+
 class AsyncTasks:
     """``client.tasks``: read, list and wait for tasks."""
 
@@ -216,30 +246,31 @@ class AsyncTasks:
         per_page: int | None = None,
         status: str | None = None,
         model: str | None = None,
+        type: str | None = None,
         cursor: str | None = None,
     ) -> TaskPage:
         """One page of the account's tasks, newest first, with its ``pagination``: by ``page``
-        number, or from the ``cursor`` a previous page gave (``pagination.cursor``)."""
+        number, or from the ``cursor`` a previous page gave (``pagination.cursor``). ``type`` is
+        ``image_generate``, ``image_edit`` or ``video_generate``."""
         call = self._client._list_call(
-            page=page, per_page=per_page, status=status, model=model, cursor=cursor
+            page=page, per_page=per_page, status=status, model=model, type=type, cursor=cursor
         )
         return await self._client._request(call, TaskPage.from_json)
 
     async def iter(
-        self, *, per_page: int = 100, status: str | None = None, model: str | None = None
+        self,
+        *,
+        per_page: int = 100,
+        status: str | None = None,
+        model: str | None = None,
+        type: str | None = None,
     ) -> AsyncIterator[Task]:
-        """Every task of the account (or of a status or model), page after page, following
-        the server's cursor so that tasks submitted meanwhile neither repeat nor hide one."""
-        page = 1
-        where: dict[str, Any] = {"page": 1}
-        previous: builtins.list[Task] = []
-        while True:
-            found = await self.list(per_page=per_page, status=status, model=model, **where)
-            for task in unseen(found.tasks, previous):
-                yield task
-            if not found.tasks or not found.pagination.has_next:
-                return
-            page, where, previous = page + 1, next_page(found, page), found.tasks
+        """Every task of the account (or of a status, model or type), page after page,
+        following the server's cursor so that tasks submitted meanwhile neither repeat nor hide
+        one."""
+        found = walk(self.list, per_page=per_page, status=status, model=model, type=type)
+        async for task in found:
+            yield task
 
     async def wait(
         self,
@@ -266,3 +297,68 @@ class AsyncTasks:
                     return finished(task)
                 schedule.polled(task)
             await asyncio.sleep(schedule.next_delay(hint, was_held))
+
+
+class AsyncUsage:
+    """``client.usage``: what was charged, record by record or summed per model; see ``Usage``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        model: str | None = None,
+        type: str | None = None,
+        api_key: str | None = None,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+    ) -> UsagePage:
+        """One page of the account's usage records (``GET /v1/usage``), newest first, with its
+        ``pagination``; ``per_page`` is 1 to 100 (20 by default)."""
+        call = self._client._usage_call(
+            page=page,
+            per_page=per_page,
+            model=model,
+            type=type,
+            api_key=api_key,
+            start_date=start_date,
+            end_date=end_date,
+        )
+        return await self._client._request(call, UsagePage.from_json)
+
+    async def iter(
+        self,
+        *,
+        per_page: int = 100,
+        model: str | None = None,
+        type: str | None = None,
+        api_key: str | None = None,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+    ) -> AsyncIterator[UsageRecord]:
+        """Every usage record that matches, page after page, each once."""
+        found = walk(
+            self.list,
+            per_page=per_page,
+            model=model,
+            type=type,
+            api_key=api_key,
+            start_date=start_date,
+            end_date=end_date,
+        )
+        async for record in found:
+            yield record
+
+    async def summary(
+        self,
+        *,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+        api_key: str | None = None,
+    ) -> builtins.list[UsageSummary]:
+        """The usage summed per model (``GET /v1/usage/summary``): one entry per model used."""
+        call = self._client._usage_summary_call(start_date, end_date, api_key)
+        return await self._client._request(call, UsageSummary.list_from_json)

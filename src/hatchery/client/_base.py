@@ -26,9 +26,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Required, TypedDict, TypeVar
+from typing import Any, BinaryIO, Protocol, Required, TypedDict, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -46,7 +46,7 @@ from hatchery.client.errors import (
     WaitTimeoutError,
     error_class,
 )
-from hatchery.client.models import Task, TaskEvent, TaskPage
+from hatchery.client.models import Page, Task, TaskEvent
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 60.0
@@ -64,6 +64,15 @@ USER_AGENT = f"hatchery-python/{__version__}"
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 M = TypeVar("M")
 log = logging.getLogger("hatchery.client")
+Day = date | str  # a UTC day: a date, or "YYYY-MM-DD"
+
+
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Identified)
 
 
 @dataclass(frozen=True)
@@ -315,19 +324,33 @@ class GenerateParams(TypedDict, total=False):
     webhook_url: str | None  # where the task's end is POSTed
 
 
-def unseen(tasks: list[Task], previous: list[Task]) -> list[Task]:
-    """A page's tasks minus those on the page before: tasks submitted while a listing is walked
-    push older ones onto the next page, which would otherwise be yielded twice."""
-    before = {t.id for t in previous}
-    return [t for t in tasks if t.id not in before]
+def unseen(items: list[Item], previous: list[Item]) -> list[Item]:
+    """A page's items minus those on the page before: items added while a listing is walked
+    (tasks submitted, charges recorded) push older ones onto the next page, which would otherwise
+    be yielded twice."""
+    before = {item.id for item in previous}
+    return [item for item in items if item.id not in before]
 
 
-def next_page(found: TaskPage, page: int) -> dict[str, Any]:
+def next_page(found: Page[Any], page: int) -> dict[str, Any]:
     """Where a walk goes after ``found`` (page number ``page``): by its cursor when the server
     gives one, else by the next page number."""
     if found.pagination.cursor is not None:
         return {"cursor": found.pagination.cursor}
     return {"page": page + 1}
+
+
+def day(value: Day | None) -> str | None:
+    """A day for the API's ``start_date``/``end_date``: ``YYYY-MM-DD`` (a datetime counts by its
+    UTC day when it has a time zone); a string is sent as it is, for the server to check."""
+    if isinstance(value, datetime):
+        value = (value.astimezone(UTC) if value.tzinfo else value).date()
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def query(**params: Any) -> dict[str, Any]:
+    """Query parameters without the ones left None, days as ``YYYY-MM-DD``."""
+    return {k: day(v) if isinstance(v, date) else v for k, v in params.items() if v is not None}
 
 
 def finished(task: Task) -> Task:
@@ -540,12 +563,20 @@ class BaseClient:
         url, timeout = self._url("/v1/generate"), self._held_timeout(hold)
         return Call("POST", url, json=body, headers=headers | prefer(hold), timeout=timeout)
 
-    def _account_call(self) -> Call:
-        return Call("GET", self._url("/v1/account"))
+    def _account_call(self, api_key: str | None = None) -> Call:
+        return Call("GET", self._url("/v1/account"), params=query(api_key=api_key))
 
     def _list_call(self, **filters: Any) -> Call:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return Call("GET", self._url("/v1/tasks"), params=params)
+        return Call("GET", self._url("/v1/tasks"), params=query(**filters))
+
+    def _usage_call(self, **filters: Any) -> Call:
+        return Call("GET", self._url("/v1/usage"), params=query(**filters))
+
+    def _usage_summary_call(
+        self, start_date: Day | None, end_date: Day | None, api_key: str | None
+    ) -> Call:
+        params = query(start_date=start_date, end_date=end_date, api_key=api_key)
+        return Call("GET", self._url("/v1/usage/summary"), params=params)
 
     def _task_url(self, task_id: str, action: str = "") -> str:
         return self._url(f"/v1/tasks/{quote(task_id, safe='')}{action}")

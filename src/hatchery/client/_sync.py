@@ -1,4 +1,4 @@
-"""The blocking client: ``Client`` and its ``tasks`` resource."""
+"""The blocking client: ``Client`` and its ``tasks`` and ``usage`` resources."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from hatchery.client._base import (
     BaseClient,
     Call,
     Config,
+    Day,
     EventReader,
     GenerateParams,
+    Item,
     M,
     PollSchedule,
     api_error,
@@ -37,7 +39,16 @@ from hatchery.client._base import (
     unseen,
 )
 from hatchery.client.errors import HatcheryError
-from hatchery.client.models import Account, Task, TaskEvent, TaskPage
+from hatchery.client.models import (
+    Account,
+    Page,
+    Task,
+    TaskEvent,
+    TaskPage,
+    UsagePage,
+    UsageRecord,
+    UsageSummary,
+)
 
 
 class Client(BaseClient):
@@ -57,6 +68,7 @@ class Client(BaseClient):
         self._http = http_client or httpx.Client(limits=http_limits())
         self._owns_http = http_client is None
         self.tasks = Tasks(self)
+        self.usage = Usage(self)
 
     def generate(
         self,
@@ -79,8 +91,11 @@ class Client(BaseClient):
             return task
         return finished(task) if task.done else self.tasks.wait(task.id, timeout=timeout)
 
-    def account(self) -> Account:
-        return self._request(self._account_call(), Account.from_json)
+    def account(self, *, api_key: str | None = None) -> Account:
+        """The account's balance and usage; with ``api_key`` (a key's prefix, e.g.
+        ``hk_AbCdEf1234``, or the whole key), the usage of that key alone (NotFoundError if it
+        is not one of the account's keys)."""
+        return self._request(self._account_call(api_key), Account.from_json)
 
     def download(self, task: Task | str, directory: str | Path = ".") -> list[Path]:
         """Write every output file of a completed task into ``directory``; returns the paths."""
@@ -162,6 +177,20 @@ class Client(BaseClient):
         self.close()
 
 
+def walk(fetch: Callable[..., Page[Item]], **filters: Any) -> Iterator[Item]:
+    """Every item of a list, page after page (by the server's cursor when it gives one), each
+    once: an item pushed onto the next page by one added meanwhile is not yielded again."""
+    page = 1
+    where: dict[str, Any] = {"page": 1}
+    previous: list[Item] = []
+    while True:
+        found = fetch(**filters, **where)
+        yield from unseen(found.items, previous)
+        if not found.items or not found.pagination.has_next:
+            return
+        page, where, previous = page + 1, next_page(found, page), found.items
+
+
 class Tasks:
     """``client.tasks``: read, list and wait for tasks."""
 
@@ -214,29 +243,29 @@ class Tasks:
         per_page: int | None = None,
         status: str | None = None,
         model: str | None = None,
+        type: str | None = None,
         cursor: str | None = None,
     ) -> TaskPage:
         """One page of the account's tasks, newest first, with its ``pagination``: by ``page``
-        number, or from the ``cursor`` a previous page gave (``pagination.cursor``)."""
+        number, or from the ``cursor`` a previous page gave (``pagination.cursor``). ``type`` is
+        ``image_generate``, ``image_edit`` or ``video_generate``."""
         call = self._client._list_call(
-            page=page, per_page=per_page, status=status, model=model, cursor=cursor
+            page=page, per_page=per_page, status=status, model=model, type=type, cursor=cursor
         )
         return self._client._request(call, TaskPage.from_json)
 
     def iter(
-        self, *, per_page: int = 100, status: str | None = None, model: str | None = None
+        self,
+        *,
+        per_page: int = 100,
+        status: str | None = None,
+        model: str | None = None,
+        type: str | None = None,
     ) -> Iterator[Task]:
-        """Every task of the account (or of a status or model), page after page, following
-        the server's cursor so that tasks submitted meanwhile neither repeat nor hide one."""
-        page = 1
-        where: dict[str, Any] = {"page": 1}
-        previous: builtins.list[Task] = []
-        while True:
-            found = self.list(per_page=per_page, status=status, model=model, **where)
-            yield from unseen(found.tasks, previous)
-            if not found.tasks or not found.pagination.has_next:
-                return
-            page, where, previous = page + 1, next_page(found, page), found.tasks
+        """Every task of the account (or of a status, model or type), page after page,
+        following the server's cursor so that tasks submitted meanwhile neither repeat nor hide
+        one."""
+        yield from walk(self.list, per_page=per_page, status=status, model=model, type=type)
 
     def wait(
         self,
@@ -263,3 +292,69 @@ class Tasks:
                     return finished(task)
                 schedule.polled(task)
             time.sleep(schedule.next_delay(hint, was_held))
+
+
+class Usage:
+    """``client.usage``: what was charged, record by record or summed per model. Days are UTC
+    and both ends are included; give them as ``datetime.date`` or ``"YYYY-MM-DD"``. ``api_key``
+    narrows to one of the account's keys (its prefix, e.g. ``hk_AbCdEf1234``, or the whole key;
+    NotFoundError if it is not the account's)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(
+        self,
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        model: str | None = None,
+        type: str | None = None,
+        api_key: str | None = None,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+    ) -> UsagePage:
+        """One page of the account's usage records (``GET /v1/usage``), newest first, with its
+        ``pagination``; ``per_page`` is 1 to 100 (20 by default)."""
+        call = self._client._usage_call(
+            page=page,
+            per_page=per_page,
+            model=model,
+            type=type,
+            api_key=api_key,
+            start_date=start_date,
+            end_date=end_date,
+        )
+        return self._client._request(call, UsagePage.from_json)
+
+    def iter(
+        self,
+        *,
+        per_page: int = 100,
+        model: str | None = None,
+        type: str | None = None,
+        api_key: str | None = None,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+    ) -> Iterator[UsageRecord]:
+        """Every usage record that matches, page after page, each once."""
+        yield from walk(
+            self.list,
+            per_page=per_page,
+            model=model,
+            type=type,
+            api_key=api_key,
+            start_date=start_date,
+            end_date=end_date,
+        )
+
+    def summary(
+        self,
+        *,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+        api_key: str | None = None,
+    ) -> builtins.list[UsageSummary]:
+        """The usage summed per model (``GET /v1/usage/summary``): one entry per model used."""
+        call = self._client._usage_summary_call(start_date, end_date, api_key)
+        return self._client._request(call, UsageSummary.list_from_json)

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+T = TypeVar("T")
 
 
 def _time(value: Any) -> datetime | None:
@@ -28,9 +29,13 @@ def dollars(value: str | None) -> Decimal | None:
 
 @dataclass(frozen=True)
 class TaskOutput:
+    """A completed task's files; ``resolution`` is the size made (``"1k"``, ``"2k"``, ``"4k"``;
+    None from a server that does not say)."""
+
     urls: list[str]
     url: str | None = None
     duration_seconds: float | None = None
+    resolution: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskOutput:
@@ -39,6 +44,7 @@ class TaskOutput:
             urls=urls,
             url=data.get("url") or (urls[0] if urls else None),
             duration_seconds=data.get("duration_seconds"),
+            resolution=data.get("resolution"),
         )
 
 
@@ -120,26 +126,158 @@ class Pagination:
 
 
 @dataclass(frozen=True)
-class TaskPage:
-    tasks: list[Task]
+class Page(Generic[T]):
+    """One page of a list: its ``items`` and its ``pagination``; iterating it gives the items."""
+
+    items: list[T]
     pagination: Pagination
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class TaskPage(Page[Task]):
+    """A page of ``GET /v1/tasks``: ``data.items`` (``data.tasks`` from a Hatchery server older
+    than 0.2)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskPage:
+        found = data["items"] if "items" in data else data.get("tasks", [])
         return cls(
-            tasks=[Task.from_json(t) for t in data.get("tasks", [])],
+            items=[Task.from_json(t) for t in found],
             pagination=Pagination.from_json(data.get("pagination") or {}),
         )
 
-    def __iter__(self) -> Iterator[Task]:
-        return iter(self.tasks)
+    @property
+    def tasks(self) -> list[Task]:
+        """The page's tasks: ``items`` by its former name."""
+        return self.items
 
-    def __len__(self) -> int:
-        return len(self.tasks)
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """What one charge was for (``GET /v1/usage``): a task of ``model`` and ``type`` quoted
+    ``units`` of ``unit`` (``"image"``: an output image; ``"second"``: a second of video) at
+    ``unit_price``, charged ``cost``; ``resolution`` is the image size made and ``api_key`` the
+    prefix of the key that submitted it (None when unknown)."""
+
+    id: str
+    task_id: str
+    model: str
+    type: str
+    units: int
+    unit: str
+    unit_price: str
+    cost: str
+    resolution: str | None
+    api_key: str | None
+    created_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageRecord:
+        return cls(
+            id=data["id"],
+            task_id=data.get("task_id", ""),
+            model=data.get("model", ""),
+            type=data.get("type", ""),
+            units=int(data.get("units", 0)),
+            unit=data.get("unit", ""),
+            unit_price=data.get("unit_price") or "$0.00",
+            cost=data.get("cost") or "$0.00",
+            resolution=data.get("resolution"),
+            api_key=data.get("api_key"),
+            created_at=_time(data.get("created_at")),
+            raw=data,
+        )
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return dollars(self.cost) or Decimal(0)
+
+    @property
+    def unit_price_usd(self) -> Decimal:
+        return dollars(self.unit_price) or Decimal(0)
+
+
+@dataclass(frozen=True)
+class UsagePage(Page[UsageRecord]):
+    """A page of ``GET /v1/usage``, newest first."""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsagePage:
+        return cls(
+            items=[UsageRecord.from_json(r) for r in data["items"]],
+            pagination=Pagination.from_json(data.get("pagination") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Usage summed (an account's ``usage``): requests charged, their units and their cost."""
+
+    request_count: int
+    total_units: int
+    total_cost: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageTotals:
+        return cls(
+            request_count=int(data.get("request_count", 0)),
+            total_units=int(data.get("total_units", 0)),
+            total_cost=data.get("total_cost") or "$0.00",
+            raw=data,
+        )
+
+    @property
+    def total_cost_usd(self) -> Decimal:
+        return dollars(self.total_cost) or Decimal(0)
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """One model's usage summed (an entry of ``GET /v1/usage/summary``)."""
+
+    model: str
+    request_count: int
+    total_units: int
+    total_cost: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UsageSummary:
+        totals = UsageTotals.from_json(data)
+        return cls(
+            model=data["model"],
+            request_count=totals.request_count,
+            total_units=totals.total_units,
+            total_cost=totals.total_cost,
+            raw=data,
+        )
+
+    @classmethod
+    def list_from_json(cls, data: Any) -> list[UsageSummary]:
+        """The entries of ``GET /v1/usage/summary`` (a list, one per model)."""
+        if not isinstance(data, list):
+            raise TypeError(f"a usage summary is a list, not {type(data).__name__}")
+        return [cls.from_json(entry) for entry in data]
+
+    @property
+    def total_cost_usd(self) -> Decimal:
+        return dollars(self.total_cost) or Decimal(0)
 
 
 @dataclass(frozen=True)
 class Account:
+    """The account's balance and its ``usage``: all of it, or, when ``api_key`` is set, that of
+    the key it names (``client.account(api_key=...)``). ``usage`` is None from a server that does
+    not report it."""
+
     id: str
     email: str
     status: str
@@ -147,9 +285,12 @@ class Account:
     reserved: str
     available: str
     raw: dict[str, Any] = field(repr=False, compare=False)
+    api_key: str | None = None
+    usage: UsageTotals | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Account:
+        usage = data.get("usage")
         return cls(
             id=str(data.get("id", "")),
             email=data.get("email", ""),
@@ -158,6 +299,8 @@ class Account:
             reserved=data.get("reserved", ""),
             available=data.get("available", ""),
             raw=data,
+            api_key=data.get("api_key"),
+            usage=UsageTotals.from_json(usage) if isinstance(usage, dict) else None,
         )
 
     @property
