@@ -37,7 +37,8 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 # The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL
-# (about 10 minutes; BENCH_ARGS=--quick for about 3); see docs/benchmarks.md.
+# (about 13 minutes; BENCH_ARGS=--quick for about 5; BENCH_ARGS="--only usage" for one scenario);
+# see docs/benchmarks.md.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,dev,bench]'

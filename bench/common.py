@@ -84,6 +84,16 @@ def request(method: str, path: str, key: str | None = None, body: Any = None) ->
     return template
 
 
+def one_at_a_time(
+    port: int, pid: int, path: str, key: str | None, duration: float
+) -> dict[str, Any]:
+    """A load spec: ``GET path`` one request at a time (a closed loop on one connection), for
+    ``duration`` s after 0.5 s of warm-up, at most 5,000 requests; ``pid``'s CPU measured."""
+    spec = {"port": port, "pid": pid, "mode": "closed", "connections": 1, "warmup": 0.5}
+    spec |= {"duration": duration, "count": 5000, "requests": [request("GET", path, key)]}
+    return spec
+
+
 class Proc:
     """A child process whose output is read (and kept) by a thread, so it never blocks."""
 

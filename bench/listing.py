@@ -18,7 +18,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from bench.common import Stack, request
+from bench.common import Stack, one_at_a_time
 from hatchery.api import cursor
 from hatchery.store.tables import accounts, task_counts, tasks
 
@@ -58,7 +58,11 @@ async def seed(database_url: str, count: int) -> None:
             await insert_tasks(conn, account_id, count)
             await conn.execute(
                 task_counts.insert().values(
-                    account_id=account_id, model="nanobanana", total=count, completed=count
+                    account_id=account_id,
+                    model="nanobanana",
+                    type="image_generate",
+                    total=count,
+                    completed=count,
                 )
             )
         async with engine.begin() as conn:
@@ -92,13 +96,11 @@ def run(
     with stack.server(HATCHERY_WORKERS="0") as proc:
         result["same_tasks"] = same_tasks(stack, paths["deep_page"], paths["deep_cursor"])
         for name, path in paths.items():
-            spec = {"port": stack.port, "pid": proc.pid, "mode": "closed", "connections": 1}
-            spec |= {"duration": duration, "warmup": 0.5, "count": 5000}
-            result[name] = load(spec | {"requests": [request("GET", path, stack.key)]})
+            result[name] = load(one_at_a_time(stack.port, proc.pid, path, stack.key, duration))
     return result
 
 
 def same_tasks(stack: Stack, by_page: str, by_cursor: str) -> bool:
     with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {stack.key}"}) as c:
-        pages = [c.get(path, timeout=60).json()["data"]["tasks"] for path in (by_page, by_cursor)]
+        pages = [c.get(path, timeout=60).json()["data"]["items"] for path in (by_page, by_cursor)]
     return len(pages[0]) == PER_PAGE and pages[0] == pages[1]

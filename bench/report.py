@@ -84,6 +84,14 @@ def listing(results: dict[str, Any]) -> list[str]:
         "| backend | tasks | request | p50 ms | p99 ms | server CPU µs/req |",
         "|---|---:|---|---:|---:|---:|",
     ]
+    for name, floor in results["floors"].items():
+        if "get_one" in floor:  # the same GET one request at a time, in the same run
+            run = floor["get_one"]
+            lat = run["latency_ms"]
+            lines.append(
+                f"| floor {name} GET | | | {_f(lat['p50'], 2)} | {_f(lat['p99'], 2)} | "
+                f"{_f(run['server_cpu_us_per_request'])} |"
+            )
     for backend, found in results["backends"].items():
         lst = found["list"]
         for name, label in (
@@ -97,6 +105,55 @@ def listing(results: dict[str, Any]) -> list[str]:
                 f"| {backend} | {lst['tasks']:,} | {label} | {_f(lat['p50'], 2)} | "
                 f"{_f(lat['p99'], 2)} | {_f(run['server_cpu_us_per_request'])} |"
             )
+    return lines
+
+
+USAGE_REQUESTS = (
+    ("summary", "summary"),
+    ("summary_30_days", "summary, 30 days"),
+    ("summary_one_key", "summary, one key"),
+    ("list_page_1", "`/v1/usage` page 1"),
+)
+
+
+def usage(results: dict[str, Any]) -> list[str]:
+    """One request at a time, beside the floors' ``GET`` measured the same way in the run."""
+    floor = results["floors"]["fastapi"]["get_one"]
+    lines = [
+        "| backend | records | request | p50 ms | p99 ms | max ms | server CPU µs/req "
+        "| CPU ratio to FastAPI floor |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("fastapi", "starlette"):
+        run = results["floors"][name]["get_one"]
+        lat = run["latency_ms"]
+        lines.append(
+            f"| floor {name} GET | | | {_f(lat['p50'], 2)} | {_f(lat['p99'], 2)} | "
+            f"{_f(lat['max'], 2)} | {_f(run['server_cpu_us_per_request'])} | |"
+        )
+    for backend, found in results["backends"].items():
+        use = found["usage"]
+        for name, label in USAGE_REQUESTS:
+            run = use[name]
+            lat, cpu = run["latency_ms"], run["server_cpu_us_per_request"]
+            lines.append(
+                f"| {backend} | {use['records']:,} | {label} | {_f(lat['p50'], 2)} | "
+                f"{_f(lat['p99'], 2)} | {_f(lat['max'], 2)} | {_f(cpu)} | "
+                f"{_ratio(cpu, floor['server_cpu_us_per_request'])} |"
+            )
+    return lines
+
+
+def usage_seeding(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for backend, found in results["backends"].items():
+        use = found["usage"]
+        lines.append(
+            f"- {backend}: {use['records']:,} records ({use['days']}) and {use['daily_rows']:,} "
+            f"daily sums seeded in {use['seeded_in_s']:g} s (inserts {use['insert_s']:g} s; "
+            f"daily sums checked against the records in {use['check_s']:g} s: "
+            f"{'equal' if use['daily_matches_records'] else 'DIFFERENT'})"
+        )
     return lines
 
 
@@ -121,30 +178,37 @@ def profiles(results: dict[str, Any]) -> list[str]:
 
 def markdown(results: dict[str, Any]) -> str:
     m, plan = results["machine"], results["plan"]
+    ran = results.get("scenarios", ["requests", "lifecycle", "list"])
     lines = [
         "# Hatchery request-path benchmark",
         "",
         f"{m['date']}; {m['cpus']} CPUs ({m['cpu']}); Python {m['python']}; "
         f"{plan['duration']:g} s measured per run after {plan['warmup']:g} s of warm-up.",
-        "",
-        f"## Throughput at saturation ({plan['connections']} connections, closed loop)",
-        "",
-        *throughput(results),
-        "",
-        f"## Latency at {plan['rate']:g} requests/s (open loop)",
-        "",
-        *latency(results),
-        "",
-        f"## Lifecycle ({plan['lifecycle_rate']:g} submits/s for {plan['lifecycle_seconds']:g} s,"
-        " local provider, one 16:9 1k image)",
-        "",
-        *lifecycle(results),
-        "",
-        "## List (one request at a time)",
-        "",
-        *listing(results),
-        "",
-        "## Profile of the submit path (py-spy, saturated)",
-        *profiles(results),
     ]
+    if "requests" in ran:
+        lines += [
+            "",
+            f"## Throughput at saturation ({plan['connections']} connections, closed loop)",
+            "",
+            *throughput(results),
+            "",
+            f"## Latency at {plan['rate']:g} requests/s (open loop)",
+            "",
+            *latency(results),
+        ]
+    if "lifecycle" in ran:
+        lines += [
+            "",
+            f"## Lifecycle ({plan['lifecycle_rate']:g} submits/s for "
+            f"{plan['lifecycle_seconds']:g} s, local provider, one 16:9 1k image)",
+            "",
+            *lifecycle(results),
+        ]
+    if "list" in ran:
+        lines += ["", "## List (one request at a time)", "", *listing(results)]
+    if "usage" in ran:
+        lines += ["", "## Usage summary (one request at a time)", "", *usage(results)]
+        lines += ["", *usage_seeding(results)]
+    if "requests" in ran:
+        lines += ["", "## Profile of the submit path (py-spy, saturated)", *profiles(results)]
     return "\n".join(lines) + "\n"

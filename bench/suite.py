@@ -15,10 +15,15 @@ fresh database and a ``hatchery serve`` process:
   → completed, → webhook received;
 - list: ``GET /v1/tasks`` with ``--list-tasks`` tasks in one account: page 1, a deep page by
   ``page=`` and the same depth by ``cursor``;
+- usage: ``GET /v1/usage/summary`` with ``--usage-records`` usage records in one account (a year
+  of them): over everything, over 30 days, for one key; and ``GET /v1/usage`` page 1;
 - profile: the submit path sampled by py-spy while it is saturated; the largest costs.
 
 Load comes from ``bench/loadgen.py`` in its own process. Each run is bounded in time; CPU per
-request is the server process's (``/proc``) over the measured window.
+request is the server process's (``/proc``) over the measured window. ``--only usage`` (or any of
+requests, lifecycle, list, usage, comma-separated) runs only those scenarios, and only the floors
+they are set against: the saturated and paced ones for requests, a ``GET`` one request at a time
+for list and usage.
 Writes ``bench/results/bench.json`` and ``bench.md``.
 """
 
@@ -38,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from bench import lifecycle, listing, profile
+from bench import lifecycle, listing, profile, usage
 from bench.common import (
     RESULTS,
     Proc,
@@ -46,6 +51,7 @@ from bench.common import (
     free_port,
     load,
     make_stack,
+    one_at_a_time,
     postgres,
     request,
     wait_http,
@@ -60,12 +66,20 @@ class Plan:
     rate: float
     connections: int
     list_tasks: int
+    usage_records: int
     lifecycle_rate: float
     lifecycle_seconds: float
     profile_seconds: float
 
 
-QUICK = {"duration": 4.0, "warmup": 1.0, "list_tasks": 100_000, "lifecycle_seconds": 5.0}
+QUICK = {
+    "duration": 4.0,
+    "warmup": 1.0,
+    "list_tasks": 100_000,
+    "usage_records": 100_000,
+    "lifecycle_seconds": 5.0,
+}
+SCENARIOS = ("requests", "lifecycle", "list", "usage")
 # The smallest output of the local provider: one 16:9 1k image (1024 x 576).
 SUBMIT_BODY = {"model": "nanobanana", "prompt": "a lighthouse at dusk"}
 
@@ -88,21 +102,26 @@ def checked(run: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-def floors(plan: Plan) -> dict[str, Any]:
+def floors(plan: Plan, scenarios: list[str]) -> dict[str, Any]:
+    """The floors the scenarios are set against: saturated and paced (submit and poll), and a
+    ``GET`` one request at a time (list and usage)."""
     found: dict[str, Any] = {}
     for name in ("fastapi", "starlette"):
         port = free_port()
         proc = Proc(
             [sys.executable, "-m", "bench.floors", name, "--port", str(port)], {**os.environ}
         )
+        found[name] = {}
         try:
             wait_http(f"http://127.0.0.1:{port}/floor")
-            found[name] = {
-                "post": saturate_and_pace(
-                    plan, port, proc.pid, [request("POST", "/floor", None, SUBMIT_BODY)]
-                ),
-                "get": saturate_and_pace(plan, port, proc.pid, [request("GET", "/floor")]),
-            }
+            if "requests" in scenarios:
+                post = [request("POST", "/floor", None, SUBMIT_BODY)]
+                found[name]["post"] = saturate_and_pace(plan, port, proc.pid, post)
+                get = [request("GET", "/floor")]
+                found[name]["get"] = saturate_and_pace(plan, port, proc.pid, get)
+            if "list" in scenarios or "usage" in scenarios:
+                spec = one_at_a_time(port, proc.pid, "/floor", None, plan.duration)
+                found[name]["get_one"] = checked(load(spec))
         finally:
             proc.stop()
     return found
@@ -115,7 +134,7 @@ def task_ids(stack: Stack, count: int) -> list[str]:
     with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {stack.key}"}) as c:
         while len(ids) < count:
             data = c.get("/v1/tasks", params=params).json()["data"]
-            ids += [t["id"] for t in data["tasks"]]
+            ids += [t["id"] for t in data["items"]]
             if not data["pagination"]["cursor"]:
                 break
             params = {"per_page": 100, "cursor": data["pagination"]["cursor"]}
@@ -144,20 +163,34 @@ def request_path(plan: Plan, stack: Stack) -> dict[str, Any]:
 Fresh = Callable[[str], str]
 
 
-def backend(plan: Plan, name: str, fresh: Fresh) -> dict[str, Any]:
-    """Every scenario on one database kind; ``fresh(label)`` gives a new database's URL."""
-    print(f"[bench] {name}: submit and poll", flush=True)
-    result = request_path(plan, make_stack(fresh("requests")))
-    print(f"[bench] {name}: lifecycle", flush=True)
-    result["lifecycle"] = lifecycle.run(
-        make_stack(fresh("lifecycle"), HATCHERY_ALLOW_PRIVATE_URLS="true"),
-        rate=plan.lifecycle_rate,
-        seconds=plan.lifecycle_seconds,
-        body=SUBMIT_BODY,
-        load=load,
-    )
-    print(f"[bench] {name}: list with {plan.list_tasks:,} tasks", flush=True)
-    result["list"] = listing.run(make_stack(fresh("list")), plan.list_tasks, plan.duration, load)
+def checked_load(spec: dict[str, Any]) -> dict[str, Any]:
+    return checked(load(spec))
+
+
+def backend(plan: Plan, name: str, fresh: Fresh, scenarios: list[str]) -> dict[str, Any]:
+    """The scenarios on one database kind; ``fresh(label)`` gives a new database's URL."""
+    result: dict[str, Any] = {}
+    if "requests" in scenarios:
+        print(f"[bench] {name}: submit and poll", flush=True)
+        result |= request_path(plan, make_stack(fresh("requests")))
+    if "lifecycle" in scenarios:
+        print(f"[bench] {name}: lifecycle", flush=True)
+        result["lifecycle"] = lifecycle.run(
+            make_stack(fresh("lifecycle"), HATCHERY_ALLOW_PRIVATE_URLS="true"),
+            rate=plan.lifecycle_rate,
+            seconds=plan.lifecycle_seconds,
+            body=SUBMIT_BODY,
+            load=load,
+        )
+    if "list" in scenarios:
+        print(f"[bench] {name}: list with {plan.list_tasks:,} tasks", flush=True)
+        stack = make_stack(fresh("list"))
+        result["list"] = listing.run(stack, plan.list_tasks, plan.duration, checked_load)
+    if "usage" in scenarios:
+        print(f"[bench] {name}: usage with {plan.usage_records:,} records", flush=True)
+        stack = make_stack(fresh("usage"))
+        result["usage"] = usage.run(stack, plan.usage_records, plan.duration, checked_load)
+        print(f"[bench] {name}: usage seeded in {result['usage']['seeded_in_s']} s", flush=True)
     return result
 
 
@@ -203,18 +236,30 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s of paced runs")
     parser.add_argument("--connections", type=int, default=32, help="of saturation runs")
     parser.add_argument("--list-tasks", type=int, default=1_000_000)
+    parser.add_argument("--usage-records", type=int, default=1_000_000)
     parser.add_argument("--lifecycle-rate", type=float, default=20.0)
     parser.add_argument("--lifecycle-seconds", type=float, default=10.0)
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="0: no profile")
-    parser.add_argument("--quick", action="store_true", help="short runs, 100,000 listed tasks")
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs, 100,000 listed tasks and usage records"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"scenarios to run, comma-separated, of: {', '.join(SCENARIOS)} (default: all)",
+    )
     args = parser.parse_args()
+    scenarios = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(scenarios) - set(SCENARIOS))
+    if unknown or not scenarios:
+        parser.error(f"--only takes some of {', '.join(SCENARIOS)} (got {args.only!r})")
     plan = plan_of(args, parser)
     print("[bench] floors", flush=True)
-    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__, "floors": floors(plan)}
-    results["backends"] = {}
+    results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
+    results |= {"scenarios": scenarios, "floors": floors(plan, scenarios), "backends": {}}
     for name in args.backends.split(","):
         with databases(name) as fresh:
-            results["backends"][name] = backend(plan, name, fresh)
+            results["backends"][name] = backend(plan, name, fresh, scenarios)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     report = markdown(results)

@@ -203,9 +203,9 @@ usage_records = sa.Table(
 usage_daily = sa.Table(
     "usage_daily",
     metadata,
-    # The usage records summed per account, UTC day, model, type and API key ('' for none),
-    # changed in the record's own transaction: what a usage summary, a usage list's total and an
-    # account's usage read, so that none of them scans the records.
+    # The usage records summed per account, UTC day, model, type and API key ('' for none), and
+    # over all keys ('*'), changed in the record's own transaction: what a usage summary, a usage
+    # list's total and an account's usage read, so that none of them scans the records.
     sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("day", sa.String(10), primary_key=True),  # "2026-05-08"
     sa.Column("model", sa.String(64), primary_key=True),
@@ -214,6 +214,7 @@ usage_daily = sa.Table(
     sa.Column("units", sa.BigInteger, nullable=False),
     sa.Column("cost_micros", sa.BigInteger, nullable=False),
     sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Index(None, "account_id", "api_key", "day"),  # one key's days
 )
 
 webhook_deliveries = sa.Table(

@@ -5,9 +5,11 @@ account's balance row was updated (that row lock orders two transactions of one 
 update-then-insert of the day's sum cannot race itself). No record without its charge, no charge
 without its record: the ledger's charge row and this record commit together or not at all.
 
-``usage_daily`` holds the records summed per account, UTC day, model, type and API key; the
-summary, a list's total and an account's usage read it, never the records themselves, so they
-cost the same at a million records as at ten. The list itself reads the records, newest first.
+``usage_daily`` holds the records summed per account, UTC day, model, type and API key, and
+again over all keys (``api_key`` = ``ALL_KEYS``); the summary, a list's total and an account's
+usage read it, never the records themselves, so they cost the same at a million records as at
+ten, and what they read without a key filter does not grow with the number of keys. The list
+itself reads the records, newest first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hatchery.domain.usage import Totals, UsageRecord, usage_id
 from hatchery.store.tables import usage_daily, usage_records
 
 NO_KEY = ""  # usage_daily's api_key for records without one (tasks older than migration 0006)
+ALL_KEYS = "*"  # usage_daily's api_key of the sums over every key (no key is named "*")
 
 
 @dataclass(frozen=True)
@@ -88,22 +91,22 @@ async def _add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord
         "b_day": usage.created_at.astimezone(UTC).date().isoformat(),
         "b_model": usage.model,
         "b_type": usage.type.value,
-        "b_key": usage.api_key or NO_KEY,
     }
-    added = await conn.execute(_ADD, {**day, "b_units": usage.units, "b_cost": usage.cost_micros})
-    if added.rowcount == 0:
-        await conn.execute(
-            usage_daily.insert().values(
-                account_id=account_id,
-                day=day["b_day"],
-                model=usage.model,
-                type=usage.type.value,
-                api_key=day["b_key"],
-                units=usage.units,
-                cost_micros=usage.cost_micros,
-                requests=1,
+    amounts = {"b_units": usage.units, "b_cost": usage.cost_micros}
+    for key in (usage.api_key or NO_KEY, ALL_KEYS):
+        if (await conn.execute(_ADD, {**day, "b_key": key, **amounts})).rowcount == 0:
+            await conn.execute(
+                usage_daily.insert().values(
+                    account_id=account_id,
+                    day=day["b_day"],
+                    model=usage.model,
+                    type=usage.type.value,
+                    api_key=key,
+                    units=usage.units,
+                    cost_micros=usage.cost_micros,
+                    requests=1,
+                )
             )
-        )
 
 
 def _start_of(day: date) -> datetime:
@@ -129,6 +132,8 @@ def _matching(table: sa.Table, account_id: str, where: UsageFilter) -> list[sa.C
     for name in ("model", "type", "api_key"):
         if value := getattr(where, name):
             found.append(table.c[name] == value)
+    if table is usage_daily and not where.api_key:
+        found.append(table.c.api_key == ALL_KEYS)
     return found + _in_days(table, where)
 
 

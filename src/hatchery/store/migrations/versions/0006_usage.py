@@ -1,11 +1,12 @@
 """Usage: usage records and their daily sums, image edits, the submitting API key
 
 ``usage_records`` says what each charge was for, one record per charged task, written in the
-charge's transaction; ``usage_daily`` sums them per account, UTC day, model, type and API key, so
-that a usage summary reads a few rows. Tasks gain the submitting key's prefix (``api_key``) and
-the number of price units of their quote (``units``); ``task_counts`` is counted per type as
-well, and image tasks with reference images become ``image_edit``. Tasks completed before this
-revision get their usage record here (with no API key: it was not recorded then).
+charge's transaction; ``usage_daily`` sums them per account, UTC day, model, type and API key (and
+over all keys, as ``*``), so that a usage summary reads a few rows. Tasks gain the submitting key's
+prefix (``api_key``) and the number of price units of their quote (``units``); ``task_counts`` is
+counted per type as well, and image tasks with reference images become ``image_edit``. Tasks
+completed before this revision get their usage record here (with no API key: it was not recorded
+then).
 
 Revision ID: 0006
 Revises: 0005
@@ -149,15 +150,22 @@ def _usage_daily(sql: dict[str, str]) -> None:
             "account_id", "day", "model", "type", "api_key", name=op.f("pk_usage_daily")
         ),
     )
-    day = sql["day"].format("created_at")
-    op.execute(
-        "INSERT INTO usage_daily (account_id, day, model, type, api_key, units, cost_micros, "
-        f"requests) SELECT account_id, {day}, model, type, '', SUM(units), SUM(cost_micros), "
-        f"COUNT(*) FROM usage_records GROUP BY account_id, {day}, model, type"
+    op.create_index(
+        op.f("ix_usage_daily_account_id_api_key_day"),
+        "usage_daily",
+        ["account_id", "api_key", "day"],
     )
+    day = sql["day"].format("created_at")
+    for key in ("", "*"):  # the records had no key; and the sums over all keys
+        op.execute(
+            "INSERT INTO usage_daily (account_id, day, model, type, api_key, units, cost_micros, "
+            f"requests) SELECT account_id, {day}, model, type, '{key}', SUM(units), "
+            f"SUM(cost_micros), COUNT(*) FROM usage_records GROUP BY account_id, {day}, model, type"
+        )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_usage_daily_account_id_api_key_day"), table_name="usage_daily")
     op.drop_table("usage_daily")
     op.drop_index(op.f("ix_usage_records_account_id_created_at"), table_name="usage_records")
     op.drop_index(op.f("ix_usage_records_account_id_seq"), table_name="usage_records")
