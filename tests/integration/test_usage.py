@@ -133,6 +133,12 @@ def test_charges_and_usage_records_match_one_for_one_and_add_up_to_the_balance(
     assert charged == recorded == 62_000  # $0.02 + $0.01 + $0.032
     before, after = (float(spent[k].strip("$")) for k in ("before", "after"))
     assert before - after == pytest.approx(0.062)
+    # The daily sums: per key, and again over all keys ('*'), each adding up to the records.
+    for keys in ("api_key <> '*'", "api_key = '*'"):
+        [(units, cost, requests)] = server.query(
+            f"SELECT SUM(units), SUM(cost_micros), SUM(requests) FROM usage_daily WHERE {keys}"
+        )
+        assert (units, cost, requests) == (4, 62_000, 3), keys
 
 
 def test_the_list_filters_by_model_type_key_and_day(
