@@ -18,7 +18,8 @@ JOBS = [
     {"model": "nanobanana-pro", "resolution": "4k", "prompt": "crash image", "num_outputs": 2},
     {"model": "nanobanana", "prompt": "crash small"},
 ]
-PRICES = {"veo3.1": 160_000, "nanobanana-pro": 32_000, "nanobanana": 10_000}
+# 2 s of video at $0.08; two 4K pro images at $0.032 (the 4K price); one image at $0.01
+PRICES = {"veo3.1": 160_000, "nanobanana-pro": 64_000, "nanobanana": 10_000}
 
 
 def wait_until_processing(client: httpx.Client, timeout: float = 30) -> None:
@@ -69,6 +70,8 @@ def test_sigkill_mid_task_loses_nothing_and_charges_once(
     )
     attempts = dict(server.query("SELECT id, attempt FROM tasks"))
     assert charges == Counter(submitted)  # exactly one charge per task
+    records = Counter(r[0] for r in server.query("SELECT task_id FROM usage_records"))
+    assert records == charges  # and one usage record per charge
     assert max(attempts.values()) >= 2  # the kills really interrupted work that was then reclaimed
 
     hooks = receiver.wait_for_tasks(set(submitted), path="/crash", timeout=60)
