@@ -39,6 +39,18 @@ def skip_locked(query: sa.Select[Any], dialect: str) -> sa.Select[Any]:
     return query.with_for_update(skip_locked=True) if dialect == "postgresql" else query
 
 
+def insert_adding(table: sa.Table, dialect: str, sums: tuple[str, ...]) -> sa.Insert:
+    """An INSERT that, where a row with the same primary key exists, adds the new row's ``sums``
+    columns to it instead (``INSERT ... ON CONFLICT (pk) DO UPDATE``, the same on both)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    query = upsert(table)
+    added = {name: table.c[name] + query.excluded[name] for name in sums}
+    return query.on_conflict_do_update(index_elements=list(table.primary_key), set_=added)
+
+
 def insert_ignore(table: sa.Table, dialect: str) -> sa.Insert:
     """An INSERT that does nothing when it would violate a unique key (rowcount 0 then)."""
     if dialect == "postgresql":

@@ -124,10 +124,11 @@ class TaskQueue:
             task = await tasks.finish(conn, lease, values)
             if task is None:
                 return None
+            usage_record = await usage_store.record(conn, task)
             await accounts.charge(
                 conn, task.account_id, task.id, task.price_micros, task.cost_micros
             )
-            await usage_store.record(conn, task)
+            await usage_store.add_to_day(conn, task.account_id, usage_record)
             await self._ended(conn, task)
         self._announce(task)
         return task

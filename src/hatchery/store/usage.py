@@ -1,9 +1,10 @@
 """Queries on usage: the record of each charge, and its sums per day.
 
-A usage record is written by :func:`record` in the transaction that charges its task, after the
-account's balance row was updated (that row lock orders two transactions of one account, so the
-update-then-insert of the day's sum cannot race itself). No record without its charge, no charge
-without its record: the ledger's charge row and this record commit together or not at all.
+A usage record is written by :func:`record` in the transaction that charges its task (before the
+charge: the record is a row of its own, so it waits on nobody), and added to its day's sums by
+:func:`add_to_day` after the charge has updated the account's balance row, which orders two
+transactions of one account (so the same sums are never updated in two orders). No record
+without its charge, no charge without its record: they commit together or not at all.
 
 ``usage_daily`` holds the records summed per account, UTC day, model, type and API key, and
 again over all keys (``api_key`` = ``ALL_KEYS``); the summary, a list's total and an account's
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskType
 from hatchery.domain.usage import Totals, UsageRecord, usage_id
+from hatchery.store.db import insert_adding
 from hatchery.store.tables import usage_daily, usage_records
 
 NO_KEY = ""  # usage_daily's api_key for records without one (tasks older than migration 0006)
@@ -41,8 +43,8 @@ class UsageFilter:
 
 
 async def record(conn: AsyncConnection, task: Task) -> UsageRecord:
-    """The usage record of ``task``'s charge (its ``cost_micros`` for its ``units``, at the
-    resolution its output says was made), and the day's sum it adds to."""
+    """The usage record of ``task``'s charge: its ``cost_micros`` for its ``units``, at the
+    resolution its output says was made."""
     assert task.completed_at is not None
     usage = UsageRecord(
         id=usage_id(task.id),
@@ -58,7 +60,6 @@ async def record(conn: AsyncConnection, task: Task) -> UsageRecord:
         created_at=task.completed_at,
     )
     await conn.execute(_INSERT, {"account_id": task.account_id, **_columns(usage)})
-    await _add_to_day(conn, task.account_id, usage)
     return usage
 
 
@@ -67,46 +68,27 @@ def _columns(usage: UsageRecord) -> dict[str, Any]:
 
 
 _INSERT = usage_records.insert()
-_DAY = [
-    usage_daily.c.account_id == sa.bindparam("b_account"),
-    usage_daily.c.day == sa.bindparam("b_day"),
-    usage_daily.c.model == sa.bindparam("b_model"),
-    usage_daily.c.type == sa.bindparam("b_type"),
-    usage_daily.c.api_key == sa.bindparam("b_key"),
-]
-_ADD = (
-    usage_daily.update()
-    .where(*_DAY)
-    .values(
-        units=usage_daily.c.units + sa.bindparam("b_units"),
-        cost_micros=usage_daily.c.cost_micros + sa.bindparam("b_cost"),
-        requests=usage_daily.c.requests + 1,
-    )
-)  # built once: it runs on every completion
+_ADD_TO_DAY: dict[str, sa.Insert] = {}  # per dialect, built once: it runs on every completion
 
 
-async def _add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord) -> None:
+async def add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord) -> None:
+    """Add the record to its UTC day's sums: its key's, and all keys' (one statement)."""
+    dialect = conn.dialect.name
+    if dialect not in _ADD_TO_DAY:
+        _ADD_TO_DAY[dialect] = insert_adding(
+            usage_daily, dialect, ("units", "cost_micros", "requests")
+        )
     day = {
-        "b_account": account_id,
-        "b_day": usage.created_at.astimezone(UTC).date().isoformat(),
-        "b_model": usage.model,
-        "b_type": usage.type.value,
+        "account_id": account_id,
+        "day": usage.created_at.astimezone(UTC).date().isoformat(),
+        "model": usage.model,
+        "type": usage.type.value,
+        "units": usage.units,
+        "cost_micros": usage.cost_micros,
+        "requests": 1,
     }
-    amounts = {"b_units": usage.units, "b_cost": usage.cost_micros}
-    for key in (usage.api_key or NO_KEY, ALL_KEYS):
-        if (await conn.execute(_ADD, {**day, "b_key": key, **amounts})).rowcount == 0:
-            await conn.execute(
-                usage_daily.insert().values(
-                    account_id=account_id,
-                    day=day["b_day"],
-                    model=usage.model,
-                    type=usage.type.value,
-                    api_key=key,
-                    units=usage.units,
-                    cost_micros=usage.cost_micros,
-                    requests=1,
-                )
-            )
+    keys = (usage.api_key or NO_KEY, ALL_KEYS)
+    await conn.execute(_ADD_TO_DAY[dialect], [{**day, "api_key": key} for key in keys])
 
 
 def _start_of(day: date) -> datetime:
