@@ -108,8 +108,8 @@ def test_valid_boundaries_are_accepted(server: ServerProcess) -> None:
     ("method", "path", "status", "code"),
     [
         ("GET", "/v1/nothing", 404, "NOT_FOUND"),
-        ("DELETE", "/v1/generate", 400, "BAD_REQUEST"),
-        ("PUT", "/v1/tasks", 400, "BAD_REQUEST"),
+        ("DELETE", "/v1/generate", 405, "BAD_REQUEST"),
+        ("PUT", "/v1/tasks", 405, "BAD_REQUEST"),
     ],
 )
 def test_unknown_routes_and_methods_use_the_envelope(
@@ -140,6 +140,8 @@ def test_bad_list_parameters(server: ServerProcess, query: str) -> None:
 def test_wrong_method_names_the_allowed_one(server: ServerProcess) -> None:
     with server.client() as client:
         response = client.delete("/v1/generate")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
     assert "use POST" in response.json()["error"]["message"]
 
 

@@ -6,18 +6,23 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hatchery import errors
 from hatchery.api import ratelimit
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
+from hatchery.api.openapi import openapi_document
 from hatchery.api.routes import router
 from hatchery.runtime import Background, Listening
 from hatchery.services import Services
@@ -59,19 +64,32 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's, whatever its method."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    status, headers = exc.status_code, exc.headers
+    status, headers = exc.status_code, dict(exc.headers or {})
     if status == 404:
         message = f"Route not found: {request.method} {request.url.path}"
-    elif status == 405:  # the contract has no 405: a wrong method is a malformed request
-        allowed = (headers or {}).get("Allow", "")
-        message = f"Method {request.method} is not allowed on {request.url.path}; use {allowed}"
-        status = 400
+    elif status == 405:  # the envelope, and every method the path takes (RFC 9110's Allow)
+        allowed = allowed_methods(request) or [headers.get("Allow", "")]
+        headers["Allow"] = ", ".join(allowed)
+        message = (
+            f"Method {request.method} is not allowed on {request.url.path}; "
+            f"use {' or '.join(allowed)}"
+        )
     else:
         message = str(exc.detail)
     code = HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
-    return fail(status, code, message, headers=headers)
+    return fail(status, code, message, headers=headers or None)
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
@@ -127,6 +145,28 @@ class RateLimits:
         await self.app(scope, receive, send)
 
 
+OPENAPI_URL = "/openapi.json"
+DOCS_URL = "/docs"
+
+
+def add_documentation(app: FastAPI, services: Services) -> None:
+    """``GET /openapi.json``: the API's OpenAPI document (``api.openapi``), built on first use
+    and kept; ``GET /docs``: Swagger UI (the browser loads its script and styles from a CDN)."""
+    built: list[dict[str, Any]] = []
+
+    async def openapi(request: Request) -> Response:
+        if not built:
+            built.append(openapi_document(services.catalog, services.settings))
+        return JSONResponse(built[0])
+
+    async def docs(request: Request) -> Response:
+        page: HTMLResponse = get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Hatchery API")
+        return page
+
+    app.add_route(OPENAPI_URL, openapi, methods=["GET"], include_in_schema=False)
+    app.add_route(DOCS_URL, docs, methods=["GET"], include_in_schema=False)
+
+
 def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     limiter = ratelimit.Limiter.from_settings(services.settings)
 
@@ -145,13 +185,14 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
         title="Hatchery",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # every response is the envelope; the API is documented in the README
+        docs_url=None,  # FastAPI would infer an empty document: see add_documentation
         redoc_url=None,
         openapi_url=None,
     )
     app.state.services = services
     app.state.submitter = Submitter(services)
     app.include_router(router)
+    add_documentation(app, services)
     app.add_exception_handler(errors.HatcheryError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_error)

@@ -1,0 +1,142 @@
+"""Schemathesis hooks for the fuzz run of ``tests/integration/test_openapi.py`` (loaded through
+``SCHEMATHESIS_HOOKS``). Each generated request is changed only in ways that keep it as valid or
+as invalid as it was, so the checks still judge the server by the document:
+
+- **Off the network.** The server resolves the host names of ``webhook_url`` and ``image_urls``
+  at submit. Every URL that passes the server's own syntax check gets a public IP literal as its
+  host (judged without DNS; never contacted, since the server runs no task), at the same length
+  where it can; invalid URLs are left as they are.
+- **Bounded.** A valid ``Prefer`` that asks to wait gets ``, wait=0`` appended (the last
+  preference wins): a task never ends here, so ``wait=60`` would hold the request a minute.
+- **State the document can only describe.** A valid ``Idempotency-Key`` becomes unique (the same
+  key with another body is 422 by design); a valid request (positive case) sends ``cursor``
+  without ``page`` and a ``start_date`` not after ``end_date`` (JSON Schema cannot relate two
+  parameters; the document says it in words).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from types import SimpleNamespace
+from typing import Any
+
+import schemathesis
+
+from hatchery.api import watch
+from hatchery.errors import BadRequest
+from hatchery.net.guard import URLRefused, check_url_syntax
+
+PUBLIC_IP = "1.1.1.1"
+
+
+@schemathesis.hook
+def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
+    """Every generated request (the examples of the document go through the hook below)."""
+    positive = case.meta is None or case.meta.generation.mode.is_positive
+    if isinstance(case.body, dict):
+        case.body = offline_body(case.body, positive)
+    if case.headers:
+        case.headers = bounded_headers(dict(case.headers))
+    if positive and isinstance(case.query, dict):
+        case.query = related_query(dict(case.query))
+    return case
+
+
+@schemathesis.hook
+def before_add_examples(
+    context: schemathesis.HookContext, examples: list[schemathesis.Case]
+) -> None:
+    for case in examples:
+        map_case(context, case)
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def offline_body(body: dict[str, Any], positive: bool) -> dict[str, Any]:
+    body = dict(body)
+    if "webhook_url" in body:
+        body["webhook_url"] = offline_url(body["webhook_url"])
+    if isinstance(body.get("image_urls"), list):
+        body["image_urls"] = [offline_url(url) for url in body["image_urls"]]
+    return body
+
+
+def offline_url(url: Any) -> Any:
+    """``url`` with a public IP literal as its host if the server takes its syntax, else as is."""
+    if not isinstance(url, str) or not _valid_syntax(url):
+        return url
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostport = authority.rpartition("@")
+    if hostport.startswith("["):  # an IPv6 address
+        port = hostport[hostport.find("]") + 1 :]
+    else:
+        port = hostport[hostport.find(":") :] if ":" in hostport else ""
+    rewritten = _same_length(f"{scheme}://{userinfo}{at}{PUBLIC_IP}{port}", tail, len(url))
+    if not _valid_syntax(rewritten):  # never send a name to be resolved
+        return _same_length(f"http://{PUBLIC_IP}", "/", len(url))
+    return rewritten
+
+
+def _same_length(head: str, tail: str, length: int) -> str:
+    """``head + tail``, padded or trimmed at the end of ``tail`` towards ``length``."""
+    missing = length - len(head) - len(tail)
+    if missing > 0:
+        tail = (tail or "/") + "0" * (missing - (0 if tail else 1))
+    elif missing < 0:
+        tail = tail[: max(0, len(tail) + missing)]
+    return head + tail
+
+
+def _valid_syntax(url: str) -> bool:
+    try:
+        check_url_syntax(url)
+    except (URLRefused, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- headers and query
+
+
+def bounded_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered == "idempotency-key" and _valid_key(value):
+            headers[name] = (uuid.uuid4().hex + value)[: max(len(value), 32)]
+        elif lowered == "prefer" and _waits(value):
+            headers[name] = f"{value}, wait=0"
+    return headers
+
+
+def _valid_key(value: Any) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 255 and all(" " <= c <= "~" for c in value)
+
+
+def _waits(value: Any) -> bool:
+    """Whether the server takes this ``Prefer`` and would hold the request for it."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return bool(watch.requested_wait(SimpleNamespace(headers={"prefer": value})))  # type: ignore[arg-type]
+    except BadRequest:
+        return False
+
+
+def related_query(query: dict[str, Any]) -> dict[str, Any]:
+    if query.get("cursor") and query.get("page") not in (None, ""):
+        del query["page"]
+    start, end = _day(query.get("start_date")), _day(query.get("end_date"))
+    if start and end and end < start:
+        query["start_date"], query["end_date"] = query["end_date"], query["start_date"]
+    return query
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
