@@ -17,7 +17,7 @@ CASES = [
     ({"num_outputs": 0}, "NumOutputs", "min"),
     ({"num_outputs": 5}, "NumOutputs", "max"),
     ({"num_outputs": "2"}, "NumOutputs", "type"),
-    ({"num_outputs": 2.0}, "NumOutputs", "type"),
+    ({"num_outputs": 2.5}, "NumOutputs", "type"),  # 2.0 is 2 (JSON Schema's integers)
     ({"num_outputs": True}, "NumOutputs", "type"),
     ({"duration": 0}, "Duration", "min"),
     ({"duration": 61}, "Duration", "max"),

@@ -155,6 +155,7 @@ def test_a_cursor_walks_history_without_repeats_or_gaps(server: ServerProcess) -
         ("cursor=garbage", "cursor 'garbage' is not valid"),
         ("cursor=dDEueA", "cursor 'dDEueA' is not valid"),  # t1.x
         ("cursor=%F0%9F%90%A3", "is not valid"),
+        ("cursor=dDEuOTIyMzM3MjAzNjg1NDc3NTgwOA", "is not valid"),  # t1.2**63: past any position
         ("cursor=dDEuMTU&page=2", "pass either page or cursor, not both"),
     ],
 )

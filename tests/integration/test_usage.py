@@ -174,6 +174,7 @@ def test_the_list_is_paginated_like_every_list(
     [
         ({"start_date": "2026-13-01"}, 400, "start_date must be a date as YYYY-MM-DD"),
         ({"end_date": "2026-05-08T10:00:00Z"}, 400, "end_date must be a date as YYYY-MM-DD"),
+        ({"start_date": "2026-W19-5"}, 400, "start_date must be a date as YYYY-MM-DD"),
         ({"start_date": "2026-05-09", "end_date": "2026-05-08"}, 400, "is before start_date"),
         ({"type": "song"}, 400, "type must be one of: image_generate, image_edit"),
         ({"per_page": "101"}, 400, "per_page must be a whole number from 1 to 100"),

@@ -303,6 +303,11 @@ def test_address_refusal_refuses_non_addresses(ip: str) -> None:
         "https://:secret@example.com/",
         "http://example.com:0/",
         "http://example.com:65536/",
+        "http://example.com:+80/",  # ports other than ASCII digits, which int() would read
+        "http://example.com: 80/",
+        "http://example.com:8_0/",
+        "http://example.com:\uff18\uff10/",
+        "http://[2606:4700::1]:+80/",
         "http://exa mple.com/",
         "http://exa%20mple.com/",
         "http://[::1%25eth0]/",

@@ -67,6 +67,13 @@ def test_lower_boundaries_are_accepted() -> None:
     assert (request.prompt, request.num_outputs, request.duration) == ("p", 1, 1)
 
 
+def test_whole_numbers_written_with_a_point_are_whole_numbers() -> None:
+    """JSON Schema (and so the OpenAPI document) counts 3.0 as an integer: so does the server."""
+    request = Request.model_validate({**VALID, "num_outputs": 3.0, "duration": 8.0})
+    assert (request.num_outputs, request.duration) == (3, 8)
+    assert type(request.num_outputs) is int
+
+
 def test_unknown_fields_are_ignored() -> None:
     request = Request.model_validate({**VALID, "seed": 7, "style": "oil"})
     assert "seed" not in request.model_dump()

@@ -13,6 +13,7 @@ import binascii
 from hatchery.errors import BadRequest
 
 PREFIX = "t1."
+MAX_DIGITS = 18  # positions are BIGINT sequence values: 18 digits is short of 2**63
 
 
 def encode(position: int) -> str:
@@ -28,7 +29,11 @@ def decode(cursor: str) -> int:
     except (UnicodeError, binascii.Error, ValueError):
         text = ""
     digits = text.removeprefix(PREFIX)
-    if not text.startswith(PREFIX) or not (digits.isascii() and digits.isdigit()):
+    if (
+        not text.startswith(PREFIX)
+        or not (digits.isascii() and digits.isdigit())
+        or len(digits) > MAX_DIGITS
+    ):
         raise BadRequest(
             f"cursor {cursor[:64]!r} is not valid: pass back data.pagination.cursor from the "
             "previous page unchanged"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from hatchery.api import cursor
 from hatchery.domain.tasks import TaskStatus, TaskType
 from hatchery.errors import BadRequest
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000_000
 
@@ -58,7 +60,7 @@ def day(request: Request, name: str) -> date | None:
     if raw is None:
         return None
     try:
-        if len(raw) != 10:
+        if not _DAY.fullmatch(raw):  # date.fromisoformat would take 2026-W19-5 too
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:

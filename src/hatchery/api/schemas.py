@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -68,14 +69,25 @@ def _url(value: str) -> str:
 Url = Annotated[StrictStr, AfterValidator(_url)]
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON's whole numbers, as JSON Schema counts them: ``3`` and ``3.0``; not ``true``,
+    ``"3"`` or ``3.5`` (refused by the strict integer after this)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeInt = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+
 class GenerateBase(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     model: str  # narrowed to the catalog's names by generate_model()
     prompt: StrictStr = Field(min_length=1, max_length=2000)
     negative_prompt: StrictStr | None = Field(default=None, max_length=1000)
-    num_outputs: StrictInt = Field(default=1, ge=1, le=4)
-    duration: StrictInt = Field(default=5, ge=1, le=60)
+    num_outputs: WholeInt = Field(default=1, ge=1, le=4)
+    duration: WholeInt = Field(default=5, ge=1, le=60)
     aspect_ratio: Literal["16:9", "9:16"] = "16:9"
     resolution: Literal["1k", "2k", "4k"] = "1k"
     image_urls: list[Url] | None = Field(default=None, max_length=9)

@@ -248,6 +248,20 @@ def _check_parsed_syntax(parsed: httpx.URL) -> httpx.URL:
     return parsed
 
 
+_PORT_DIGITS = re.compile(r"[0-9]*")
+
+
+def _port_text(url: str) -> str:
+    """The port as written in ``url`` ('' when there is none), before anything parses it."""
+    authority = url.partition("//")[2]
+    for end in "/?#":
+        authority = authority.partition(end)[0]
+    host_port = authority.rpartition("@")[2]
+    if host_port.startswith("["):  # an IPv6 literal: the port follows its closing bracket
+        return host_port.partition("]")[2].removeprefix(":")
+    return host_port.partition(":")[2]
+
+
 def check_url_syntax(url: str, *, max_length: int | None = None) -> httpx.URL:
     """Parse ``url`` and check its form (scheme, host, no userinfo, port); no network access."""
     if max_length is not None and len(url) > max_length:
@@ -256,6 +270,8 @@ def check_url_syntax(url: str, *, max_length: int | None = None) -> httpx.URL:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
         raise URLRefused(f"invalid URL: {exc}") from exc
+    if not _PORT_DIGITS.fullmatch(port := _port_text(url)):
+        raise URLRefused(f"URL port {port!r} is not a number from 1 to 65535")
     return _check_parsed_syntax(parsed)
 
 
