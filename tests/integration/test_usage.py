@@ -255,6 +255,7 @@ def test_an_edit_is_an_edit_in_the_task_the_list_and_its_webhook(
 ) -> None:
     edit = spent["tasks"]["edit"]
     assert edit["type"] == "image_edit"
+    path = f"/hook/{server.port}"  # the receiver serves this module on both backends
     with server.client() as client:
         listed = client.get("/v1/tasks", params={"type": "image_edit"}).json()["data"]
         generated = client.get("/v1/tasks", params={"type": "image_generate"}).json()["data"]
@@ -262,9 +263,9 @@ def test_an_edit_is_an_edit_in_the_task_the_list_and_its_webhook(
             client,
             model="nanobanana",
             image_urls=[images.url("/ref.png")],
-            webhook_url=images.url("/hook"),
+            webhook_url=images.url(path),
         )
-        (hook,) = images.wait_for(1, path="/hook")
+        (hook,) = images.wait_for(1, path=path)
     failed = spent["tasks"]["failed"]  # an edit too: it had a reference image
     assert [t["id"] for t in listed["items"]] == [failed["id"], edit["id"]]
     assert listed["pagination"]["total"] == 2
