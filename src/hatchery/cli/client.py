@@ -14,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hatchery.cli.display import (
     StatusLine,
@@ -33,6 +34,7 @@ from hatchery.client import (
     Client,
     ConfigurationError,
     HatcheryError,
+    Page,
     Task,
     TaskCancelledError,
     TaskFailedError,
@@ -128,10 +130,16 @@ def tasks_list(client: Client, args: argparse.Namespace) -> int:
         type=args.type,
         cursor=args.cursor,
     )
+    return _show_page(args, page, task_table(page))
+
+
+def _show_page(args: argparse.Namespace, page: Page[Any], table: str) -> int:
+    """A list's page: the API's object with ``--json``, else its table."""
     if args.json:
-        print_json(sys.stdout, {"items": [t.raw for t in page], "pagination": page.pagination.raw})
+        items = [item.raw for item in page]
+        print_json(sys.stdout, {"items": items, "pagination": page.pagination.raw})
     else:
-        sys.stdout.write(task_table(page) + "\n")
+        sys.stdout.write(table + "\n")
     return 0
 
 
@@ -170,11 +178,7 @@ def usage_list(client: Client, args: argparse.Namespace) -> int:
         start_date=args.start_date,
         end_date=args.end_date,
     )
-    if args.json:
-        print_json(sys.stdout, {"items": [r.raw for r in page], "pagination": page.pagination.raw})
-    else:
-        sys.stdout.write(usage_table(page) + "\n")
-    return 0
+    return _show_page(args, page, usage_table(page))
 
 
 def usage_summary(client: Client, args: argparse.Namespace) -> int:

@@ -65,13 +65,15 @@ def _tasks(sql: dict[str, str]) -> None:
     )
 
 
-def _task_counts() -> None:
+def _task_counts(by_type: bool = True) -> None:
+    """``task_counts`` anew, per account and model (and type), counted from the tasks."""
     op.drop_table("task_counts")
+    keys = ["account_id", "model", *(["type"] if by_type else [])]
     op.create_table(
         "task_counts",
         sa.Column("account_id", sa.String(length=32), nullable=False),
         sa.Column("model", sa.String(length=64), nullable=False),
-        sa.Column("type", sa.String(length=32), nullable=False),
+        *([sa.Column("type", sa.String(length=32), nullable=False)] if by_type else []),
         sa.Column("total", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("completed", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("failed", sa.BigInteger(), server_default="0", nullable=False),
@@ -79,15 +81,16 @@ def _task_counts() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_task_counts_account_id_accounts")
         ),
-        sa.PrimaryKeyConstraint("account_id", "model", "type", name=op.f("pk_task_counts")),
+        sa.PrimaryKeyConstraint(*keys, name=op.f("pk_task_counts")),
     )
+    columns = ", ".join(keys)
     op.execute(
-        "INSERT INTO task_counts (account_id, model, type, total, completed, failed, cancelled) "
-        "SELECT account_id, model, type, COUNT(*), "
+        f"INSERT INTO task_counts ({columns}, total, completed, failed, cancelled) "
+        f"SELECT {columns}, COUNT(*), "
         "SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) "
-        "FROM tasks GROUP BY account_id, model, type"
+        f"FROM tasks GROUP BY {columns}"
     )
 
 
@@ -170,29 +173,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_usage_records_account_id_created_at"), table_name="usage_records")
     op.drop_index(op.f("ix_usage_records_account_id_seq"), table_name="usage_records")
     op.drop_table("usage_records")
-    op.drop_table("task_counts")
-    op.create_table(
-        "task_counts",
-        sa.Column("account_id", sa.String(length=32), nullable=False),
-        sa.Column("model", sa.String(length=64), nullable=False),
-        sa.Column("total", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("completed", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("failed", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("cancelled", sa.BigInteger(), server_default="0", nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_task_counts_account_id_accounts")
-        ),
-        sa.PrimaryKeyConstraint("account_id", "model", name=op.f("pk_task_counts")),
-    )
-    op.execute(
-        "INSERT INTO task_counts (account_id, model, total, completed, failed, cancelled) "
-        "SELECT account_id, model, COUNT(*), "
-        "SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) "
-        "FROM tasks GROUP BY account_id, model"
-    )
     op.execute("UPDATE tasks SET type = 'image_generate' WHERE type = 'image_edit'")
+    _task_counts(by_type=False)
     with op.batch_alter_table("tasks") as batch:
         batch.drop_column("units")
         batch.drop_column("api_key")
