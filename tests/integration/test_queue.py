@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
 from hatchery.domain.tasks import Task, TaskStatus, new_task_id
+from hatchery.domain.usage import usage_id
 from hatchery.errors import Conflict, NotFound, StoreUnavailable
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import FileStore
@@ -29,6 +30,8 @@ from hatchery.store.tables import (
     ledger,
     metadata,
     task_attempts,
+    usage_daily,
+    usage_records,
     webhook_deliveries,
 )
 from hatchery.worker.pool import Worker
@@ -116,6 +119,42 @@ async def test_claim_renew_complete_charges_once(db: Database, queue: TaskQueue)
         hooks = (await conn.execute(sa.select(webhook_deliveries.c.event))).scalars().all()
     assert charges == 1
     assert hooks == ["task.completed"]
+
+
+async def test_a_usage_record_that_cannot_be_written_takes_the_charge_with_it(
+    db: Database, queue: TaskQueue
+) -> None:
+    """The record and the charge are one transaction: when the record fails (here its id is
+    taken), nothing of the completion is kept: no charge, no day sums, the task still running."""
+    account_id = await new_account(db)
+    task_id = await submit(queue, account_id)
+    task = await queue.claim("w1")
+    assert task is not None and task.id == task_id
+    async with db.write() as conn:
+        await conn.execute(
+            usage_records.insert().values(
+                id=usage_id(task_id),
+                account_id=account_id,
+                task_id="gen_someotherone0000",
+                model="nanobanana",
+                type="image_generate",
+                units=1,
+                unit="image",
+                unit_price_micros=1,
+                cost_micros=1,
+                created_at=utcnow(),
+            )
+        )
+    with pytest.raises(sa.exc.IntegrityError):
+        await queue.complete(lease_of(task), output={"files": []}, usage={})
+    acct = await account(db, account_id)
+    assert (acct.balance_micros, acct.reserved_micros) == (1_000_000, PRICE)
+    async with db.read() as conn:
+        charges = await conn.execute(sa.select(ledger.c.seq).where(ledger.c.kind == "charge"))
+        assert charges.all() == []
+        assert (await conn.execute(sa.select(usage_daily.c.day))).all() == []
+        current = await task_store.get(conn, task_id)
+    assert current is not None and current.status is TaskStatus.PROCESSING
 
 
 async def test_lapsed_lease_is_reclaimed_and_the_late_worker_loses(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 from starlette.requests import Request
 
@@ -28,6 +29,12 @@ def positive_int(request: Request, name: str, default: int, maximum: int = MAX_P
 def page_and_size(request: Request) -> tuple[int, int]:
     """``page`` (from 1) and ``per_page`` (1 to 100, 20 by default)."""
     return positive_int(request, "page", 1), positive_int(request, "per_page", 20, MAX_PER_PAGE)
+
+
+def pagination(page: int | None, per_page: int, total: int) -> dict[str, Any]:
+    """A list's ``data.pagination`` (a list with cursors adds ``cursor``)."""
+    pages = (total + per_page - 1) // per_page
+    return {"page": page, "per_page": per_page, "total": total, "total_pages": pages}
 
 
 def choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:

@@ -113,13 +113,8 @@ async def list_tasks(request: Request) -> Response:
         )
         total = await counts.total(conn, account.id, where)
     public_url = services.settings.public_url
-    pagination = {
-        "page": None if before is not None else page,
-        "per_page": per_page,
-        "total": total,
-        "total_pages": (total + per_page - 1) // per_page,
-        "cursor": None if after is None else cursor.encode(after),
-    }
+    pagination = query.pagination(None if before is not None else page, per_page, total)
+    pagination["cursor"] = None if after is None else cursor.encode(after)
     return ok({"items": [task_json(t, public_url) for t in found], "pagination": pagination})
 
 
@@ -129,8 +124,8 @@ async def account(request: Request) -> Response:
     (``?api_key=``)."""
     services = services_of(request)
     account = await authenticate(services, request)
-    key = await usage.api_key_filter(services, account, request)
     async with services.db.read() as conn:
+        key = await usage.api_key_filter(conn, account, request)
         spent = await usage_store.totals(conn, account.id, usage_store.UsageFilter(api_key=key))
     return ok(
         {

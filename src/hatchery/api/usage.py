@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from hatchery.api import query
@@ -19,29 +20,17 @@ from hatchery.store.accounts import Account
 router = APIRouter()
 
 
-async def api_key_filter(services: Services, account: Account, request: Request) -> str | None:
-    """The prefix of the account's key named by ``?api_key=`` (a prefix or a whole key);
+async def api_key_filter(conn: AsyncConnection, account: Account, request: Request) -> str | None:
+    """The prefix of the account's key named by ``?api_key=`` (a prefix or a whole key), checked
+    on the read the route makes anyway (no lookup for the key the request came with);
     NotFound for one that is not the account's."""
     given = request.query_params.get("api_key") or None
     if given is None:
         return None
     prefix = keys.key_prefix(given)
-    async with services.db.read() as conn:
-        known = await accounts.has_key(conn, account.id, prefix)
-    if not known:
+    if prefix != account.api_key and not await accounts.has_key(conn, account.id, prefix):
         raise NotFound(f"API key not found: {given[:32]!r} is not one of this account's keys")
     return prefix
-
-
-async def _filter(services: Services, account: Account, request: Request) -> usage.UsageFilter:
-    start, end = query.days(request)
-    return usage.UsageFilter(
-        model=request.query_params.get("model") or None,
-        type=query.task_type(request),
-        api_key=await api_key_filter(services, account, request),
-        start=start,
-        end=end,
-    )
 
 
 @router.get("/v1/usage")
@@ -49,18 +38,16 @@ async def list_usage(request: Request) -> Response:
     services: Services = request.app.state.services
     account = await authenticate(services, request)
     page, per_page = query.page_and_size(request)
-    where = await _filter(services, account, request)
+    (start, end), kind = query.days(request), query.task_type(request)
+    model = request.query_params.get("model") or None
     async with services.db.read() as conn:
+        key = await api_key_filter(conn, account, request)
+        where = usage.UsageFilter(model=model, type=kind, api_key=key, start=start, end=end)
         found = await usage.page(
             conn, account.id, where, limit=per_page, offset=(page - 1) * per_page
         )
         total = (await usage.totals(conn, account.id, where)).requests
-    pagination = {
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "total_pages": (total + per_page - 1) // per_page,
-    }
+    pagination = query.pagination(page, per_page, total)
     return ok({"items": [usage_json(r) for r in found], "pagination": pagination})
 
 
@@ -69,8 +56,8 @@ async def usage_summary(request: Request) -> Response:
     services: Services = request.app.state.services
     account = await authenticate(services, request)
     start, end = query.days(request)
-    key = await api_key_filter(services, account, request)
-    where = usage.UsageFilter(api_key=key, start=start, end=end)
     async with services.db.read() as conn:
+        key = await api_key_filter(conn, account, request)
+        where = usage.UsageFilter(api_key=key, start=start, end=end)
         sums = await usage.summary(conn, account.id, where)
     return ok([totals_json(s) for s in sums])

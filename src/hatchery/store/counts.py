@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus
+from hatchery.store.db import equal_to
 from hatchery.store.tables import task_counts, tasks
 from hatchery.store.tasks import TaskFilter
 
@@ -67,9 +68,7 @@ async def total(conn: AsyncConnection, account_id: str, where: TaskFilter) -> in
     """How many of the account's tasks match the list's filters."""
     c = task_counts.c
     status = where.status
-    found = [c.account_id == account_id]
-    found += [c.model == where.model] if where.model else []
-    found += [c.type == where.type] if where.type else []
+    found = equal_to(task_counts, account_id=account_id, model=where.model, type=where.type)
     columns = [c.total, *(c[name] for name in ENDED.values())]
     sums = (
         await conn.execute(
@@ -89,8 +88,12 @@ async def total(conn: AsyncConnection, account_id: str, where: TaskFilter) -> in
 
 
 async def _processing(conn: AsyncConnection, account_id: str, where: TaskFilter) -> int:
-    found = [tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.account_id == account_id]
-    found += [tasks.c.model == where.model] if where.model else []
-    found += [tasks.c.type == where.type] if where.type else []
+    found = equal_to(
+        tasks,
+        status=TaskStatus.PROCESSING.value,
+        account_id=account_id,
+        model=where.model,
+        type=where.type,
+    )
     query = sa.select(sa.func.count()).select_from(tasks).where(*found)
     return int((await conn.execute(query)).scalar_one())

@@ -32,6 +32,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def equal_to(table: sa.Table, **values: Any) -> list[sa.ColumnElement[bool]]:
+    """A filter's conditions: each column of ``table`` named equal to its value, those without
+    a value (None or empty) left out."""
+    return [table.c[name] == value for name, value in values.items() if value]
+
+
 def skip_locked(query: sa.Select[Any], dialect: str) -> sa.Select[Any]:
     """The one dialect-specific piece of claiming: on PostgreSQL concurrent claimers skip the rows
     another transaction holds; SQLite needs nothing, as its write transactions (BEGIN IMMEDIATE)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
-from hatchery.store.db import skip_locked, utcnow
+from hatchery.store.db import equal_to, skip_locked, utcnow
 from hatchery.store.tables import task_attempts, tasks
 
 PENDING = TaskStatus.PENDING.value
@@ -83,9 +83,7 @@ async def page(
     where = [tasks.c.account_id == account_id]
     if before is not None:
         where.append(tasks.c.seq < before)
-    for column in ("status", "model", "type"):
-        if value := getattr(filters, column):
-            where.append(tasks.c[column] == value)
+    where += equal_to(tasks, status=filters.status, model=filters.model, type=filters.type)
     query = sa.select(tasks).where(*where).order_by(tasks.c.seq.desc())
     rows = (await conn.execute(query.offset(offset).limit(limit + 1))).all()
     more = len(rows) > limit

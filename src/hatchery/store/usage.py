@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskType
 from hatchery.domain.usage import Totals, UsageRecord, usage_id
-from hatchery.store.db import insert_adding
+from hatchery.store.db import equal_to, insert_adding
 from hatchery.store.tables import usage_daily, usage_records
 
 NO_KEY = ""  # usage_daily's api_key for records without one (tasks older than migration 0006)
@@ -110,12 +110,14 @@ def _in_days(table: sa.Table, where: UsageFilter) -> list[sa.ColumnElement[bool]
 
 def _matching(table: sa.Table, account_id: str, where: UsageFilter) -> list[sa.ColumnElement[bool]]:
     """The conditions of ``where`` on ``usage_records`` or ``usage_daily`` (same columns)."""
-    found = [table.c.account_id == account_id]
-    for name in ("model", "type", "api_key"):
-        if value := getattr(where, name):
-            found.append(table.c[name] == value)
-    if table is usage_daily and not where.api_key:
-        found.append(table.c.api_key == ALL_KEYS)
+    every_key = ALL_KEYS if table is usage_daily else None  # the sums over all keys
+    found = equal_to(
+        table,
+        account_id=account_id,
+        model=where.model,
+        type=where.type,
+        api_key=where.api_key or every_key,
+    )
     return found + _in_days(table, where)
 
 
