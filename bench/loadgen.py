@@ -18,6 +18,8 @@ The spec is a JSON object:
      "rate": 500,                            # open only: requests scheduled per second
      "duration": 10, "count": 100000,        # bound on sending; whichever comes first
      "warmup": 2,                            # seconds sent but not recorded (default 0)
+     "drain": 2,                             # open only: seconds to wait for answers after
+                                             # the last send (default: until "timeout")
      "timeout": 40,                          # abandon the run ("aborted": true); duration+30
      "record_bodies": false,                 # return each recorded response's body
      "pid": 1234}                            # server process: report its CPU per request
@@ -31,7 +33,12 @@ server is not hidden by the generator backing off (coordinated omission). (The l
 have a 1 ms resolution, so a request may be written up to about 1 ms before its time rather than
 after it; its latency then runs from the write.) A connection error or a request that takes
 longer than 30 s counts as an error; the connection is replaced. Without ``duration``, the
-default ``timeout`` is the open schedule's length (5 min in closed mode) + 30 s.
+default ``timeout`` is the open schedule's length (5 min in closed mode) + 30 s. In open mode,
+``drain`` bounds the wait after the last request was scheduled: a server that falls behind the
+rate builds a backlog that would otherwise take it long to work off. Whatever is still queued or
+in flight then is given up: counted as ``unfinished`` (if scheduled in the recorded window), with
+its latency so far (from its scheduled start to the give-up) among the latencies, so that the
+percentiles are lower bounds of what the server would have taken.
 
 It prints one JSON object: ``mode``, ``requests`` (recorded responses), ``errors``, ``status``
 (code -> count), ``elapsed_s`` (the recorded window: from the end of the warm-up to the last
@@ -40,7 +47,7 @@ response), ``throughput_rps``, ``latency_ms`` (nearest-rank ``p50``, ``p90``, ``
 window), ``connections_opened``, ``aborted``; with ``pid``, ``server_cpu_s`` and
 ``server_cpu_us_per_request``; in open mode ``target_rate`` and ``achieved_send_rate`` (recorded
 responses and errors / ``elapsed_s``: below the target when the server falls behind or the pool
-is exhausted); with ``record_bodies``,
+is exhausted) and ``unfinished``; with ``record_bodies``,
 ``responses``: ``[{"t": wall time of the scheduled start, "latency_ms", "status", "body"}]``.
 """
 
@@ -85,6 +92,7 @@ class Spec:
     duration: float
     count: int
     warmup: float
+    drain: float
     timeout: float
     record_bodies: bool
     pid: int | None
@@ -143,6 +151,7 @@ def load_spec(raw: dict[str, Any]) -> Spec:
         duration=math.inf if duration is None else float(duration),
         count=sys.maxsize if count is None else int(count),
         warmup=float(raw.get("warmup", 0)),
+        drain=math.inf if raw.get("drain") is None else float(raw["drain"]),
         timeout=float(raw.get("timeout") or default_timeout(raw)),
         record_bodies=bool(raw.get("record_bodies", False)),
         pid=None if raw.get("pid") is None else int(raw["pid"]),
@@ -339,6 +348,7 @@ class Run:
         self.latencies: list[float] = []
         self.status: dict[int, int] = {}
         self.errors = 0
+        self.unfinished = 0
         self.responses: list[dict[str, Any]] = []
         self.conns: set[Conn] = set()
         self.opened = 0
@@ -414,6 +424,14 @@ class Run:
                 }
             )
 
+    def give_up(self, scheduled: float, now: float) -> None:
+        """Count a request that got no answer before the drain ended, if it was scheduled in
+        the recorded window; its latency so far is a lower bound of its latency."""
+        if scheduled < self.window_start:
+            return
+        self.unfinished += 1
+        self.latencies.append(now - scheduled)
+
     async def watch(self) -> None:
         """Fail the requests that have waited longer than the per-request timeout."""
         while True:
@@ -429,7 +447,7 @@ class Run:
             self.drop(conn)
 
     def report(self, aborted: bool) -> dict[str, Any]:
-        requests, elapsed = len(self.latencies), self.end - self.window_start
+        requests, elapsed = len(self.latencies) - self.unfinished, self.end - self.window_start
         server_cpu = cpu_delta(self.cpu.get("server0"), self.cpu.get("server1"))
         own_cpu = cpu_delta(self.cpu.get("self0"), self.cpu.get("self1"))
         out: dict[str, Any] = {
@@ -445,6 +463,7 @@ class Run:
             out["target_rate"] = self.spec.rate
             sent = requests + self.errors
             out["achieved_send_rate"] = round(sent / elapsed, 1) if elapsed > 0 else None
+            out["unfinished"] = self.unfinished
         if self.spec.pid is not None:
             out["server_cpu_s"] = server_cpu
             out["server_cpu_us_per_request"] = per_request_us(server_cpu, requests)
@@ -482,8 +501,10 @@ class OpenPool:
         self.queue: asyncio.Queue[tuple[float, int] | None] = asyncio.Queue()
         self.workers: list[asyncio.Task[None]] = []
         self.idle = 0
+        self.pending: dict[int, float] = {}  # index -> scheduled, until recorded
 
     def submit(self, scheduled: float, index: int) -> None:
+        self.pending[index] = scheduled
         self.queue.put_nowait((scheduled, index))
         if self.queue.qsize() > self.idle and len(self.workers) < self.run.spec.connections:
             self.idle += 1
@@ -496,6 +517,7 @@ class OpenPool:
             scheduled, index = item
             conn, result, written = await run.exchange(conn, index)
             run.record(scheduled, min(scheduled, written), result)
+            del self.pending[index]
             self.idle += 1
         if conn is not None:
             run.drop(conn)
@@ -504,6 +526,15 @@ class OpenPool:
         for _ in self.workers:
             self.queue.put_nowait(None)
         await asyncio.gather(*self.workers)
+
+    def give_up(self) -> None:
+        """Stop waiting: what is queued or in flight is unfinished."""
+        for task in self.workers:
+            task.cancel()
+        now = time.perf_counter()
+        for scheduled in self.pending.values():
+            self.run.give_up(scheduled, now)
+        self.pending.clear()
 
 
 async def run_open(run: Run) -> None:
@@ -522,7 +553,11 @@ async def run_open(run: Run) -> None:
             pool.submit(scheduled, index)
             index += 1
         run.sent = index
-        await pool.finish()
+        drain = None if math.isinf(run.spec.drain) else run.spec.drain
+        try:
+            await asyncio.wait_for(pool.finish(), drain)
+        except TimeoutError:
+            pool.give_up()
     finally:
         for task in pool.workers:
             task.cancel()

@@ -8,8 +8,15 @@ on PostgreSQL (a server started from the machine's binaries, fsync on), each sce
 fresh database and a ``hatchery serve`` process:
 
 - submit: ``POST /v1/generate`` (auth, validation, reservation, durable commit), at saturation
-  and at a fixed rate; no workers run, so the server's CPU is the request path's alone;
+  and at a fixed rate (``--rate``, 1,000/s; the floors at the same rate); no workers run, so the
+  server's CPU is the request path's alone;
 - poll: ``GET /v1/tasks/{id}`` over the submitted tasks, the same two ways;
+- the same two on a second server and fresh database with the rate limiter running, its limits
+  (per key and per IP) set so high that it refuses nothing (``LIMITER_ON``): what counting every
+  request costs, as the ratio of limiter on to limiter off. Both servers and a FastAPI floor run
+  side by side, and their saturated runs take turns (floor, off, on, on, off, floor, half the
+  duration each), so that a drift in a shared machine's load weighs on all three alike; the
+  targets' ratios to the floor are to this floor, measured beside each backend;
 - lifecycle: submits at a fixed rate with workers on (``local``, one 16:9 1k image), each with a
   webhook to a receiver in this process: submit → processing (``started_at - created_at``),
   → completed, → webhook received;
@@ -17,14 +24,18 @@ fresh database and a ``hatchery serve`` process:
   ``page=`` and the same depth by ``cursor``;
 - usage: ``GET /v1/usage/summary`` with ``--usage-records`` usage records in one account (a year
   of them): over everything, over 30 days, for one key; and ``GET /v1/usage`` page 1;
-- profile: the submit path sampled by py-spy while it is saturated; the largest costs.
+- profile: the submit path, then the poll path, sampled by py-spy while saturated (limiter
+  off); the largest costs.
 
 Load comes from ``bench/loadgen.py`` in its own process. Each run is bounded in time; CPU per
 request is the server process's (``/proc``) over the measured window. ``--only usage`` (or any of
 requests, lifecycle, list, usage, comma-separated) runs only those scenarios, and only the floors
 they are set against: the saturated and paced ones for requests, a ``GET`` one request at a time
 for list and usage.
-Writes ``bench/results/bench.json`` and ``bench.md``.
+A paced run stops waiting ``DRAIN_S`` after its last request was due: a server that cannot keep
+up with the rate leaves requests unanswered, counted as unfinished (their latency so far is in
+the percentiles, which are then lower bounds). Writes ``bench/results/bench.json`` and
+``bench.md``; the report ends with the targets of issue 16, met or missed in this run.
 """
 
 from __future__ import annotations
@@ -80,6 +91,11 @@ QUICK = {
     "lifecycle_seconds": 5.0,
 }
 SCENARIOS = ("requests", "lifecycle", "list", "usage")
+# The rate limiter running but refusing nothing: both limits far above what the bench can send
+# (a minute at 100,000 requests/s is 6,000,000).
+LIMIT = "10000000/minute"
+LIMITER_ON = {"HATCHERY_RATE_LIMIT": LIMIT, "HATCHERY_RATE_LIMIT_IP": LIMIT}
+DRAIN_S = 2.0  # how long a paced run waits for answers after its last request was due
 # The smallest output of the local provider: one 16:9 1k image (1024 x 576).
 SUBMIT_BODY = {"model": "nanobanana", "prompt": "a lighthouse at dusk"}
 
@@ -90,8 +106,14 @@ def saturate_and_pace(
     """Throughput at saturation (closed loop), then latency at ``plan.rate`` (open loop)."""
     base = {"port": port, "pid": pid, "requests": requests, "warmup": plan.warmup}
     closed = {"mode": "closed", "connections": plan.connections, "duration": plan.duration}
-    paced = {"mode": "open", "rate": plan.rate, "connections": 64, "duration": plan.duration}
-    return {"saturation": checked(load(base | closed)), "at_rate": checked(load(base | paced))}
+    return {"saturation": checked(load(base | closed)), "at_rate": paced(plan, port, pid, requests)}
+
+
+def paced(plan: Plan, port: int, pid: int, requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Latency at ``plan.rate`` (open loop), giving up ``DRAIN_S`` after the last request."""
+    spec = {"port": port, "pid": pid, "requests": requests, "warmup": plan.warmup}
+    spec |= {"mode": "open", "rate": plan.rate, "connections": 64, "duration": plan.duration}
+    return checked(load(spec | {"drain": DRAIN_S}))
 
 
 def checked(run: dict[str, Any]) -> dict[str, Any]:
@@ -102,28 +124,39 @@ def checked(run: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
+# The floor's request a scenario is set against.
+FLOOR_REQUESTS = {
+    "submit": [request("POST", "/floor", None, SUBMIT_BODY)],
+    "poll": [request("GET", "/floor")],
+}
+
+
+@contextmanager
+def floor_server(name: str) -> Iterator[tuple[int, Proc]]:
+    """A floor (``bench/floors.py``) up and answering: its port and process."""
+    port = free_port()
+    proc = Proc([sys.executable, "-m", "bench.floors", name, "--port", str(port)], {**os.environ})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/floor")
+        yield port, proc
+    finally:
+        proc.stop()
+
+
 def floors(plan: Plan, scenarios: list[str]) -> dict[str, Any]:
     """The floors the scenarios are set against: saturated and paced (submit and poll), and a
     ``GET`` one request at a time (list and usage)."""
     found: dict[str, Any] = {}
     for name in ("fastapi", "starlette"):
-        port = free_port()
-        proc = Proc(
-            [sys.executable, "-m", "bench.floors", name, "--port", str(port)], {**os.environ}
-        )
         found[name] = {}
-        try:
-            wait_http(f"http://127.0.0.1:{port}/floor")
+        with floor_server(name) as (port, proc):
             if "requests" in scenarios:
-                post = [request("POST", "/floor", None, SUBMIT_BODY)]
-                found[name]["post"] = saturate_and_pace(plan, port, proc.pid, post)
-                get = [request("GET", "/floor")]
-                found[name]["get"] = saturate_and_pace(plan, port, proc.pid, get)
+                for scenario, kind in (("submit", "post"), ("poll", "get")):
+                    requests = FLOOR_REQUESTS[scenario]
+                    found[name][kind] = saturate_and_pace(plan, port, proc.pid, requests)
             if "list" in scenarios or "usage" in scenarios:
                 spec = one_at_a_time(port, proc.pid, "/floor", None, plan.duration)
                 found[name]["get_one"] = checked(load(spec))
-        finally:
-            proc.stop()
     return found
 
 
@@ -141,23 +174,118 @@ def task_ids(stack: Stack, count: int) -> list[str]:
     return ids[:count]
 
 
-def request_path(plan: Plan, stack: Stack) -> dict[str, Any]:
-    """Submit and poll on one API process without workers."""
-    submit = [request("POST", "/v1/generate", stack.key, SUBMIT_BODY)]
-    with stack.server(HATCHERY_WORKERS="0") as proc:
-        result = {"submit": saturate_and_pace(plan, stack.port, proc.pid, submit)}
-        polls = [request("GET", f"/v1/tasks/{i}", stack.key) for i in task_ids(stack, 1000)]
-        result["poll"] = saturate_and_pace(plan, stack.port, proc.pid, polls)
+def limiter_state(stack: Stack, limited: bool) -> dict[str, Any]:
+    """Check that the server limits as meant: with the limiter on, a submit reports its limit
+    in the rate limit headers; with it off, no headers. The headers of that answer."""
+    headers = {"Authorization": f"Bearer {stack.key}"}
+    answer = httpx.post(f"{stack.url}/v1/generate", json=SUBMIT_BODY, headers=headers)
+    if answer.status_code != 202:
+        raise RuntimeError(f"a submit was answered {answer.status_code}: {answer.text[:300]}")
+    found = {k: v for k, v in answer.headers.items() if k.lower().startswith("ratelimit-")}
+    if limited != bool(found):
+        state = "on" if limited else "off"
+        raise RuntimeError(f"the rate limiter should be {state}; a submit's headers: {found}")
+    return found
+
+
+def refused_nothing(pair: dict[str, Any]) -> dict[str, Any]:
+    """With limits this high, a 429 means the limiter counted something other than meant."""
+    for run in pair.values():
+        if run["status"].get("429"):
+            raise RuntimeError(f"the rate limiter refused {run['status']['429']} requests")
+    return pair
+
+
+def merged(segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """One saturated run from several segments of it: requests, time and CPU summed. Latency
+    percentiles do not add up, so only each segment's are kept (``segments``)."""
+    requests = sum(r["requests"] for r in segments)
+    elapsed = sum(r["elapsed_s"] for r in segments)
+    cpu = sum(r["server_cpu_s"] or 0 for r in segments)
+    status: dict[str, int] = {}
+    for run in segments:
+        for code, n in run["status"].items():
+            status[code] = status.get(code, 0) + n
+    return {
+        "mode": "closed",
+        "requests": requests,
+        "errors": sum(r["errors"] for r in segments),
+        "status": status,
+        "elapsed_s": round(elapsed, 3),
+        "throughput_rps": round(requests / elapsed, 1) if elapsed else None,
+        "server_cpu_s": round(cpu, 3),
+        "server_cpu_us_per_request": round(cpu / requests * 1e6, 1) if requests else None,
+        "segments": segments,
+    }
+
+
+Side = tuple[int, int, list[dict[str, Any]]]  # port, pid, requests
+
+
+def interleaved(plan: Plan, sides: dict[str, Side]) -> dict[str, dict[str, Any]]:
+    """Each side saturated in turns, A B C C B A, for ``plan.duration`` in all: a drift in the
+    machine's load (it is shared) then weighs on all of them alike."""
+    order = [*sides, *reversed(sides)]
+    segments: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for side in order:
+        port, pid, requests = sides[side]
+        spec = {"port": port, "pid": pid, "requests": requests, "mode": "closed"}
+        spec |= {"connections": plan.connections, "warmup": plan.warmup / 2}
+        segments[side].append(checked(load(spec | {"duration": plan.duration / 2})))
+    return {side: merged(runs) for side, runs in segments.items()}
+
+
+def request_path(plan: Plan, off: Stack, on: Stack) -> dict[str, Any]:
+    """Submit and poll on two API processes without workers, each on its own fresh database:
+    one with the rate limiter off, one with it on (``LIMITER_ON``). Saturated in turns with the
+    FastAPI floor, then paced one after the other; then profiles of both paths, limiter off,
+    the others stopped."""
+    stacks = {"off": off, "on": on}
+    submits = {
+        side: [request("POST", "/v1/generate", s.key, SUBMIT_BODY)] for side, s in stacks.items()
+    }
+    out: dict[str, dict[str, Any]] = {side: {} for side in [*stacks, "floor"]}
+    with off.server(HATCHERY_WORKERS="0") as off_proc:
+        with (
+            on.server(HATCHERY_WORKERS="0", **LIMITER_ON) as on_proc,
+            floor_server("fastapi") as (floor_port, floor_proc),
+        ):
+            pids = {"off": off_proc.pid, "on": on_proc.pid}
+            for side, stack in stacks.items():
+                out[side]["limiter"] = limiter_state(stack, side == "on")
+            for scenario in ("submit", "poll"):
+                requests = submits
+                if scenario == "poll":
+                    requests = {side: polls(s) for side, s in stacks.items()}
+                sides = {"floor": (floor_port, floor_proc.pid, FLOOR_REQUESTS[scenario])}
+                sides |= {side: (s.port, pids[side], requests[side]) for side, s in stacks.items()}
+                saturated = interleaved(plan, sides)
+                out["floor"][scenario] = saturated["floor"]
+                for side, stack in stacks.items():
+                    at_rate = paced(plan, stack.port, pids[side], requests[side])
+                    pair = {"saturation": saturated[side], "at_rate": at_rate}
+                    out[side][scenario] = refused_nothing(pair)
         if plan.profile_seconds:
-            spec = {
-                "port": stack.port,
-                "requests": submit,
-                "mode": "closed",
-                "connections": plan.connections,
-                "duration": plan.profile_seconds + 2,
-            }
-            result["profile"] = profile.sample(proc.pid, plan.profile_seconds, lambda: load(spec))
-    return result
+            out["off"]["profile"] = sampled(plan, off, off_proc.pid, submits["off"])
+            out["off"]["poll_profile"] = sampled(plan, off, off_proc.pid, polls(off))
+    return out["off"] | {"limiter_on": out["on"], "floor_beside": out["floor"]}
+
+
+def polls(stack: Stack) -> list[dict[str, Any]]:
+    """Polls of 1,000 of the stack's tasks, round-robin."""
+    return [request("GET", f"/v1/tasks/{i}", stack.key) for i in task_ids(stack, 1000)]
+
+
+def sampled(plan: Plan, stack: Stack, pid: int, requests: list[dict[str, Any]]) -> Any:
+    """A py-spy profile of the server while ``requests`` saturate it."""
+    spec = {
+        "port": stack.port,
+        "requests": requests,
+        "mode": "closed",
+        "connections": plan.connections,
+        "duration": plan.profile_seconds + 2,
+    }
+    return profile.sample(pid, plan.profile_seconds, lambda: load(spec))
 
 
 Fresh = Callable[[str], str]
@@ -171,8 +299,9 @@ def backend(plan: Plan, name: str, fresh: Fresh, scenarios: list[str]) -> dict[s
     """The scenarios on one database kind; ``fresh(label)`` gives a new database's URL."""
     result: dict[str, Any] = {}
     if "requests" in scenarios:
-        print(f"[bench] {name}: submit and poll", flush=True)
-        result |= request_path(plan, make_stack(fresh("requests")))
+        print(f"[bench] {name}: submit and poll, rate limiter off and on", flush=True)
+        off, on = make_stack(fresh("requests")), make_stack(fresh("limited"))
+        result |= request_path(plan, off, on)
     if "lifecycle" in scenarios:
         print(f"[bench] {name}: lifecycle", flush=True)
         result["lifecycle"] = lifecycle.run(
@@ -233,7 +362,7 @@ def main() -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rate", type=float, default=200.0, help="requests/s of paced runs")
+    parser.add_argument("--rate", type=float, default=1000.0, help="requests/s of paced runs")
     parser.add_argument("--connections", type=int, default=32, help="of saturation runs")
     parser.add_argument("--list-tasks", type=int, default=1_000_000)
     parser.add_argument("--usage-records", type=int, default=1_000_000)
@@ -256,7 +385,8 @@ def main() -> int:
     plan = plan_of(args, parser)
     print("[bench] floors", flush=True)
     results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
-    results |= {"scenarios": scenarios, "floors": floors(plan, scenarios), "backends": {}}
+    results |= {"scenarios": scenarios, "drain_s": DRAIN_S}
+    results |= {"floors": floors(plan, scenarios), "backends": {}}
     for name in args.backends.split(","):
         with databases(name) as fresh:
             results["backends"][name] = backend(plan, name, fresh, scenarios)
