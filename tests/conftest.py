@@ -5,11 +5,13 @@ a real PostgreSQL server started from the machine's binaries (``tests/pg.py``). 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from hatchery.store import migrate
+from hatchery.store.db import Database
 from tests.fake_upstreams import (
     FAL_KEY,
     GOOGLE_KEY,
@@ -136,6 +138,15 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         return f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
     pg: PostgresServer = request.getfixturevalue("postgres")
     return pg.create_database()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The store in this process, on a fresh database at the current schema."""
+    database = Database.connect(database_url)
+    await migrate.upgrade(database)
+    yield database
+    await database.dispose()
 
 
 # Fake upstream vendors (tests/fake_upstreams.py), one set per test module; a module that uses

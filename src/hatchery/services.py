@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
 from functools import partial
 
@@ -15,10 +17,18 @@ from hatchery.providers.registry import build_providers, check_catalog, vendors
 from hatchery.settings import Settings
 from hatchery.storage import FileStore
 from hatchery.store.db import Database
+from hatchery.store.keycache import KeyCache
 from hatchery.store.notify import Notifier
 from hatchery.store.queue import TaskQueue, WebhookOutbox
 
 USER_AGENT = "hatchery/0.1 (+https://github.com/hatchery)"
+
+# httpcore asks ``import sniffio`` which event loop runs, several times per request; without
+# sniffio installed every one of those is a failed import that searches sys.path (a tenth of a
+# busy worker's CPU, polling thousands of upstream jobs). A module recorded as None fails at once,
+# exactly as a missing one does.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -26,6 +36,7 @@ class Services:
     settings: Settings
     db: Database
     notifier: Notifier
+    keys: KeyCache
     queue: TaskQueue
     outbox: WebhookOutbox
     catalog: Catalog
@@ -52,10 +63,13 @@ class Services:
         denylist = DenyList.load(settings.moderation_denylist)
         db = Database.connect(settings.database_url, pool_size=settings.database_pool_size)
         notifier = Notifier()
+        key_cache = KeyCache(db.driver, settings.key_cache_seconds)
+        notifier.on_keys_changed(key_cache.forget)
         return cls(
             settings=settings,
             db=db,
             notifier=notifier,
+            keys=key_cache,
             queue=TaskQueue(
                 db, notifier, public_url=settings.public_url, lease_seconds=settings.lease_seconds
             ),

@@ -70,6 +70,8 @@ class Settings:
     rate_limit_ip: str = "30000/minute"
     redis_url: str = field(default="", repr=False)
     max_body_bytes: int = 256 * 1024
+    # How long a process keeps an API key in memory (store.keycache); 0: read it every request.
+    key_cache_seconds: float = 1.0
     body_timeout: float = 10.0
     log_level: str = "info"
 
@@ -85,6 +87,8 @@ class Settings:
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
         self._check_ranges()
         self._check_rate_limits()
+        if not 0 <= self.key_cache_seconds <= 60:  # NaN fails this too
+            raise SettingsError(f"{PREFIX}KEY_CACHE_SECONDS must be from 0 to 60")
 
     def _check_ranges(self) -> None:
         if self.workers < 0:

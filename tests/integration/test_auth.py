@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -51,12 +52,68 @@ def test_key_with_right_prefix_but_wrong_secret(server: ServerProcess) -> None:
         assert error_of(client.get("/v1/account"))[:2] == (401, "UNAUTHORIZED")
 
 
+def refused(client: object, within: float, path: str = "/v1/account") -> int:
+    """The first refusal (401 or 403) a request to ``path`` gets within ``within`` seconds; 200
+    if none did."""
+    deadline = time.monotonic() + within
+    while True:
+        status: int = client.get(path).status_code  # type: ignore[attr-defined]
+        if status in (401, 403) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+# A process keeps a key in memory for HATCHERY_KEY_CACHE_SECONDS (1 s by default): a change made
+# by another process reaches it within that on SQLite, and at once on PostgreSQL (NOTIFY). The
+# extra seconds are for a slow machine, not part of the promise.
+LIFETIME_AND_SLACK = 1.0 + 2.0
+
+
 def test_revoked_key(server: ServerProcess) -> None:
     key = server.new_account("revoke@example.com")
     with server.client(key=key) as client:
         assert client.get("/v1/account").status_code == 200
         server.cli("keys", "revoke", key[:13])
+        assert refused(client, LIFETIME_AND_SLACK) == 401
         assert error_of(client.get("/v1/account"))[:2] == (401, "UNAUTHORIZED")
+
+
+def test_a_key_revoked_by_hand_is_refused_within_the_cache_lifetime(server: ServerProcess) -> None:
+    key = server.new_account("revoke-sql@example.com")
+    with server.client(key=key) as client:
+        assert client.get("/v1/account").status_code == 200  # now in the process's cache
+        server.query(
+            "UPDATE api_keys SET revoked_at = created_at WHERE prefix = :prefix", prefix=key[:13]
+        )
+        assert refused(client, LIFETIME_AND_SLACK) == 401
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.slow
+def test_postgresql_key_changes_reach_every_process_through_notify(
+    make_server: Callable[..., ServerProcess],
+) -> None:
+    """Two API processes that keep keys for a minute: a revocation and a suspension, made by
+    hand-written SQL, are refused by both within seconds (migration 0007's triggers)."""
+    first = make_server(HATCHERY_KEY_CACHE_SECONDS="60", HATCHERY_WORKERS="0")
+    second = make_server(first.data_dir, HATCHERY_KEY_CACHE_SECONDS="60", HATCHERY_WORKERS="0")
+    revoked, suspended = first.new_account("n1@example.com"), first.new_account("n2@example.com")
+    clients = [p.client(key=k) for p in (first, second) for k in (revoked, suspended)]
+    try:
+        assert [c.get("/v1/account").status_code for c in clients] == [200] * 4
+        first.query(
+            "UPDATE api_keys SET revoked_at = now() WHERE prefix = :prefix", prefix=revoked[:13]
+        )
+        first.query("UPDATE accounts SET status = 'suspended' WHERE email = 'n2@example.com'")
+        assert [refused(c, 3.0, "/v1/tasks") for c in clients] == [401, 403, 401, 403]
+        first.query("UPDATE accounts SET status = 'active' WHERE email = 'n2@example.com'")
+        deadline = time.monotonic() + 3.0
+        while clients[3].get("/v1/tasks").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert clients[3].get("/v1/tasks").status_code == 200  # reactivated: let in again
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_expired_key(server: ServerProcess) -> None:

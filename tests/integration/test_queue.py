@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,14 +38,6 @@ from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import FallbackPolicy, TaskRunner
 from tests.helpers import free_port
 from tests.store_helpers import PRICE, account, new_account, submit, task_values
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.connect(database_url)
-    await migrate.upgrade(database)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -156,11 +156,19 @@ def test_bad_values_raise_settings_error_naming_the_variable(name: str, raw: str
         ({"HATCHERY_WORKERS": "-1"}, "HATCHERY_WORKERS"),
         ({"HATCHERY_LEASE_SECONDS": "0"}, "HATCHERY_LEASE_SECONDS"),
         ({"HATCHERY_LEASE_SECONDS": "-3"}, "HATCHERY_LEASE_SECONDS"),
+        ({"HATCHERY_KEY_CACHE_SECONDS": "-1"}, "HATCHERY_KEY_CACHE_SECONDS"),
+        ({"HATCHERY_KEY_CACHE_SECONDS": "61"}, "HATCHERY_KEY_CACHE_SECONDS"),
+        ({"HATCHERY_KEY_CACHE_SECONDS": "nan"}, "HATCHERY_KEY_CACHE_SECONDS"),
     ],
 )
 def test_out_of_range_values_raise_settings_error(env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(env)
+
+
+def test_the_key_cache_lifetime_may_be_zero_and_defaults_to_one_second() -> None:
+    assert Settings.from_env({}).key_cache_seconds == 1.0
+    assert Settings.from_env({"HATCHERY_KEY_CACHE_SECONDS": "0"}).key_cache_seconds == 0.0
 
 
 def test_settings_error_is_a_value_error() -> None:

@@ -1,8 +1,8 @@
-"""Bearer-key authentication, with the reference API's messages (seed 003)."""
+"""Bearer-key authentication, with the reference API's messages (seed 003). Keys are looked up
+through the process's key cache (``store.keycache``); the account this returns carries no
+balance to trust (read the account again where money is shown)."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from starlette.requests import Request
 
@@ -29,8 +29,7 @@ async def authenticate(services: Services, request: Request) -> accounts.Account
     token = bearer_token(request.headers.get("authorization"))
     if not keys.looks_like_key(token):
         raise Unauthorized(INVALID_KEY)
-    async with services.db.read() as conn:
-        record = await accounts.key_record(conn, token)
+    record = await services.keys.lookup(token)
     if record is None or not keys.key_matches(token, record.key_hash):
         raise Unauthorized(INVALID_KEY)
     if record.revoked_at is not None or (
@@ -39,6 +38,5 @@ async def authenticate(services: Services, request: Request) -> accounts.Account
         raise Unauthorized(INVALID_KEY)
     if record.account.status != accounts.ACTIVE:
         raise Forbidden("Account is suspended: contact the operator of this server")
-    prefix = keys.key_prefix(token)
-    await ratelimit.check_key(request.scope, prefix, record.account.rate_limit)
-    return replace(record.account, api_key=prefix)
+    await ratelimit.check_key(request.scope, record.prefix, record.account.rate_limit)
+    return record.account

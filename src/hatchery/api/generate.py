@@ -92,6 +92,8 @@ class Submitter:
         targets += [
             ("ImageURLs", f"image_urls[{i}]", url) for i, url in enumerate(request.image_urls or ())
         ]
+        if not targets:
+            return
         try:
             async with asyncio.timeout(URL_CHECK_TIMEOUT):
                 await asyncio.gather(*(self._check(*target) for target in targets))
@@ -136,8 +138,7 @@ class Submitter:
             raise
 
     async def _original(self, account: Account, task_id: str) -> Task:
-        async with self.services.db.read() as conn:
-            task = await task_store.get(conn, task_id, account.id)
+        task = await task_store.read(self.services.db.driver, task_id, account.id)
         if task is None:  # tasks are never deleted; this would be a broken database
             raise NotFound(f"Task not found: {task_id}")
         return task

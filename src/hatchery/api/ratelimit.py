@@ -104,6 +104,7 @@ class Limiter:
             (OSError, *base) if isinstance(base, tuple) else (OSError, base)
         )
         self._down_until = 0.0
+        self._parsed: dict[str, tuple[RateLimitItem, ...]] = {}  # accounts' own limits
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiter:
@@ -128,11 +129,16 @@ class Limiter:
         """The account's own limit if it has a valid one, else the server's default."""
         if account_limit is None:
             return self.key_default
-        try:
-            return parse_rates(account_limit)
-        except ValueError:
-            log.warning("account rate limit %r is not valid; using the default", account_limit)
-            return self.key_default
+        items = self._parsed.get(account_limit)
+        if items is None:
+            try:
+                items = parse_rates(account_limit)
+            except ValueError:
+                log.warning("account rate limit %r is not valid; using the default", account_limit)
+                items = self.key_default
+            if len(self._parsed) < 1000:  # a handful in practice: one per distinct limit
+                self._parsed[account_limit] = items
+        return items
 
     async def hit(self, kind: str, identity: str, items: tuple[RateLimitItem, ...]) -> Quota | None:
         """Count one request against each of ``items``; the tightest of them afterwards (None

@@ -17,7 +17,7 @@ from hatchery.domain.tasks import is_task_id
 from hatchery.errors import NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES
-from hatchery.store import counts
+from hatchery.store import accounts, counts
 from hatchery.store import tasks as task_store
 from hatchery.store import usage as usage_store
 
@@ -127,6 +127,7 @@ async def account(request: Request) -> Response:
     async with services.db.read() as conn:
         key = await usage.api_key_filter(conn, account, request)
         spent = await usage_store.totals(conn, account.id, usage_store.UsageFilter(api_key=key))
+        account = await accounts.by_id(conn, account.id) or account  # the balance as it is now
     return ok(
         {
             "id": account.id,

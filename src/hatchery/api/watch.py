@@ -63,8 +63,7 @@ def last_event_id(request: Request) -> int | None:
 
 
 async def read_task(services: Services, task_id: str, account_id: str) -> Task:
-    async with services.db.read() as conn:
-        task = await task_store.get(conn, task_id, account_id)
+    task = await task_store.read(services.db.driver, task_id, account_id)
     if task is None:
         raise NotFound(f"Task not found: {task_id}")
     return task

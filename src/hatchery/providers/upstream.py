@@ -12,6 +12,11 @@ How a failure is classified (the runner decides what to do with each class):
 
 Credentials go only to the vendor's own origin: a download that redirects to a file store (Veo's
 video URIs do) follows the redirect without the key.
+
+Thousands of jobs in flight poll through one ``Upstream``: at most ``MAX_EXCHANGES`` of its calls
+(and as many downloads) are on the wire at once, the rest wait their turn here. That keeps the
+HTTP pool small, and httpcore scans every pooled connection (a few system calls each) on every
+request it sends: with hundreds of pooled connections that scan was the worker's largest cost.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ BUSY_STATUSES = frozenset({408, 409, 425, 429})
 CREDENTIAL_STATUSES = frozenset({401, 403, 404})
 MAX_REDIRECTS = 5
 MAX_MESSAGE = 300
+MAX_EXCHANGES = 64  # calls of one Upstream on the wire at once (and as many downloads)
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,15 @@ class Upstream:
     timeout: float
     max_bytes: int
     origin: tuple[str, str, int | None] = field(init=False)
+    _calls: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+    _downloads: asyncio.Semaphore = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         base = httpx.URL(self.base_url.rstrip("/"))
         object.__setattr__(self, "base_url", str(base))
         object.__setattr__(self, "origin", _origin(base))
+        object.__setattr__(self, "_calls", asyncio.Semaphore(MAX_EXCHANGES))
+        object.__setattr__(self, "_downloads", asyncio.Semaphore(MAX_EXCHANGES))
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -62,7 +72,8 @@ class Upstream:
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; the decoded JSON answer, or a classified ProviderError."""
         what = f"{method} {path}"
-        response = await self._send(what, self._request(method, self.url(path), body))
+        async with self._calls:
+            response = await self._send(what, self._request(method, self.url(path), body))
         if response.status_code >= 400:
             raise failure(self.name, what, response)
         try:
@@ -75,7 +86,10 @@ class Upstream:
     async def download(self, url: str) -> bytes:
         """An output file's bytes, following redirects (the key only to the vendor's origin),
         refused past ``max_bytes``."""
-        target = httpx.URL(url)
+        async with self._downloads:
+            return await self._download(httpx.URL(url))
+
+    async def _download(self, target: httpx.URL) -> bytes:
         for _ in range(MAX_REDIRECTS + 1):
             headers = dict(self.auth) if _origin(target) == self.origin else {}
             request = self.http.build_request("GET", target, headers=headers, timeout=self.timeout)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.store.db import equal_to
+from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import task_counts, tasks
 from hatchery.store.tasks import TaskFilter
 
@@ -27,7 +28,8 @@ ENDED = {
 }
 
 
-_ADDED = (
+# Every submit runs these, on the driver.
+_ADDED = Statement(
     task_counts.update()
     .where(
         task_counts.c.account_id == sa.bindparam("b_account"),
@@ -35,33 +37,45 @@ _ADDED = (
         task_counts.c.type == sa.bindparam("b_type"),
     )
     .values(total=task_counts.c.total + 1)
-)  # built once: it runs on every submit
+)
+_FIRST = Statement(
+    task_counts.insert().values(
+        account_id=sa.bindparam("b_account"),
+        model=sa.bindparam("b_model"),
+        type=sa.bindparam("b_type"),
+        total=1,
+        completed=0,
+        failed=0,
+        cancelled=0,
+    )
+)
 
 
-async def added(conn: AsyncConnection, task: Task) -> None:
+async def added(tx: Tx, task: Task) -> None:
     kind = {"b_account": task.account_id, "b_model": task.model, "b_type": task.type.value}
-    if (await conn.execute(_ADDED, kind)).rowcount == 0:
-        await conn.execute(
-            task_counts.insert().values(
-                account_id=task.account_id,
-                model=task.model,
-                type=task.type.value,
-                total=1,
-                completed=0,
-                failed=0,
-                cancelled=0,
-            )
-        )
+    if await tx.execute(_ADDED, kind) == 0:
+        await tx.execute(_FIRST, kind)
 
 
-async def ended(conn: AsyncConnection, task: Task) -> None:
+def _ended(column: sa.Column[int]) -> Statement:
     c = task_counts.c
-    column = c[ENDED[task.status.value]]
-    await conn.execute(
+    return Statement(
         task_counts.update()
-        .where(c.account_id == task.account_id, c.model == task.model, c.type == task.type.value)
+        .where(
+            c.account_id == sa.bindparam("b_account"),
+            c.model == sa.bindparam("b_model"),
+            c.type == sa.bindparam("b_type"),
+        )
         .values({column: column + 1})
     )
+
+
+_ENDED = {status: _ended(task_counts.c[name]) for status, name in ENDED.items()}
+
+
+async def ended(tx: Tx, task: Task) -> None:
+    kind = {"b_account": task.account_id, "b_model": task.model, "b_type": task.type.value}
+    await tx.execute(_ENDED[task.status.value], kind)
 
 
 async def total(conn: AsyncConnection, account_id: str, where: TaskFilter) -> int:

@@ -1,8 +1,11 @@
-"""The connector: one engine, and the only place that knows SQLite from PostgreSQL at connect
-time. SQLite runs in WAL mode with a busy timeout, and write transactions begin IMMEDIATE so a
-transaction that will write takes the write lock up front instead of failing with
-"database is locked" half-way through. PostgreSQL runs through asyncpg with a connection pool;
-``postgresql://`` and ``postgres://`` URLs mean asyncpg."""
+"""The connector: one engine, the driver path beside it (``store.driver``), and the only place that
+knows SQLite from PostgreSQL at connect time. SQLite runs in WAL mode with a busy timeout, and
+write transactions begin IMMEDIATE so a transaction that will write takes the write lock up front
+instead of failing with "database is locked" half-way through. PostgreSQL runs through asyncpg
+with a connection pool; ``postgresql://`` and ``postgres://`` URLs mean asyncpg.
+
+The engine (SQLAlchemy) serves the schema, the migrations and the cold paths; the hot statements
+run on ``Database.driver``, which shares the engine's URL and, on SQLite, its write turn."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hatchery.errors import StoreUnavailable
+from hatchery.store.driver import Driver, PgDriver, SqliteDriver
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "hatchery_write"
@@ -82,6 +86,15 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._writers = asyncio.Semaphore(1 if self.dialect == "sqlite" else writers)
+        self.driver = self._driver(writers)
+
+    def _driver(self, size: int) -> Driver:
+        url, dialect = self.engine.url, self.engine.dialect
+        if self.is_sqlite:
+            assert url.database, "the driver path needs an SQLite file"
+            return SqliteDriver(url.database, dialect, self._writers, SQLITE_BUSY_TIMEOUT_MS)
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return PgDriver(dsn, dialect, size)
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10, **engine_options: Any) -> Database:
@@ -105,8 +118,8 @@ class Database:
         thing (SQLite, where every process that writes is the one that listens)."""
         if self.is_sqlite:
             return None
-        url = self.engine.url.set(drivername="postgresql")
-        return url.render_as_string(hide_password=False)
+        assert isinstance(self.driver, PgDriver)
+        return self.driver.dsn
 
     @property
     def is_sqlite(self) -> bool:
@@ -136,6 +149,7 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.driver.close()
         await self.engine.dispose()
 
 

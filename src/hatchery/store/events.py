@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus
+from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import task_events
 
 SUBMITTED = 0  # the id of a task's first event, its submit
@@ -26,7 +27,7 @@ class TaskEvent:
     at: datetime
 
 
-_RECORD = task_events.insert()
+_RECORD = Statement(task_events.insert(), keys=("task_id", "status", "at"))  # on the driver
 _SINCE = (
     sa.select(task_events.c.seq, task_events.c.status, task_events.c.at)
     .where(task_events.c.task_id == sa.bindparam("task_id"))
@@ -35,8 +36,8 @@ _SINCE = (
 )
 
 
-async def record(conn: AsyncConnection, task_id: str, status: TaskStatus, at: datetime) -> None:
-    await conn.execute(_RECORD, {"task_id": task_id, "status": status.value, "at": at})
+async def record(tx: Tx, task_id: str, status: TaskStatus, at: datetime) -> None:
+    await tx.execute(_RECORD, {"task_id": task_id, "status": status.value, "at": at})
 
 
 async def since(conn: AsyncConnection, task: Task, after: int) -> list[TaskEvent]:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.store.db import insert_ignore
+from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import idempotency_keys
 
 KEEP = timedelta(hours=24)
@@ -71,14 +72,22 @@ def _held(account_id: str, key: str, claim: Claimed) -> list[sa.ColumnElement[bo
     return [*_key(account_id, key), k.task_id.is_(None), k.created_at == claim.at]
 
 
-async def attach(
-    conn: AsyncConnection, account_id: str, key: str, claim: Claimed, task_id: str
-) -> bool:
-    """Record the task the claim's request created; False if the claim was taken over."""
-    result = await conn.execute(
-        idempotency_keys.update().where(*_held(account_id, key, claim)).values(task_id=task_id)
+_ATTACH = Statement(
+    idempotency_keys.update()
+    .where(
+        k.account_id == sa.bindparam("account_id"),
+        k.key == sa.bindparam("b_key"),
+        k.task_id.is_(None),
+        k.created_at == sa.bindparam("claimed_at"),
     )
-    return result.rowcount == 1
+    .values(task_id=sa.bindparam("b_task_id"))
+)  # in the submit's transaction, on the driver
+
+
+async def attach(tx: Tx, account_id: str, key: str, claim: Claimed, task_id: str) -> bool:
+    """Record the task the claim's request created; False if the claim was taken over."""
+    held = {"account_id": account_id, "b_key": key, "claimed_at": claim.at, "b_task_id": task_id}
+    return await tx.execute(_ATTACH, held) == 1
 
 
 async def forget(conn: AsyncConnection, account_id: str, key: str, claim: Claimed) -> None:

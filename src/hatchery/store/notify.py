@@ -1,11 +1,14 @@
-"""Wake-ups between the API and the workers: "a task was queued", "a webhook is due", and "this
-task changed" for the requests that wait on a task or stream its events.
+"""Wake-ups between the API and the workers: "a task was queued", "a webhook is due", "this
+task changed" for the requests that wait on a task or stream its events, and "these keys
+changed" for the key cache (``store.keycache``).
 
 In one process (the embedded default, SQLite) an :class:`asyncio.Event` per channel is all it
 takes. On PostgreSQL the database itself announces queue changes: triggers (migration 0002) run
 ``pg_notify`` when a task becomes pending or a webhook delivery is written, in the writer's own
 transaction, so a notification is sent exactly when the change commits, whichever process (or
-hand-written SQL) made it; migration 0005's trigger announces each task event with the task's id.
+hand-written SQL) made it; migration 0005's trigger announces each task event with the task's id;
+migration 0007's announce a change to an API key (``key:<prefix>``) or to an account's status or
+rate limit (``account:<id>``).
 :class:`PgListener` holds one ``LISTEN`` connection per process and relays what arrives to the
 local :class:`Notifier`.
 
@@ -19,17 +22,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 TASKS = "tasks"
 WEBHOOKS = "webhooks"
 TASK_EVENTS = "task_events"  # payload: the id of the task that changed
+KEYS = "keys"  # payload: key:<prefix> or account:<id>
 # PostgreSQL channel per wake-up; migrations 0002 and 0005's triggers use the same names.
 PG_CHANNELS = {
     TASKS: "hatchery_tasks",
     WEBHOOKS: "hatchery_webhooks",
     TASK_EVENTS: "hatchery_task_events",
+    KEYS: "hatchery_keys",
 }
 LISTENER_NAME = "hatchery-listener"  # application_name of the LISTEN connection
 
@@ -40,6 +45,15 @@ class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._key_listeners: list[Callable[[str], None]] = []
+
+    def on_keys_changed(self, listener: Callable[[str], None]) -> None:
+        self._key_listeners.append(listener)
+
+    def keys_changed(self, what: str = "") -> None:
+        """Keys changed: ``key:<prefix>``, ``account:<id>``, or "" (anything may have)."""
+        for listener in self._key_listeners:
+            listener(what)
 
     @contextlib.contextmanager
     def watch(self, task_id: str) -> Iterator[asyncio.Event]:
@@ -145,6 +159,8 @@ class PgListener:
         ours = self._by_pg_channel.get(channel)
         if ours == TASK_EVENTS:
             self.notifier.task_changed(payload)
+        elif ours == KEYS:
+            self.notifier.keys_changed(payload)
         elif ours is not None:
             self.notifier.notify(ours)
 
@@ -152,6 +168,7 @@ class PgListener:
         for channel in (TASKS, WEBHOOKS):
             self.notifier.notify(channel)
         self.notifier.wake_watchers()
+        self.notifier.keys_changed()
 
 
 async def _close(conn: Any) -> None:

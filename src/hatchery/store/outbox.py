@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.keys import new_id
 from hatchery.store.db import skip_locked
+from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import webhook_attempts, webhook_deliveries
 
 PENDING = "pending"
@@ -31,8 +32,14 @@ class Delivery:
     lease_owner: str | None
 
 
+_ADD = Statement(  # in the transaction that ends the task, on the driver
+    webhook_deliveries.insert().values(status=PENDING, attempts=0),
+    keys=("id", "task_id", "account_id", "event", "url", "body", "next_attempt_at", "created_at"),
+)
+
+
 async def add(
-    conn: AsyncConnection,
+    tx: Tx,
     *,
     task_id: str,
     account_id: str,
@@ -41,20 +48,9 @@ async def add(
     body: str,
     now: datetime,
 ) -> None:
-    await conn.execute(
-        webhook_deliveries.insert().values(
-            id=new_id("whd_"),
-            task_id=task_id,
-            account_id=account_id,
-            event=event,
-            url=url,
-            body=body,
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    delivery = {"task_id": task_id, "account_id": account_id, "event": event, "url": url}
+    times = {"next_attempt_at": now, "created_at": now}
+    await tx.execute(_ADD, {"id": new_id("whd_"), **delivery, "body": body, **times})
 
 
 def _next_due(dialect: str, now: datetime) -> sa.ScalarSelect[Any]:

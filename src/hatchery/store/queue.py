@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from hatchery.domain.present import webhook_event
@@ -21,6 +22,7 @@ from hatchery.errors import Conflict, InsufficientBalance, NotFound
 from hatchery.store import accounts, counts, events, idempotency, outbox, tasks
 from hatchery.store import usage as usage_store
 from hatchery.store.db import Database, utcnow
+from hatchery.store.driver import Tx
 from hatchery.store.notify import TASKS, WEBHOOKS, Notifier
 from hatchery.store.tasks import Lease
 
@@ -28,6 +30,25 @@ from hatchery.store.tasks import Lease
 def lease_of(task: Task) -> Lease:
     assert task.lease_owner is not None
     return Lease(task.id, task.lease_owner, task.attempt)
+
+
+async def _queue_task(
+    values: dict[str, Any], key: tuple[str, idempotency.Claimed] | None, tx: Tx
+) -> Task:
+    """The submit's transaction: reservation, task, count, Idempotency-Key (on the driver)."""
+    if not await accounts.reserve(tx, values["account_id"], values["price_micros"]):
+        raise InsufficientBalance(
+            "Insufficient balance: this task costs more than the account's available "
+            "balance; add funds and try again"
+        )
+    task = await tasks.insert(tx, values)
+    await counts.added(tx, task)
+    if key and not await idempotency.attach(tx, task.account_id, *key, task.id):
+        raise Conflict(
+            f"Idempotency-Key {key[0]!r} was taken over by another request while this "
+            "one ran; nothing was created"
+        )
+    return task
 
 
 class TaskQueue:
@@ -54,31 +75,29 @@ class TaskQueue:
             "file_token": secrets.token_urlsafe(24),
             "created_at": now,
         }
-        async with self.db.write() as conn:
-            if not await accounts.reserve(conn, values["account_id"], values["price_micros"]):
-                raise InsufficientBalance(
-                    "Insufficient balance: this task costs more than the account's available "
-                    "balance; add funds and try again"
-                )
-            task = await tasks.insert(conn, values)
-            await counts.added(conn, task)
-            if key and not await idempotency.attach(conn, task.account_id, *key, task.id):
-                raise Conflict(
-                    f"Idempotency-Key {key[0]!r} was taken over by another request while this "
-                    "one ran; nothing was created"
-                )
+        task = await self.db.driver.write(partial(_queue_task, values, key))
         self.notifier.notify(TASKS)
         return task
 
     async def claim(self, owner: str) -> Task | None:
+        claimed = await self.claim_many(owner, 1)
+        return claimed[0] if claimed else None
+
+    async def claim_many(self, owner: str, limit: int) -> list[Task]:
+        """Claim up to ``limit`` pending tasks, oldest first, in one transaction: each gets its
+        lease, its attempt row and its task event."""
         now = utcnow()
-        async with self.db.write() as conn:
-            task = await tasks.claim(conn, owner, now, now + self.lease)
-            if task is not None:
-                await events.record(conn, task.id, task.status, now)
-        if task is not None:
+
+        async def claiming(tx: Tx) -> list[Task]:
+            claimed = await tasks.claim_many(tx, owner, now, now + self.lease, limit)
+            for task in claimed:
+                await events.record(tx, task.id, task.status, now)
+            return claimed
+
+        claimed = await self.db.driver.write(claiming)
+        for task in claimed:
             self.notifier.task_changed(task.id)
-        return task
+        return claimed
 
     async def renew(self, lease: Lease) -> bool:
         return lease in await self.renew_all(lease.owner, [lease])
@@ -93,16 +112,21 @@ class TaskQueue:
         return held
 
     async def save_upstream(self, lease: Lease, upstream: dict[str, Any]) -> bool:
-        async with self.db.write() as conn:
-            return await tasks.save_upstream(conn, lease, upstream)
+        return await self.db.driver.write(
+            partial(tasks.save_upstream, lease=lease, upstream=upstream)
+        )
 
     async def release(self, lease: Lease, *, lapsed: bool = False) -> bool:
         """Back to pending; with ``lapsed``, only if the lease is still lapsed."""
         now = utcnow()
-        async with self.db.write() as conn:
-            released = await tasks.release(conn, lease, now if lapsed else None)
-            if released:
-                await events.record(conn, lease.task_id, TaskStatus.PENDING, now)
+
+        async def back_to_pending(tx: Tx) -> bool:
+            if not await tasks.release(tx, lease, now if lapsed else None):
+                return False
+            await events.record(tx, lease.task_id, TaskStatus.PENDING, now)
+            return True
+
+        released = await self.db.driver.write(back_to_pending)
         if released:
             self.notifier.notify(TASKS)
             self.notifier.task_changed(lease.task_id)
@@ -113,25 +137,18 @@ class TaskQueue:
     ) -> Task | None:
         """Completed and charged once with its usage record, webhook queued; None if the lease
         was lost."""
-        values = {
-            "status": TaskStatus.COMPLETED.value,
-            "output": output,
-            "usage": usage,
-            "cost_micros": tasks.price_column(),
-            "completed_at": utcnow(),
-        }
-        async with self.db.write() as conn:
-            task = await tasks.finish(conn, lease, values)
+
+        async def charged(tx: Tx) -> Task | None:
+            task = await tasks.complete(tx, lease, output, usage, utcnow())
             if task is None:
                 return None
-            usage_record = await usage_store.record(conn, task)
-            await accounts.charge(
-                conn, task.account_id, task.id, task.price_micros, task.cost_micros
-            )
-            await usage_store.add_to_day(conn, task.account_id, usage_record)
-            await self._ended(conn, task)
-        self._announce(task)
-        return task
+            usage_record = await usage_store.record(tx, task)
+            await accounts.charge(tx, task.account_id, task.id, task.price_micros, task.cost_micros)
+            await usage_store.add_to_day(tx, task.account_id, usage_record)
+            await self._ended(tx, task)
+            return task
+
+        return self._announce(await self.db.driver.write(charged))
 
     async def fail(
         self,
@@ -144,37 +161,36 @@ class TaskQueue:
         """Failed, reservation released (cost $0.00), webhook queued; None if the lease was lost.
         ``lapsed``: only if the lease is still lapsed (the reaper racing a late worker)."""
         now = utcnow()
-        values = {
-            "status": TaskStatus.FAILED.value,
-            "error": error,
-            "usage": usage,
-            "cost_micros": 0,
-            "completed_at": now,
-        }
-        async with self.db.write() as conn:
-            task = await tasks.finish(conn, lease, values, now if lapsed else None)
+
+        async def failed(tx: Tx) -> Task | None:
+            task = await tasks.fail(tx, lease, error, usage, now, now if lapsed else None)
             if task is None:
                 return None
-            await accounts.release(conn, task.account_id, task.price_micros)
-            await self._ended(conn, task)
-        self._announce(task)
-        return task
+            await accounts.release(tx, task.account_id, task.price_micros)
+            await self._ended(tx, task)
+            return task
+
+        return self._announce(await self.db.driver.write(failed))
 
     async def cancel(self, task_id: str, account_id: str) -> Task:
         """Cancel the account's pending or processing task: reservation released (cost $0.00),
         webhook queued. NotFound if it is not the account's; Conflict if it has already ended."""
-        async with self.db.write() as conn:
-            task = await tasks.cancel(conn, task_id, account_id, utcnow())
+
+        async def cancelled(tx: Tx) -> Task:
+            task = await tasks.cancel(tx, task_id, account_id, utcnow())
             if task is None:
-                current = await tasks.get(conn, task_id, account_id)
+                current = await tasks.read(tx, task_id, account_id)
                 if current is None:
                     raise NotFound(f"Task not found: {task_id}")
                 raise Conflict(
                     f"Task {task_id} is already {current.status.value}; only pending or "
                     "processing tasks can be cancelled"
                 )
-            await accounts.release(conn, task.account_id, task.price_micros)
-            await self._ended(conn, task)
+            await accounts.release(tx, task.account_id, task.price_micros)
+            await self._ended(tx, task)
+            return task
+
+        task = await self.db.driver.write(cancelled)
         self._announce(task)
         return task
 
@@ -196,13 +212,13 @@ class TaskQueue:
         async with self.db.read() as conn:
             return await tasks.lapsed(conn, utcnow())
 
-    async def _queue_webhook(self, conn: Any, task: Task) -> None:
+    async def _queue_webhook(self, tx: Tx, task: Task) -> None:
         if not task.webhook_url:
             return
         now = utcnow()
         event, body = webhook_event(task, self.public_url, int(now.timestamp()))
         await outbox.add(
-            conn,
+            tx,
             task_id=task.id,
             account_id=task.account_id,
             event=event,
@@ -211,17 +227,19 @@ class TaskQueue:
             now=now,
         )
 
-    async def _ended(self, conn: Any, task: Task) -> None:
+    async def _ended(self, tx: Tx, task: Task) -> None:
         """What every terminal transition writes besides the task and the money."""
         assert task.completed_at is not None
-        await counts.ended(conn, task)
-        await events.record(conn, task.id, task.status, task.completed_at)
-        await self._queue_webhook(conn, task)
+        await counts.ended(tx, task)
+        await events.record(tx, task.id, task.status, task.completed_at)
+        await self._queue_webhook(tx, task)
 
-    def _announce(self, task: Task) -> None:
-        self.notifier.task_changed(task.id)
-        if task.webhook_url:
-            self.notifier.notify(WEBHOOKS)
+    def _announce(self, task: Task | None) -> Task | None:
+        if task is not None:
+            self.notifier.task_changed(task.id)
+            if task.webhook_url:
+                self.notifier.notify(WEBHOOKS)
+        return task
 
 
 class WebhookOutbox:

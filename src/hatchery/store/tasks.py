@@ -3,6 +3,7 @@ for a running task, the lease owner and attempt) it expects, and reports whether
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.store.db import equal_to, skip_locked, utcnow
-from hatchery.store.tables import task_attempts, tasks
+from hatchery.store.driver import Reader, Row, Statement, Tx
+from hatchery.store.tables import UTCDateTime, task_attempts, tasks
 
 PENDING = TaskStatus.PENDING.value
 PROCESSING = TaskStatus.PROCESSING.value
@@ -40,23 +42,55 @@ class TaskFilter:
     type: str | None = None
 
 
-def to_task(row: sa.Row[Any]) -> Task:
-    m = dict(row._mapping)
+_TYPES = {t.value: t for t in TaskType}
+_STATUSES = {s.value: s for s in TaskStatus}
+
+
+def to_task(row: sa.Row[Any] | Mapping[str, Any]) -> Task:
+    m = dict(row._mapping if isinstance(row, sa.Row) else row)
     m.pop("seq", None)
-    m["type"] = TaskType(m["type"])
-    m["status"] = TaskStatus(m["status"])
+    m["type"] = _TYPES[m["type"]]
+    m["status"] = _STATUSES[m["status"]]
     return Task(**m)
 
 
-# Built once (the submit and poll path): a reused statement keeps its cache key.
-_INSERT = tasks.insert().returning(*tasks.c)
+# What a submit writes; the rest of a task's columns start empty or at their defaults.
+SUBMITTED = (
+    "id",
+    "account_id",
+    "api_key",
+    "model",
+    "type",
+    "params",
+    "webhook_url",
+    "price_micros",
+    "units",
+    "status",
+    "cost_micros",
+    "attempt",
+    "file_token",
+    "created_at",
+)
+_OPTIONAL = {"api_key": None, "webhook_url": None, "units": 1}
+# The submit and the poll, on the driver.
+_INSERT = Statement(tasks.insert().returning(*tasks.c), keys=SUBMITTED)
 _GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
 _GET_OWN = _GET.where(tasks.c.account_id == sa.bindparam("account_id"))
+_READ_OWN = Statement(_GET_OWN)
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> Task:
-    row = (await conn.execute(_INSERT, values)).one()
+async def insert(tx: Tx, values: Mapping[str, Any]) -> Task:
+    """A new task; ``values`` has every column of ``SUBMITTED`` but the optional ones."""
+    row = await tx.one(_INSERT, {**_OPTIONAL, **values})
+    assert row is not None
     return to_task(row)
+
+
+async def read(reader: Reader, task_id: str, account_id: str) -> Task | None:
+    """The account's task: on the driver, one statement with no transaction around it, or in a
+    write transaction."""
+    row = await reader.one(_READ_OWN, {"task_id": task_id, "account_id": account_id})
+    return to_task(row) if row else None
 
 
 async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None) -> Task | None:
@@ -91,57 +125,121 @@ async def page(
     return [to_task(r) for r in rows], rows[-1].seq if more else None
 
 
-def _next_pending(dialect: str) -> sa.ScalarSelect[Any]:
-    query = sa.select(tasks.c.seq).where(tasks.c.status == PENDING).order_by(tasks.c.seq).limit(1)
-    return skip_locked(query, dialect).scalar_subquery()
-
-
-async def claim(
-    conn: AsyncConnection, owner: str, now: datetime, lease_until: datetime
-) -> Task | None:
-    result = await conn.execute(
+def _claim(dialect: str) -> sa.Update:
+    """Up to ``b_limit`` of the oldest pending tasks to processing under ``b_owner``'s lease, one
+    more attempt each, in one statement; on PostgreSQL skipping rows another claim holds."""
+    pending = sa.select(tasks.c.seq).where(tasks.c.status == PENDING).order_by(tasks.c.seq)
+    pending = skip_locked(pending.limit(sa.bindparam("b_limit", type_=sa.Integer)), dialect)
+    # A materialized CTE: the pick (and its row locks) happens once. PostgreSQL runs a plain
+    # ``IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` in a way that updates more than n rows.
+    picked = pending.cte("picked")
+    if dialect == "postgresql":
+        picked = picked.prefix_with("MATERIALIZED")
+    return (
         tasks.update()
-        .where(tasks.c.seq == _next_pending(conn.dialect.name), tasks.c.status == PENDING)
+        .where(tasks.c.seq.in_(sa.select(picked.c.seq)), tasks.c.status == PENDING)
         .values(
             status=PROCESSING,
-            lease_owner=owner,
-            lease_expires_at=lease_until,
+            lease_owner=sa.bindparam("b_owner"),
+            lease_expires_at=sa.bindparam("b_until", type_=UTCDateTime),
             attempt=tasks.c.attempt + 1,
-            started_at=sa.func.coalesce(tasks.c.started_at, now),
+            started_at=sa.func.coalesce(
+                tasks.c.started_at, sa.bindparam("b_now", type_=UTCDateTime)
+            ),
         )
         .returning(*tasks.c)
     )
-    row = result.first()
-    if row is None:
-        return None
-    task = to_task(row)
-    await conn.execute(
-        task_attempts.insert().values(
-            task_id=task.id, attempt=task.attempt, worker=owner, started_at=now
-        )
-    )
-    return task
 
 
-async def _end_attempt(conn: AsyncConnection, task_id: str, attempt: int, outcome: str) -> None:
-    a = task_attempts.c
-    await conn.execute(
-        task_attempts.update()
-        .where(a.task_id == task_id, a.attempt == attempt, a.ended_at.is_(None))
-        .values(ended_at=utcnow(), outcome=outcome)
-    )
+_CLAIM = Statement(_claim)  # the worker's, on the driver
+_START_ATTEMPT = Statement(
+    task_attempts.insert(), keys=("task_id", "attempt", "worker", "started_at")
+)
 
 
-def _held(lease: Lease, expired_before: datetime | None = None) -> list[sa.ColumnElement[bool]]:
-    guard = [
-        tasks.c.id == lease.task_id,
+async def claim_many(
+    tx: Tx, owner: str, now: datetime, lease_until: datetime, limit: int
+) -> list[Task]:
+    """Claim up to ``limit`` of the oldest pending tasks, each with its attempt row; oldest
+    first."""
+    if limit < 1:
+        return []
+    claiming = {"b_limit": limit, "b_owner": owner, "b_until": lease_until, "b_now": now}
+    rows = sorted(await tx.all(_CLAIM, claiming), key=lambda row: int(row["seq"]))
+    claimed = [to_task(row) for row in rows]
+    for task in claimed:
+        attempt = {"task_id": task.id, "attempt": task.attempt, "worker": owner}
+        await tx.execute(_START_ATTEMPT, {**attempt, "started_at": now})
+    return claimed
+
+
+# The transitions of a held task, on the driver. Each names the state it expects (the lease:
+# task, owner, attempt) and, for the reaper, that the lease has lapsed before ``lapsed_before``
+# (None: whether or not it has).
+def _guard() -> list[sa.ColumnElement[bool]]:
+    lapsed_before = sa.bindparam("lapsed_before", type_=UTCDateTime)
+    return [
+        tasks.c.id == sa.bindparam("b_task"),
         tasks.c.status == PROCESSING,
-        tasks.c.lease_owner == lease.owner,
-        tasks.c.attempt == lease.attempt,
+        tasks.c.lease_owner == sa.bindparam("b_owner"),
+        tasks.c.attempt == sa.bindparam("b_attempt"),
+        sa.or_(lapsed_before.is_(None), tasks.c.lease_expires_at < lapsed_before),
     ]
-    if expired_before is not None:
-        guard.append(tasks.c.lease_expires_at < expired_before)
-    return guard
+
+
+_LET_GO = {"lease_owner": None, "lease_expires_at": None}
+
+
+def _finish(**values: Any) -> Statement:
+    """A held task to a terminal state, at ``b_at``, with its ``b_usage``; the task returned."""
+    ended: dict[str, Any] = {"completed_at": sa.bindparam("b_at"), "usage": sa.bindparam("b_usage")}
+    query = tasks.update().where(*_guard()).values(**ended, **_LET_GO, **values)
+    return Statement(query.returning(*tasks.c))
+
+
+_COMPLETE = _finish(
+    status=TaskStatus.COMPLETED.value,
+    output=sa.bindparam("b_output"),
+    cost_micros=tasks.c.price_micros,
+)
+_FAIL = _finish(status=TaskStatus.FAILED.value, error=sa.bindparam("b_error"), cost_micros=0)
+_RELEASE = Statement(tasks.update().where(*_guard()).values(status=PENDING, **_LET_GO))
+_SAVE_UPSTREAM = Statement(
+    tasks.update().where(*_guard()).values(upstream=sa.bindparam("b_upstream"))
+)
+_CANCEL = Statement(
+    tasks.update()
+    .where(
+        tasks.c.id == sa.bindparam("b_task"),
+        tasks.c.account_id == sa.bindparam("b_account"),
+        sa.or_(tasks.c.status == PENDING, tasks.c.status == PROCESSING),
+    )
+    .values(status=CANCELLED, cost_micros=0, completed_at=sa.bindparam("b_at"), **_LET_GO)
+    .returning(*tasks.c)
+)
+_END_ATTEMPT = Statement(
+    task_attempts.update()
+    .where(
+        task_attempts.c.task_id == sa.bindparam("b_task"),
+        task_attempts.c.attempt == sa.bindparam("b_attempt"),
+        task_attempts.c.ended_at.is_(None),
+    )
+    .values(ended_at=sa.bindparam("b_at"), outcome=sa.bindparam("b_outcome"))
+)
+
+
+def _held(lease: Lease, lapsed_before: datetime | None = None) -> dict[str, Any]:
+    return {
+        "b_task": lease.task_id,
+        "b_owner": lease.owner,
+        "b_attempt": lease.attempt,
+        "lapsed_before": lapsed_before,
+    }
+
+
+async def _end_attempt(tx: Tx, task_id: str, attempt: int, outcome: str) -> None:
+    ended = {"b_task": task_id, "b_attempt": attempt, "b_at": utcnow(), "b_outcome": outcome}
+    await tx.execute(_END_ATTEMPT, ended)
 
 
 async def renew_many(
@@ -161,82 +259,59 @@ async def renew_many(
     return {Lease(row.id, owner, row.attempt) for row in result}
 
 
-async def save_upstream(conn: AsyncConnection, lease: Lease, upstream: dict[str, Any]) -> bool:
-    result = await conn.execute(tasks.update().where(*_held(lease)).values(upstream=upstream))
-    return result.rowcount == 1
+async def save_upstream(tx: Tx, lease: Lease, upstream: dict[str, Any]) -> bool:
+    return await tx.execute(_SAVE_UPSTREAM, {**_held(lease), "b_upstream": upstream}) == 1
 
 
-async def finish(
-    conn: AsyncConnection,
-    lease: Lease,
-    values: dict[str, Any],
-    expired_before: datetime | None = None,
+async def complete(
+    tx: Tx, lease: Lease, output: dict[str, Any], usage: dict[str, Any], at: datetime
 ) -> Task | None:
-    """Move a held task to a terminal state; None if the lease was lost meanwhile. With
-    ``expired_before`` (the reaper), only while the lease is still lapsed."""
-    result = await conn.execute(
-        tasks.update()
-        .where(*_held(lease, expired_before))
-        .values(lease_owner=None, lease_expires_at=None, **values)
-        .returning(*tasks.c)
-    )
-    row = result.first()
+    """Completed, its cost its price; None if the lease was lost meanwhile."""
+    values = {**_held(lease), "b_output": output, "b_usage": usage, "b_at": at}
+    return await _ended(tx, lease, await tx.one(_COMPLETE, values), lapsed=False)
+
+
+async def fail(
+    tx: Tx,
+    lease: Lease,
+    error: str,
+    usage: dict[str, Any] | None,
+    at: datetime,
+    lapsed_before: datetime | None = None,
+) -> Task | None:
+    """Failed at no cost; None if the lease was lost meanwhile. With ``lapsed_before`` (the
+    reaper), only while the lease is still lapsed."""
+    values = {**_held(lease, lapsed_before), "b_error": error, "b_usage": usage, "b_at": at}
+    return await _ended(tx, lease, await tx.one(_FAIL, values), lapsed=lapsed_before is not None)
+
+
+async def _ended(tx: Tx, lease: Lease, row: Row | None, *, lapsed: bool) -> Task | None:
     if row is None:
         return None
     task = to_task(row)
-    await _end_attempt(
-        conn, lease.task_id, lease.attempt, LAPSED if expired_before else task.status.value
-    )
+    await _end_attempt(tx, lease.task_id, lease.attempt, LAPSED if lapsed else task.status.value)
     return task
 
 
-async def release(
-    conn: AsyncConnection, lease: Lease, expired_before: datetime | None = None
-) -> bool:
+async def release(tx: Tx, lease: Lease, lapsed_before: datetime | None = None) -> bool:
     """Give a held task back to the queue (graceful shutdown, or the reaper on a lapsed lease)."""
-    result = await conn.execute(
-        tasks.update()
-        .where(*_held(lease, expired_before))
-        .values(status=PENDING, lease_owner=None, lease_expires_at=None)
-    )
-    if result.rowcount != 1:
+    if await tx.execute(_RELEASE, _held(lease, lapsed_before)) != 1:
         return False
-    await _end_attempt(conn, lease.task_id, lease.attempt, LAPSED if expired_before else RELEASED)
+    outcome = LAPSED if lapsed_before else RELEASED
+    await _end_attempt(tx, lease.task_id, lease.attempt, outcome)
     return True
 
 
-async def cancel(
-    conn: AsyncConnection, task_id: str, account_id: str, now: datetime
-) -> Task | None:
+async def cancel(tx: Tx, task_id: str, account_id: str, now: datetime) -> Task | None:
     """Cancel the account's task if it is pending or processing (whoever holds its lease loses
     it); None if it is not the account's or has already ended."""
-    result = await conn.execute(
-        tasks.update()
-        .where(
-            tasks.c.id == task_id,
-            tasks.c.account_id == account_id,
-            tasks.c.status.in_([PENDING, PROCESSING]),
-        )
-        .values(
-            status=CANCELLED,
-            cost_micros=0,
-            completed_at=now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .returning(*tasks.c)
-    )
-    row = result.first()
+    row = await tx.one(_CANCEL, {"b_task": task_id, "b_account": account_id, "b_at": now})
     if row is None:
         return None
     task = to_task(row)
     if task.attempt:  # the attempt running when it was cancelled, if one was
-        await _end_attempt(conn, task.id, task.attempt, CANCELLED)
+        await _end_attempt(tx, task.id, task.attempt, CANCELLED)
     return task
-
-
-def price_column() -> sa.Column[Any]:
-    return tasks.c.price_micros
 
 
 async def lapsed(conn: AsyncConnection, now: datetime, limit: int = 100) -> list[Lease]:

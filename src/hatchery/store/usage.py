@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hatchery.domain.tasks import Task, TaskType
 from hatchery.domain.usage import Totals, UsageRecord, usage_id
 from hatchery.store.db import equal_to, insert_adding
+from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import usage_daily, usage_records
 
 NO_KEY = ""  # usage_daily's api_key for records without one (tasks older than migration 0006)
@@ -42,7 +43,7 @@ class UsageFilter:
     end: date | None = None
 
 
-async def record(conn: AsyncConnection, task: Task) -> UsageRecord:
+async def record(tx: Tx, task: Task) -> UsageRecord:
     """The usage record of ``task``'s charge: its ``cost_micros`` for its ``units``, at the
     resolution its output says was made."""
     assert task.completed_at is not None
@@ -59,7 +60,7 @@ async def record(conn: AsyncConnection, task: Task) -> UsageRecord:
         resolution=(task.output or {}).get("resolution"),
         created_at=task.completed_at,
     )
-    await conn.execute(_INSERT, {"account_id": task.account_id, **_columns(usage)})
+    await tx.execute(_INSERT, {"account_id": task.account_id, **_columns(usage)})
     return usage
 
 
@@ -67,17 +68,16 @@ def _columns(usage: UsageRecord) -> dict[str, Any]:
     return {**usage.__dict__, "type": usage.type.value}
 
 
-_INSERT = usage_records.insert()
-_ADD_TO_DAY: dict[str, sa.Insert] = {}  # per dialect, built once: it runs on every completion
+# Every completion runs these, on the driver.
+_INSERT = Statement(usage_records.insert(), keys=("account_id", *UsageRecord.__dataclass_fields__))
+_ADD_TO_DAY = Statement(
+    lambda dialect: insert_adding(usage_daily, dialect, ("units", "cost_micros", "requests")),
+    keys=("account_id", "day", "model", "type", "api_key", "units", "cost_micros", "requests"),
+)
 
 
-async def add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord) -> None:
-    """Add the record to its UTC day's sums: its key's, and all keys' (one statement)."""
-    dialect = conn.dialect.name
-    if dialect not in _ADD_TO_DAY:
-        _ADD_TO_DAY[dialect] = insert_adding(
-            usage_daily, dialect, ("units", "cost_micros", "requests")
-        )
+async def add_to_day(tx: Tx, account_id: str, usage: UsageRecord) -> None:
+    """Add the record to its UTC day's sums: its key's, and all keys'."""
     day = {
         "account_id": account_id,
         "day": usage.created_at.astimezone(UTC).date().isoformat(),
@@ -87,8 +87,8 @@ async def add_to_day(conn: AsyncConnection, account_id: str, usage: UsageRecord)
         "cost_micros": usage.cost_micros,
         "requests": 1,
     }
-    keys = (usage.api_key or NO_KEY, ALL_KEYS)
-    await conn.execute(_ADD_TO_DAY[dialect], [{**day, "api_key": key} for key in keys])
+    for key in (usage.api_key or NO_KEY, ALL_KEYS):
+        await tx.execute(_ADD_TO_DAY, {**day, "api_key": key})
 
 
 def _start_of(day: date) -> datetime:

@@ -1,6 +1,7 @@
 """The worker: claims tasks up to its concurrency, keeps their leases renewed while they run, and
 on shutdown stops claiming, lets running tasks finish within a grace period and gives the rest
-back to the queue. It schedules work; the queue does the SQL.
+back to the queue. It schedules work; the queue does the SQL. One claim takes as many tasks as
+there are free slots at that moment (up to ``MAX_CLAIM``), in one transaction.
 
 ``concurrency`` bounds the tasks doing work here (rendering, calling an upstream, storing files).
 A task that is only waiting for an upstream job gives its slot back (the runner's ``on_wait``),
@@ -24,6 +25,7 @@ from hatchery.store.tasks import Lease
 from hatchery.worker.runner import TaskRunner
 
 log = logging.getLogger("hatchery.worker")
+MAX_CLAIM = 64  # the most tasks one claim transaction takes
 
 
 def worker_id() -> str:
@@ -81,15 +83,29 @@ class Worker:
             if not await self._acquire(self._slots):
                 self._in_flight.release()
                 return
-            task = await self._claim()
-            if task is None:
+            wanted = 1 + await self._take_free()
+            claimed = await self._claim(wanted)
+            for _ in range(wanted - len(claimed)):
                 self._slots.release()
                 self._in_flight.release()
+            if not claimed:
                 await self.notifier.wait(TASKS, self.poll_interval)
                 continue
-            job = asyncio.create_task(self._execute(task), name=f"task {task.id}")
-            self._running[job] = lease_of(task)
-            job.add_done_callback(self._done)
+            for task in claimed:
+                job = asyncio.create_task(self._execute(task), name=f"task {task.id}")
+                self._running[job] = lease_of(task)
+                job.add_done_callback(self._done)
+
+    async def _take_free(self) -> int:
+        """Take every slot (and room in flight) free right now, up to ``MAX_CLAIM - 1``: the
+        claim asks for that many more tasks in the same transaction. An unlocked semaphore's
+        acquire() returns at once, without waiting."""
+        taken = 0
+        while taken < MAX_CLAIM - 1 and not (self._slots.locked() or self._in_flight.locked()):
+            await self._slots.acquire()
+            await self._in_flight.acquire()
+            taken += 1
+        return taken
 
     def _done(self, job: asyncio.Task[None]) -> None:
         self._running.pop(job, None)
@@ -121,14 +137,14 @@ class Worker:
         acquire.cancel()
         return False
 
-    async def _claim(self) -> Task | None:
+    async def _claim(self, limit: int) -> list[Task]:
         if self._stopping.is_set():
-            return None
+            return []
         try:
-            return await self.queue.claim(self.owner)
+            return await self.queue.claim_many(self.owner, limit)
         except Exception:
-            log.exception("claiming a task failed; retrying after the poll interval")
-            return None
+            log.exception("claiming tasks failed; retrying after the poll interval")
+            return []
 
     async def _execute(self, task: Task) -> None:
         job = asyncio.current_task()

@@ -48,6 +48,7 @@ from hatchery.worker.progress import Progress
 log = logging.getLogger("hatchery.worker")
 
 OnWait = Callable[[], None]
+POLL_JITTER = 0.2
 
 
 def _nothing() -> None:
@@ -65,6 +66,11 @@ class FallbackPolicy:
     max_backoff: float = 60.0
     poll_max: float = 10.0  # the longest wait between two polls of an upstream job
     deadline: float = 1800.0  # an upstream job still running after this is given up
+
+    def spread(self, delay: float) -> float:
+        """The wait before a poll, up to a fifth shorter at random (never longer than asked): jobs
+        submitted together do not keep polling together, in bursts."""
+        return delay * random.uniform(1.0 - POLL_JITTER, 1.0)
 
     def pause(self, round_: int, last: ProviderError | None) -> float:
         delay = min(self.max_backoff, self.backoff * 2.0 ** (round_ - 1))
@@ -214,7 +220,7 @@ class TaskRunner:
                 await _hold(provider, job, progress, step.upstream)
             attempt.on_wait()
             delay = min(max(delay * 1.5, step.poll_after), self.policy.poll_max)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self.policy.spread(delay))
             await self._check_deadline(provider, job, progress)
             step = await _poll(provider, job, step.upstream)
         return step
