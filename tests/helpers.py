@@ -203,6 +203,15 @@ class ServerProcess:
             raise AssertionError(f"hatchery {' '.join(args)} failed: {result.stderr}")
         return result
 
+    def change_access(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an admin command that changes a key or an account's status or rate limit, then
+        wait out the server's key cache (``HATCHERY_KEY_CACHE_SECONDS``, 1 s by default): on
+        SQLite that is how long the server may go on using what it read before (on PostgreSQL
+        it hears of the change at once)."""
+        result = self.cli(*args)
+        time.sleep(float(self.settings.get("HATCHERY_KEY_CACHE_SECONDS", "1")) + 0.05)
+        return result
+
     def client(self, key: str | None = None) -> httpx.Client:
         token = key or self.key
         headers = {"Authorization": f"Bearer {token}"} if token else {}

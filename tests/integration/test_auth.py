@@ -128,10 +128,10 @@ def test_expired_key(server: ServerProcess) -> None:
 def test_suspended_account_is_forbidden_and_can_be_reactivated(server: ServerProcess) -> None:
     key = server.new_account("suspend@example.com")
     with server.client(key=key) as client:
-        server.cli("users", "suspend", "suspend@example.com")
+        server.change_access("users", "suspend", "suspend@example.com")
         status, code, _ = error_of(client.post("/v1/generate", json=GEN))
         assert (status, code) == (403, "FORBIDDEN")
-        server.cli("users", "activate", "suspend@example.com")
+        server.change_access("users", "activate", "suspend@example.com")
         assert client.post("/v1/generate", json=GEN).status_code == 202
 
 

@@ -119,16 +119,16 @@ def test_each_key_has_its_own_budget_and_an_account_its_own_limit(
         assert_refused(client.get("/v1/account"), "per API key")
         assert limits_of(other_client.get("/v1/account"))[:2] == (4, 3)
 
-        done = server.cli("users", "rate-limit", "local@localhost", "10/day")
+        done = server.change_access("users", "rate-limit", "local@localhost", "10/day")
         assert done.stdout.strip() == "local@localhost: rate limit per API key 10 per 1 day"
         assert limits_of(client.get("/v1/account"))[:2] == (10, 9)  # a new limit, a new count
         assert limits_of(other_client.get("/v1/account"))[:2] == (4, 2)  # others keep theirs
 
-        server.cli("users", "rate-limit", "local@localhost", "off")
+        server.change_access("users", "rate-limit", "local@localhost", "off")
         answers = [client.get("/v1/account") for _ in range(12)]
         assert all(a.status_code == 200 and no_limit_headers(a) for a in answers)
 
-        done = server.cli("users", "rate-limit", "local@localhost", "default")
+        done = server.change_access("users", "rate-limit", "local@localhost", "default")
         assert done.stdout.strip().endswith("per API key the server default")
         assert_refused(client.get("/v1/account"), "per API key")  # back to 4/day, used up
 

@@ -161,7 +161,7 @@ def test_the_errors_the_server_answers_with(server: ServerProcess, key: str) -> 
     with client_for(server, broke) as client, pytest.raises(InsufficientBalanceError) as poor:
         client.generate(model="nanobanana", prompt="x")
     assert poor.value.status == 403
-    server.cli("users", "suspend", "broke@example.com")
+    server.change_access("users", "suspend", "broke@example.com")
     with client_for(server, broke) as client, pytest.raises(ForbiddenError):
         client.account()
 
