@@ -222,3 +222,18 @@ async def test_postgresql_at_most_size_connections_each_lent_to_one_caller(
     after = await asyncio.gather(*(small.one(pids) for _ in range(4)))
     assert all(row is not None for row in after)
     await small.close()
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_the_driver_commits_as_durably_as_the_engine(db: Database) -> None:
+    """The driver's own connections: WAL, synchronous=FULL (a 202 survives power loss), foreign
+    keys on; the same settings as the engine's."""
+    driver = db.driver
+    assert isinstance(driver, SqliteDriver)
+    await driver.write(lambda tx: tx.execute(NOTES, {"account_id": "acct_x"}))  # opens the writer
+    await driver.one(NOTES, {"account_id": "acct_x"})  # opens the reader
+    for conn in (driver._writer, driver._reader):
+        assert conn is not None
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
