@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,14 +16,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hatchery import errors
-from hatchery.api import ratelimit
+from hatchery.api import ratelimit, routes
+from hatchery.api.edge import Edge
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
 from hatchery.api.openapi import openapi_document
-from hatchery.api.routes import router
 from hatchery.runtime import Background, Listening
 from hatchery.services import Services
 
@@ -102,50 +100,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return fail(500, "INTERNAL_ERROR", "Internal server error; the request was not completed")
 
 
-class RequestId:
-    """Pure ASGI middleware: each response carries ``X-Request-ID`` (the client's or a new one)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        request_id = given[:64] if given else os.urandom(16).hex().encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
-class RateLimits:
-    """Pure ASGI middleware for ``/v1/*``: counts the request against its client IP's limit
-    (429 here if over it), keeps the request's limits on its scope for the per-key check after
-    authentication, and adds the rate limit headers to whatever response goes out."""
-
-    def __init__(self, app: ASGIApp, limiter: ratelimit.Limiter) -> None:
-        self.app = app
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        limits = scope[ratelimit.SCOPE_KEY] = ratelimit.RequestLimits(self.limiter)
-        send = limits.wrap(send)
-        try:
-            await ratelimit.check_ip(scope)
-        except errors.RateLimited as exc:
-            await error_response(exc)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 NO_TELEMETRY: TelemetryConfig = {
     "tracing": False,
     "metrics": False,
@@ -202,12 +156,17 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.services = services
     app.state.submitter = Submitter(services)
-    app.include_router(router)
+    app.include_router(routes.router)
     add_documentation(app, services)
     app.add_exception_handler(errors.HatcheryError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_error)
     app.add_exception_handler(Exception, _unexpected)
-    app.add_middleware(RateLimits, limiter=limiter)
-    app.add_middleware(RequestId)
+    app.add_middleware(
+        Edge,
+        limiter=limiter,
+        generate=routes.generate,
+        get_task=routes.get_task,
+        error_response=error_response,
+    )
     return app
