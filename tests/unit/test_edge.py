@@ -15,7 +15,7 @@ from hatchery import errors
 from hatchery.api.app import error_response
 from hatchery.api.edge import Edge
 from hatchery.api.envelope import ok
-from hatchery.api.ratelimit import Limiter, MemoryCounters
+from hatchery.api.ratelimit import Limiter, MemoryWindows
 
 Seen = list[tuple[str, str]]
 
@@ -36,7 +36,7 @@ def edge(seen: Seen, per_ip: str = "off") -> Edge:
             raise errors.NotFound(f"Task not found: {task_id}")
         return ok({"id": task_id})
 
-    limiter = Limiter(MemoryCounters(), "off", per_ip)
+    limiter = Limiter(MemoryWindows(), "off", per_ip)
     return Edge(app, limiter, generate, get_task, error_response)
 
 

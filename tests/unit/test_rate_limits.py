@@ -202,27 +202,34 @@ async def test_an_unreachable_redis_lets_requests_through_and_is_retried_later(
     await lim.close()
 
 
-async def test_memory_counters_count_expire_and_are_swept_now_and_then(
+def test_memory_windows_count_per_key_and_sweep_ended_windows_now_and_then() -> None:
+    windows = ratelimit.MemoryWindows()
+    assert [windows.incr("a/1", 100.0, 10.0) for _ in range(3)] == [1, 2, 3]
+    assert windows.incr("b/1", 100.0, 10.0) == 1  # another key counts on its own
+    for n in range(50):
+        windows.incr(f"short{n}", 10.5, 10.2)  # windows ending at 10.5
+    windows.incr("a/1", 100.0, 10.9)
+    assert len(windows.counts) == 52  # ended, but not swept: the last sweep was at 10.0
+    assert windows.incr("a/1", 100.0, 11.1) == 5  # a second on: swept as it counts
+    assert set(windows.counts) == set(windows.ends) == {"a/1", "b/1"}
+    assert windows.incr("a/2", 160.0, 101.0) == 1  # the next window starts from nothing
+    assert set(windows.counts) == {"a/2"}
+
+
+async def test_a_limit_is_counted_in_its_clock_aligned_window(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = ratelimit.MemoryCounters()
-    assert [await store.incr("a", 0.2) for _ in range(3)] == [1, 2, 3]
-    await asyncio.sleep(0.25)
-    assert await store.incr("a", 60) == 1  # expired: counted afresh
-    for n in range(50):
-        await store.incr(f"short{n}", 0.05)
-    await store.incr("long", 60)
-    await asyncio.sleep(0.1)
-    await store.incr("long", 60)
-    await asyncio.sleep(0.01)
-    assert len(store.storage) == 52  # not swept: the last sweep was under a second ago
-    monkeypatch.setattr(ratelimit.MemoryCounters, "SWEEP_SECONDS", 0.0)
-    assert await store.incr("long", 60) == 3
-    await asyncio.sleep(0.01)  # the sweep runs
-    assert set(store.storage) == {"a", "long"}  # the 50 expired counters are gone
-    await store.incr("a", 60)
-    timer = store.timer
-    assert timer is not None
-    await ratelimit.Limiter(store, "off", "off").close()
-    await asyncio.sleep(0)
-    assert timer.done()
+    lim = limiter("2/minute")
+    items = lim.key_limits(None)
+    now = [1_000_000 * 60 + 59.5]  # half a second before a minute ends
+    monkeypatch.setattr(ratelimit.time, "time", lambda: now[0])
+    quotas = [await lim.hit("key", "k", items) for _ in range(3)]
+    assert [(q.remaining, q.exceeded, q.reset) for q in quotas if q] == [
+        (1, False, 1_000_001 * 60),
+        (0, False, 1_000_001 * 60),
+        (0, True, 1_000_001 * 60),
+    ]
+    now[0] += 1.0  # the next minute
+    again = await lim.hit("key", "k", items)
+    assert again is not None and (again.remaining, again.reset) == (1, 1_000_002 * 60)
+    await lim.close()

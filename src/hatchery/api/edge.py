@@ -47,7 +47,8 @@ def request_id(scope: Scope) -> bytes:
     """The client's ``X-Request-ID`` (its first 64 bytes), else a new one."""
     for name, value in scope["headers"]:
         if name == b"x-request-id" and value:
-            return value[:64]
+            given: bytes = value[:64]
+            return given
     return f"{_PROCESS}{next(_COUNT):016x}".encode()
 
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from starlette.types import Message, Scope, Send
 
 from hatchery.domain.rates import describe, parse_rates
@@ -39,26 +39,32 @@ RETRY_SECONDS = 2.0  # after a storage failure, requests pass unlimited this lon
 WHO = {"ip": "per client IP", "key": "per API key"}  # kind of limit: how a message names it
 
 
-class MemoryCounters(MemoryStorage):
-    """``limits``' in-memory storage, with its sweep of expired counters run at most once every
-    ``SWEEP_SECONDS``: its own ``incr`` starts a sweep of every counter after each increment,
-    so a request would cost more the more clients there are (about 1 ms with 10,000)."""
+class MemoryWindows:
+    """Counters of clock-aligned windows in this process's memory, counted without a wait: a
+    count per key (the key names its window), dropped once its window has ended. Ended windows
+    are swept at most once every ``SWEEP_SECONDS``, so a request costs the same with ten clients
+    or ten thousand (``limits``' own memory storage sweeps every counter after each increment)."""
 
     SWEEP_SECONDS = 1.0
-    _swept = 0.0
 
-    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = time.monotonic()
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.ends: dict[str, float] = {}  # key -> Unix time at which its window ends
+        self._swept = 0.0
+
+    def incr(self, key: str, end: float, now: float) -> int:
         if now - self._swept >= self.SWEEP_SECONDS:
-            self._swept = now
-            return await super().incr(key, expiry, amount)  # and schedules the sweep
-        # MemoryStorage.incr without the sweep. Nothing here waits, so no other request can
-        # come in between: no lock is needed.
-        await self.get(key)  # drops the counter if it has expired
-        self.storage[key] += amount
-        if self.storage[key] == amount:
-            self.expirations[key] = time.time() + expiry
-        return self.storage[key]
+            self.sweep(now)
+        count = self.counts.get(key, 0) + 1
+        self.counts[key] = count
+        if count == 1:
+            self.ends[key] = end
+        return count
+
+    def sweep(self, now: float) -> None:
+        self._swept = now
+        for key in [key for key, end in self.ends.items() if end <= now]:
+            del self.ends[key], self.counts[key]
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ class Limiter:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: Storage | MemoryWindows,
         key_default: str,
         per_ip: str,
         close: Callable[[], Awaitable[None]] | None = None,
@@ -99,7 +105,7 @@ class Limiter:
         self.key_default = parse_rates(key_default)
         self.per_ip = parse_rates(per_ip)
         self._close = close
-        base = storage.base_exceptions
+        base = () if isinstance(storage, MemoryWindows) else storage.base_exceptions
         self._errors: tuple[type[Exception], ...] = (
             (OSError, *base) if isinstance(base, tuple) else (OSError, base)
         )
@@ -109,7 +115,7 @@ class Limiter:
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiter:
         if not settings.redis_url:
-            return cls(MemoryCounters(), settings.rate_limit, settings.rate_limit_ip)
+            return cls(MemoryWindows(), settings.rate_limit, settings.rate_limit_ip)
         import redis.asyncio
 
         pool = redis.asyncio.ConnectionPool.from_url(
@@ -158,11 +164,17 @@ class Limiter:
         return min(quotas, key=Quota.rank)
 
     async def _hit(self, kind: str, identity: str, item: RateLimitItem) -> Quota:
+        now = time.time()
         expiry = item.get_expiry()
-        window = int(time.time() // expiry)
-        count = await self.storage.incr(item.key_for(kind, identity, str(window)), expiry)
+        window = int(now // expiry)
+        key, end = f"{kind}/{identity}/{item.amount}/{expiry}/{window}", (window + 1) * expiry
+        storage = self.storage
+        if isinstance(storage, MemoryWindows):
+            count = storage.incr(key, end, now)
+        else:
+            count = await storage.incr(key, expiry)
         remaining = item.amount - count
-        return Quota(WHO[kind], item, max(0, remaining), (window + 1) * expiry, remaining < 0)
+        return Quota(WHO[kind], item, max(0, remaining), end, remaining < 0)
 
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_SECONDS
@@ -176,9 +188,6 @@ class Limiter:
     async def close(self) -> None:
         if self._close is not None:
             await self._close()
-        timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry task
-        if timer is not None:
-            timer.cancel()
 
 
 @dataclass
