@@ -29,6 +29,7 @@ from hatchery.store.tables import (
     ledger,
     metadata,
     task_attempts,
+    tasks,
     usage_daily,
     usage_records,
     webhook_deliveries,
@@ -210,6 +211,10 @@ async def test_reservations_never_exceed_the_balance(db: Database, queue: TaskQu
     )
     assert sum(isinstance(r, str) for r in results) == 3
     assert (await account(db, account_id)).reserved_micros == PRICE * 3
+    async with db.read() as conn:  # a refused submit wrote nothing: no task, not counted
+        rows = await conn.execute(sa.select(tasks.c.id).where(tasks.c.account_id == account_id))
+        assert sorted(rows.scalars()) == sorted(r for r in results if isinstance(r, str))
+        assert await counts.total(conn, account_id, task_store.TaskFilter()) == 3
 
 
 class CrashingRunner:

@@ -12,6 +12,7 @@ and one conversion per value.
 
     Driver                 one(), all(): a read, one statement, no explicit transaction
     │                      write(fn): fn(tx) in a transaction; returns once it has committed
+    │                      write_one(stmt): one statement that writes, committed on its own
     ├── SqliteDriver       reads run on the event loop: in WAL mode a reader never waits for a
     │                      writer, and an indexed read costs tens of µs (one that finds the file
     │                      locked, which WAL makes rare, goes to a thread with the full timeout).
@@ -160,6 +161,8 @@ class Driver(Reader, Protocol):
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T: ...
 
+    async def write_one(self, stmt: Statement, params: Mapping[str, Any] = ...) -> Row | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -258,6 +261,10 @@ class SqliteDriver:
             self._runner = asyncio.create_task(self._run(), name="sqlite writer")
         self._wake.set()
         return await future
+
+    async def write_one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
+        """One statement written (its first row back), committed in the next group."""
+        return await self.write(lambda tx: tx.one(stmt, params))
 
     async def _run(self) -> None:
         while True:
@@ -507,6 +514,12 @@ class PgDriver:
         async with _pg_unavailable(), self._connections.connection() as conn:
             async with conn.transaction():
                 return await fn(_PgTx(conn, self.dialect))
+
+    async def write_one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
+        """One statement written (its first row back), committed on its own: no BEGIN and no
+        COMMIT around it, so one round trip."""
+        async with _pg_unavailable(), self._connections.connection() as conn:
+            return await _PgTx(conn, self.dialect).one(stmt, params)
 
     async def close(self) -> None:
         await self._connections.close()

@@ -32,15 +32,20 @@ def lease_of(task: Task) -> Lease:
     return Lease(task.id, task.lease_owner, task.attempt)
 
 
+def _short() -> InsufficientBalance:
+    return InsufficientBalance(
+        "Insufficient balance: this task costs more than the account's available balance; "
+        "add funds and try again"
+    )
+
+
 async def _queue_task(
     values: dict[str, Any], key: tuple[str, idempotency.Claimed] | None, tx: Tx
 ) -> Task:
-    """The submit's transaction: reservation, task, count, Idempotency-Key (on the driver)."""
+    """The submit's transaction: reservation, task, count, Idempotency-Key (on the driver). On
+    PostgreSQL a submit without a key is one statement instead (``tasks.reserve_insert_count``)."""
     if not await accounts.reserve(tx, values["account_id"], values["price_micros"]):
-        raise InsufficientBalance(
-            "Insufficient balance: this task costs more than the account's available "
-            "balance; add funds and try again"
-        )
+        raise _short()
     task = await tasks.insert(tx, values)
     await counts.added(tx, task)
     if key and not await idempotency.attach(tx, task.account_id, *key, task.id):
@@ -75,7 +80,14 @@ class TaskQueue:
             "file_token": secrets.token_urlsafe(24),
             "created_at": now,
         }
-        task = await self.db.driver.write(partial(_queue_task, values, key))
+        driver = self.db.driver
+        if key is None and driver.dialect.name == "postgresql":  # one round trip
+            queued = await tasks.reserve_insert_count(driver, values)
+            if queued is None:
+                raise _short()
+            task = queued
+        else:
+            task = await driver.write(partial(_queue_task, values, key))
         self.notifier.notify(TASKS)
         return task
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.store.db import equal_to, skip_locked, utcnow
-from hatchery.store.driver import Reader, Row, Statement, Tx
-from hatchery.store.tables import UTCDateTime, task_attempts, tasks
+from hatchery.store.driver import Driver, Reader, Row, Statement, Tx
+from hatchery.store.tables import UTCDateTime, accounts, task_attempts, task_counts, tasks
 
 PENDING = TaskStatus.PENDING.value
 PROCESSING = TaskStatus.PROCESSING.value
@@ -79,11 +79,55 @@ _GET_OWN = _GET.where(tasks.c.account_id == sa.bindparam("account_id"))
 _READ_OWN = Statement(_GET_OWN)
 
 
+def _reserve_insert_count(dialect: str) -> sa.ClauseElement:
+    """The submit as one statement, for PostgreSQL (data-modifying CTEs): hold the price on the
+    account if its available balance covers it, insert the task only if it did, count it in
+    ``task_counts``; the task, or no row (nothing written) when the balance is short."""
+    from sqlalchemy.dialects import postgresql
+
+    reserved = (
+        accounts.update()
+        .where(
+            accounts.c.id == sa.bindparam("account_id"),
+            accounts.c.balance_micros - accounts.c.reserved_micros >= sa.bindparam("price_micros"),
+        )
+        .values(reserved_micros=accounts.c.reserved_micros + sa.bindparam("price_micros"))
+        .returning(accounts.c.id)
+        .cte("reserved")
+    )
+    row = sa.select(*(sa.bindparam(name, type_=tasks.c[name].type) for name in SUBMITTED))
+    inserted = (
+        tasks.insert()
+        .from_select(SUBMITTED, row.select_from(reserved))
+        .returning(*tasks.c)
+        .cte("inserted")
+    )
+    kinds = ("account_id", "model", "type")
+    first = sa.select(*(inserted.c[k] for k in kinds), *(sa.literal(n) for n in (1, 0, 0, 0)))
+    counted = (
+        postgresql.insert(task_counts)
+        .from_select([*kinds, "total", "completed", "failed", "cancelled"], first)
+        .on_conflict_do_update(index_elements=kinds, set_={"total": task_counts.c.total + 1})
+        .cte("counted")
+    )
+    return sa.select(inserted).add_cte(counted)
+
+
+_RESERVE_INSERT_COUNT = Statement(_reserve_insert_count)
+
+
 async def insert(tx: Tx, values: Mapping[str, Any]) -> Task:
     """A new task; ``values`` has every column of ``SUBMITTED`` but the optional ones."""
     row = await tx.one(_INSERT, {**_OPTIONAL, **values})
     assert row is not None
     return to_task(row)
+
+
+async def reserve_insert_count(driver: Driver, values: Mapping[str, Any]) -> Task | None:
+    """PostgreSQL's submit without an Idempotency-Key (``_reserve_insert_count``), one round trip
+    committed on its own; None, with nothing written, if the balance is short."""
+    row = await driver.write_one(_RESERVE_INSERT_COUNT, {**_OPTIONAL, **values})
+    return None if row is None else to_task(row)
 
 
 async def read(reader: Reader, task_id: str, account_id: str) -> Task | None:
