@@ -78,6 +78,8 @@ async def _changed(event: asyncio.Event, timeout: float) -> None:
 async def until_terminal(services: Services, task_id: str, account_id: str, seconds: float) -> Task:
     """The account's task once it has ended, or as it is after ``seconds`` (0: as it is now).
     NotFound if it is not the account's."""
+    if seconds <= 0:  # a plain poll: nothing to watch for
+        return await read_task(services, task_id, account_id)
     deadline = time.monotonic() + seconds
     recheck = services.settings.poll_interval
     with services.notifier.watch(task_id) as changed:
