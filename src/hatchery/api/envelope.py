@@ -8,12 +8,15 @@ from typing import Any
 
 from starlette.responses import Response
 
+# One encoder for every response: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 class Envelope(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _ENCODER.encode(content).encode("utf-8")
 
 
 def ok(data: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Envelope:

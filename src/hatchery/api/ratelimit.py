@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from limits import RateLimitItem
 from limits.aio.storage import RedisStorage, Storage
@@ -67,9 +68,9 @@ class MemoryWindows:
             del self.ends[key], self.counts[key]
 
 
-@dataclass(frozen=True)
-class Quota:
-    """Where one limit stands after this request's hit."""
+class Quota(NamedTuple):
+    """Where one limit stands after this request's hit (a tuple: one is made per limit and
+    request)."""
 
     who: str
     item: RateLimitItem
@@ -149,32 +150,41 @@ class Limiter:
     async def hit(self, kind: str, identity: str, items: tuple[RateLimitItem, ...]) -> Quota | None:
         """Count one request against each of ``items``; the tightest of them afterwards (None
         with no limits, or when the storage cannot be reached: fail open)."""
-        if not items or time.monotonic() < self._down_until:
+        if not items:
+            return None
+        quotas: list[Quota] | None
+        if isinstance(self.storage, MemoryWindows):  # nothing to wait for, nothing to fail
+            quotas = [self._count(self.storage, kind, identity, item) for item in items]
+        else:
+            quotas = await self._hit_storage(self.storage, kind, identity, items)
+        if quotas is None:
+            return None
+        return quotas[0] if len(quotas) == 1 else min(quotas, key=Quota.rank)
+
+    async def _hit_storage(
+        self, storage: Storage, kind: str, identity: str, items: tuple[RateLimitItem, ...]
+    ) -> list[Quota] | None:
+        if time.monotonic() < self._down_until:
             return None
         quotas = []
         try:
             for item in items:
-                quotas.append(await self._hit(kind, identity, item))
+                now, expiry, key = _window(kind, identity, item)
+                count = await storage.incr(key, expiry)
+                quotas.append(_quota(kind, item, count, now, expiry))
         except self._errors as exc:
             self._failed(exc)
             return None
         if self._down_until:
             self._down_until = 0.0
             log.warning("rate limit storage reachable again: limits are enforced")
-        return min(quotas, key=Quota.rank)
+        return quotas
 
-    async def _hit(self, kind: str, identity: str, item: RateLimitItem) -> Quota:
-        now = time.time()
-        expiry = item.get_expiry()
-        window = int(now // expiry)
-        key, end = f"{kind}/{identity}/{item.amount}/{expiry}/{window}", (window + 1) * expiry
-        storage = self.storage
-        if isinstance(storage, MemoryWindows):
-            count = storage.incr(key, end, now)
-        else:
-            count = await storage.incr(key, expiry)
-        remaining = item.amount - count
-        return Quota(WHO[kind], item, max(0, remaining), end, remaining < 0)
+    @staticmethod
+    def _count(windows: MemoryWindows, kind: str, identity: str, item: RateLimitItem) -> Quota:
+        now, expiry, key = _window(kind, identity, item)
+        count = windows.incr(key, (now // expiry + 1) * expiry, now)
+        return _quota(kind, item, count, now, expiry)
 
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_SECONDS
@@ -188,6 +198,18 @@ class Limiter:
     async def close(self) -> None:
         if self._close is not None:
             await self._close()
+
+
+def _window(kind: str, identity: str, item: RateLimitItem) -> tuple[float, int, str]:
+    """Now, the limit's window length in seconds, and the key of its current window."""
+    now = time.time()
+    expiry = item.get_expiry()
+    return now, expiry, f"{kind}/{identity}/{item.amount}/{expiry}/{int(now // expiry)}"
+
+
+def _quota(kind: str, item: RateLimitItem, count: int, now: float, expiry: int) -> Quota:
+    remaining = item.amount - count
+    return Quota(WHO[kind], item, max(0, remaining), (now // expiry + 1) * expiry, remaining < 0)
 
 
 @dataclass
