@@ -8,9 +8,10 @@ For every HTTP request it:
   (``api.ratelimit``), and adds the rate limit headers to whatever response goes out;
 - serves the hot routes itself: ``POST /v1/generate`` and ``GET /v1/tasks/{id}`` go straight to
   their endpoint functions in ``api.routes``, with domain errors answered as the app answers
-  them (``errors_to_http``). FastAPI's routing, its middleware stack and its request handler
-  cost a poll as much as the poll's own database read; what those two endpoints take is a
-  ``Request`` and a path parameter, which this layer gives them as FastAPI would.
+  them (``api.app.error_response``). FastAPI's routing, its exception middleware and its
+  request handler cost a poll as much as the poll's own database read; what those two
+  endpoints take is a ``Request`` and a path parameter, which this layer gives them as FastAPI
+  would.
 
 Everything else goes on to the app. The hot routes stay registered in the app's router as well,
 so that the OpenAPI checks list them and another method on their paths gets its 405 and

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from limits import RateLimitItem
 from limits.aio.storage import RedisStorage, Storage
-from starlette.types import Message, Scope, Send
+from starlette.types import Scope
 
 from hatchery.domain.rates import describe, parse_rates
 from hatchery.errors import RateLimited
@@ -245,17 +245,9 @@ class RequestLimits:
             (b"x-ratelimit-reset", str(math.ceil(quota.reset)).encode()),
         ]
 
-    def wrap(self, send: Send) -> Callable[[Message], Awaitable[None]]:
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers()]
-            await send(message)
-
-        return send_with_limits
-
 
 async def check_ip(scope: Scope) -> None:
-    """Count a request against its client IP's limit (the middleware, before anything else)."""
+    """Count a request against its client IP's limit (at the edge, before anything else)."""
     limits: RequestLimits = scope[SCOPE_KEY]
     client = scope.get("client")
     ip = client[0] if client else "unknown"
@@ -264,7 +256,7 @@ async def check_ip(scope: Scope) -> None:
 
 async def check_key(scope: Scope, key_id: str, account_limit: str | None) -> None:
     """Count a request against its API key's limit (right after authentication); nothing on a
-    request the middleware does not limit."""
+    request the edge does not limit."""
     limits: RequestLimits | None = scope.get(SCOPE_KEY)
     if limits is not None:
         await limits.check("key", key_id, limits.limiter.key_limits(account_limit))

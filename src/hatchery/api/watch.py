@@ -36,8 +36,11 @@ RETRY_MS = 2000  # how soon a browser's EventSource reconnects
 
 def requested_wait(request: Request) -> int | None:
     """The seconds ``Prefer: wait=N`` asks for (``respond-async``: 0); None if it asks nothing."""
+    header = request.headers.get("prefer")
+    if not header:
+        return None
     wait = None
-    for preference in request.headers.get("prefer", "").split(","):
+    for preference in header.split(","):
         name, _, value = preference.split(";")[0].strip().partition("=")
         name, value = name.strip().lower(), value.strip().strip('"')
         if name == "respond-async":

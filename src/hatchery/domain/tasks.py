@@ -9,6 +9,7 @@ pending ──claim──▶ processing ──▶ completed
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -83,13 +84,13 @@ def new_task_id() -> str:
     return ID_PREFIX + "".join(chars)
 
 
+_TASK_ID = re.compile(re.escape(ID_PREFIX) + "[" + re.escape(ID_ALPHABET) + "]{12,64}")
+
+
 def is_task_id(value: str) -> bool:
-    body = value.removeprefix(ID_PREFIX)
-    return (
-        value.startswith(ID_PREFIX)
-        and 12 <= len(body) <= 64
-        and all(c in ID_ALPHABET for c in body)
-    )
+    """``gen_`` and 12 to 64 characters of ``ID_ALPHABET`` (ids made elsewhere may be shorter
+    or longer than ours)."""
+    return _TASK_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
