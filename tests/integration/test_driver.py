@@ -237,3 +237,26 @@ async def test_sqlite_the_driver_commits_as_durably_as_the_engine(db: Database) 
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+NOTED = Statement(
+    ledger.insert()
+    .values(
+        account_id=sa.bindparam("account_id"),
+        kind="credit",
+        amount_micros=sa.bindparam("amount"),
+        note=sa.bindparam("b_note"),
+        created_at=sa.bindparam("at"),
+    )
+    .returning(ledger.c.amount_micros, ledger.c.note)
+)
+
+
+async def test_write_one_commits_one_statement_and_returns_its_row(db: Database) -> None:
+    account_id = await new_account(db)
+    row = await db.driver.write_one(NOTED, note(account_id, 7, "seven"))
+    assert row == {"amount_micros": 7, "note": "seven"}
+    assert await notes(db, account_id) == [7]  # committed: the engine's own connection sees it
+    with pytest.raises(sa.exc.IntegrityError):  # no such account: nothing written
+        await db.driver.write_one(NOTED, note("acct_missing", 8))
+    assert await notes(db, account_id) == [7]
