@@ -169,9 +169,9 @@ class Limiter:
         quotas = []
         try:
             for item in items:
-                now, expiry, key = _window(kind, identity, item)
+                key, expiry, end = _window(kind, identity, item)
                 count = await storage.incr(key, expiry)
-                quotas.append(_quota(kind, item, count, now, expiry))
+                quotas.append(_quota(kind, item, count, end))
         except self._errors as exc:
             self._failed(exc)
             return None
@@ -182,9 +182,9 @@ class Limiter:
 
     @staticmethod
     def _count(windows: MemoryWindows, kind: str, identity: str, item: RateLimitItem) -> Quota:
-        now, expiry, key = _window(kind, identity, item)
-        count = windows.incr(key, (now // expiry + 1) * expiry, now)
-        return _quota(kind, item, count, now, expiry)
+        key, _, end = _window(kind, identity, item)
+        count = windows.incr(key, end, time.time())
+        return _quota(kind, item, count, end)
 
     def _failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_SECONDS
@@ -200,16 +200,17 @@ class Limiter:
             await self._close()
 
 
-def _window(kind: str, identity: str, item: RateLimitItem) -> tuple[float, int, str]:
-    """Now, the limit's window length in seconds, and the key of its current window."""
-    now = time.time()
+def _window(kind: str, identity: str, item: RateLimitItem) -> tuple[str, int, float]:
+    """The key of the limit's current window, its length in seconds, and when it ends (Unix
+    time)."""
     expiry = item.get_expiry()
-    return now, expiry, f"{kind}/{identity}/{item.amount}/{expiry}/{int(now // expiry)}"
+    window = int(time.time() // expiry)
+    return f"{kind}/{identity}/{item.amount}/{expiry}/{window}", expiry, (window + 1) * expiry
 
 
-def _quota(kind: str, item: RateLimitItem, count: int, now: float, expiry: int) -> Quota:
+def _quota(kind: str, item: RateLimitItem, count: int, end: float) -> Quota:
     remaining = item.amount - count
-    return Quota(WHO[kind], item, max(0, remaining), (now // expiry + 1) * expiry, remaining < 0)
+    return Quota(WHO[kind], item, max(0, remaining), end, remaining < 0)
 
 
 @dataclass

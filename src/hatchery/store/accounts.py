@@ -208,14 +208,22 @@ _KEY_RECORD = Statement(
     .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
     .where(api_keys.c.prefix == sa.bindparam("prefix"))
 )
-_RESERVE = Statement(
-    accounts.update()
-    .where(
-        accounts.c.id == sa.bindparam("account_id"),
-        accounts.c.balance_micros - accounts.c.reserved_micros >= sa.bindparam("amount"),
+
+
+def reservation(amount: str) -> sa.Update:
+    """Hold the bind parameter ``amount`` of account ``account_id``'s available balance, if it
+    covers it (otherwise the update matches no row)."""
+    return (
+        accounts.update()
+        .where(
+            accounts.c.id == sa.bindparam("account_id"),
+            accounts.c.balance_micros - accounts.c.reserved_micros >= sa.bindparam(amount),
+        )
+        .values(reserved_micros=accounts.c.reserved_micros + sa.bindparam(amount))
     )
-    .values(reserved_micros=accounts.c.reserved_micros + sa.bindparam("amount"))
-)
+
+
+_RESERVE = Statement(reservation("amount"))
 
 
 _RELEASE = Statement(

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
+from hatchery.store.accounts import reservation
 from hatchery.store.db import equal_to, skip_locked, utcnow
 from hatchery.store.driver import Driver, Reader, Row, Statement, Tx
 from hatchery.store.tables import UTCDateTime, accounts, task_attempts, task_counts, tasks
@@ -85,16 +86,7 @@ def _reserve_insert_count(dialect: str) -> sa.ClauseElement:
     ``task_counts``; the task, or no row (nothing written) when the balance is short."""
     from sqlalchemy.dialects import postgresql
 
-    reserved = (
-        accounts.update()
-        .where(
-            accounts.c.id == sa.bindparam("account_id"),
-            accounts.c.balance_micros - accounts.c.reserved_micros >= sa.bindparam("price_micros"),
-        )
-        .values(reserved_micros=accounts.c.reserved_micros + sa.bindparam("price_micros"))
-        .returning(accounts.c.id)
-        .cte("reserved")
-    )
+    reserved = reservation("price_micros").returning(accounts.c.id).cte("reserved")
     row = sa.select(*(sa.bindparam(name, type_=tasks.c[name].type) for name in SUBMITTED))
     inserted = (
         tasks.insert()
