@@ -34,6 +34,7 @@ unit: $(STAMP)
 test: lint typecheck
 	bash scripts/ensure-postgres
 	bash scripts/ensure-redis
+	bash scripts/ensure-videogen-sdk
 	$(BIN)/pytest -q
 
 # The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL

@@ -24,6 +24,7 @@ from tests.fake_upstreams import (
 from tests.helpers import LocalHTTPServer, ServerProcess, local_account
 from tests.pg import PostgresServer
 from tests.redis_server import RedisServer
+from tests.s3_server import S3Server
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -61,6 +62,15 @@ def postgres() -> Iterator[PostgresServer]:
 def redis_server() -> Iterator[RedisServer]:
     """A real Redis server (``tests/redis_server.py``); tests that use it flush it first."""
     server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server, SeaweedFS (``tests/s3_server.py``), with one bucket; tests
+    that use it keep to prefixes of their own."""
+    server = S3Server().start()
     yield server
     server.close()
 

@@ -4,6 +4,7 @@
 
     HatcheryError                 INTERNAL_ERROR      500
     ├── BadRequest                BAD_REQUEST         400
+    │   ├── InvalidId             BAD_REQUEST         400  (an id of the wrong shape or kind)
     │   ├── PayloadTooLarge       BAD_REQUEST         413
     │   └── RequestTimeout        BAD_REQUEST         408  (the body did not arrive in time)
     ├── ValidationFailed          VALIDATION_ERROR    400
@@ -15,7 +16,8 @@
     ├── IdempotencyMismatch       IDEMPOTENCY_MISMATCH 422
     ├── RateLimited               RATE_LIMITED        429  (carries retry_after, in seconds)
     └── ServiceUnavailable        SERVICE_UNAVAILABLE 503
-        └── StoreUnavailable      SERVICE_UNAVAILABLE 503  (the database did not answer)
+        ├── StoreUnavailable      SERVICE_UNAVAILABLE 503  (the database did not answer)
+        └── ObjectStoreUnavailable SERVICE_UNAVAILABLE 503 (the object store did not answer)
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class HatcheryError(Exception):
 
 class BadRequest(HatcheryError):
     code = "BAD_REQUEST"
+
+
+class InvalidId(BadRequest):
+    pass
 
 
 class PayloadTooLarge(BadRequest):
@@ -84,3 +90,8 @@ class ServiceUnavailable(HatcheryError):
 class StoreUnavailable(ServiceUnavailable):
     """The database could not be reached, or was too busy to answer in time: nothing was
     written, and trying again later is right."""
+
+
+class ObjectStoreUnavailable(ServiceUnavailable):
+    """The object store (local directory or S3-compatible service) could not be reached or
+    failed: nothing was recorded as done, and trying again later is right."""

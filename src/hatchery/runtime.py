@@ -1,5 +1,6 @@
-"""The background side of a server or worker process: task workers, the reaper, webhook delivery
-and, on PostgreSQL, the listener that turns the database's notifications into wake-ups."""
+"""The background side of a server or worker process: task workers, the reaper, webhook delivery,
+file processing and the file janitor, and, on PostgreSQL, the listener that turns the database's
+notifications into wake-ups."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import contextlib
 import logging
 
+from hatchery.files.ingest import FileProcessor, Limits
+from hatchery.files.janitor import FileJanitor
 from hatchery.services import Services
 from hatchery.store.notify import PgListener
 from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
@@ -26,7 +29,7 @@ class Background:
             services.queue,
             services.catalog,
             services.providers,
-            services.files,
+            services.storage,
             services.denylist,
             gates={
                 name: ProviderGate(
@@ -69,6 +72,14 @@ class Background:
             allow_private=s.allow_private_urls,
             poll_interval=s.poll_interval,
         )
+        self.files = FileProcessor(
+            services.db,
+            services.storage,
+            services.notifier,
+            owner=self.worker.owner,
+            limits=Limits(s.max_upload_bytes, poll_interval=s.poll_interval),
+        )
+        self.janitor = FileJanitor(services.files, s.janitor_interval)
         dsn = services.db.listen_dsn()
         self.listener = PgListener(dsn, services.notifier) if dsn else None
         self.grace = s.shutdown_grace
@@ -79,6 +90,8 @@ class Background:
             asyncio.create_task(self.worker.run(), name="worker"),
             asyncio.create_task(self.reaper.run(), name="reaper"),
             asyncio.create_task(self.dispatcher.run(), name="webhooks"),
+            asyncio.create_task(self.files.run(), name="files"),
+            asyncio.create_task(self.janitor.run(), name="file janitor"),
             asyncio.create_task(LoopWatch(self.worker.load).run(), name="loop watch"),
         ]
         if self.listener:

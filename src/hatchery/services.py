@@ -11,11 +11,12 @@ import httpx
 
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
+from hatchery.files.library import FileLibrary
 from hatchery.net.guard import guarded_request
 from hatchery.providers.base import Provider
 from hatchery.providers.registry import build_providers, check_catalog, vendors
 from hatchery.settings import Settings
-from hatchery.storage import FileStore
+from hatchery.storage import ObjectStore, UrlSigner, load_secret, open_store
 from hatchery.store.db import Database
 from hatchery.store.keycache import KeyCache
 from hatchery.store.notify import Notifier
@@ -41,7 +42,9 @@ class Services:
     outbox: WebhookOutbox
     catalog: Catalog
     providers: dict[str, Provider]
-    files: FileStore
+    storage: ObjectStore
+    signer: UrlSigner
+    files: FileLibrary
     denylist: DenyList
     http: httpx.AsyncClient
     upstream_http: httpx.AsyncClient
@@ -64,6 +67,10 @@ class Services:
         db = Database.connect(settings.database_url, pool_size=settings.database_pool_size)
         notifier = Notifier()
         key_cache = KeyCache(db.driver, settings.key_cache_seconds)
+        signer = UrlSigner(
+            load_secret(settings.data_dir, settings.storage_secret), settings.public_url
+        )
+        storage = open_store(settings, signer)
         notifier.on_keys_changed(key_cache.forget)
         return cls(
             settings=settings,
@@ -76,7 +83,9 @@ class Services:
             outbox=WebhookOutbox(db, lease_seconds=settings.webhook_timeout * 2),
             catalog=catalog,
             providers=providers,
-            files=FileStore(settings.outputs_dir),
+            storage=storage,
+            signer=signer,
+            files=FileLibrary(db, storage, signer, notifier, settings),
             denylist=denylist,
             http=client,
             upstream_http=upstream_http,
@@ -85,6 +94,7 @@ class Services:
     async def close(self) -> None:
         await self.http.aclose()
         await self.upstream_http.aclose()
+        await self.storage.close()
         await self.db.dispose()
 
 

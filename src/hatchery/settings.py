@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -74,6 +75,19 @@ class Settings:
     key_cache_seconds: float = 1.0
     body_timeout: float = 10.0
     log_level: str = "info"
+    # Where files live (hatchery.storage): empty for DATA_DIR on local disk, or
+    # s3://bucket[/prefix] for any S3-compatible store (credentials: the standard AWS_* variables,
+    # read by the S3 client library itself).
+    storage_url: str = ""
+    storage_endpoint: str = ""  # e.g. https://<account>.r2.cloudflarestorage.com; empty for AWS
+    storage_region: str = ""
+    # The key of the local store's signed URLs; empty: one made on first start, in DATA_DIR.
+    storage_secret: str = field(default="", repr=False)
+    signed_url_seconds: int = 3600  # how long a file's signed download URL works
+    upload_url_seconds: int = 900  # how long an upload URL takes the bytes
+    max_upload_bytes: int = 512 * 1024 * 1024
+    temporary_file_hours: float = 24.0  # a TEMPORARY file is kept this long, at least 24
+    janitor_interval: float = 60.0  # seconds between the file janitor's sweeps
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)
@@ -87,6 +101,7 @@ class Settings:
         object.__setattr__(self, "public_url", self.public_url.rstrip("/"))
         self._check_ranges()
         self._check_rate_limits()
+        self._check_storage()
         if not 0 <= self.key_cache_seconds <= 60:  # NaN fails this too
             raise SettingsError(f"{PREFIX}KEY_CACHE_SECONDS must be from 0 to 60")
 
@@ -108,6 +123,7 @@ class Settings:
             "provider_backoff",
             "breaker_cooldown",
             "body_timeout",
+            "janitor_interval",
         )
         for name in positive:
             value = getattr(self, name)
@@ -120,6 +136,7 @@ class Settings:
             "max_in_flight",
             "upstream_max_bytes",
             "max_body_bytes",
+            "max_upload_bytes",
         )
         for name in counts:
             if getattr(self, name) < 1:
@@ -139,6 +156,21 @@ class Settings:
                 f"{PREFIX}REDIS_URL must start with one of {', '.join(REDIS_SCHEMES)} "
                 "(e.g. redis://127.0.0.1:6379/0)"
             )
+
+    def _check_storage(self) -> None:
+        if self.storage_url and not re.fullmatch(
+            r"s3://[a-z0-9][a-z0-9.-]{1,62}(/[^/].*)?", self.storage_url
+        ):
+            raise SettingsError(
+                f"{PREFIX}STORAGE_URL must be empty (files on local disk) or "
+                "s3://bucket or s3://bucket/prefix (an S3-compatible store)"
+            )
+        if not 60 <= self.signed_url_seconds <= 7 * 86400:
+            raise SettingsError(f"{PREFIX}SIGNED_URL_SECONDS must be from 60 to 604800 (7 days)")
+        if not 60 <= self.upload_url_seconds <= 86400:
+            raise SettingsError(f"{PREFIX}UPLOAD_URL_SECONDS must be from 60 to 86400")
+        if not 24 <= self.temporary_file_hours <= 24 * 365:  # NaN fails this too
+            raise SettingsError(f"{PREFIX}TEMPORARY_FILE_HOURS must be from 24 to 8760")
 
     @property
     def outputs_dir(self) -> Path:

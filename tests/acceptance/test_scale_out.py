@@ -1,7 +1,9 @@
 """Scale-out on PostgreSQL: two API processes (``serve --workers 0``) and three ``hatchery worker``
-processes share one database. 2,000 tasks go in concurrently through both APIs, each with a
+processes share one database and one S3-compatible store (SeaweedFS), each with a data directory
+of its own: no shared disk. 2,000 tasks go in concurrently through both APIs, each with a
 webhook; one worker is SIGKILLed and another SIGTERMed while they work. Nothing is lost, nothing
-is done or charged twice."""
+is done or charged twice, every output is a file in the store that either API serves, and a file
+uploaded through one API is processed by a worker and served by the other."""
 
 from __future__ import annotations
 
@@ -13,14 +15,17 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from hatchery.domain.keys import new_webhook_secret
 from hatchery.webhooks import verify
+from tests.files_helpers import create_upload, png, wait_for_file
 from tests.helpers import LocalHTTPServer, ServerProcess, local_account, query
 from tests.pg import PostgresServer
+from tests.s3_server import S3Server
 
 TASKS = 2000
 PRICE = 10_000  # nanobanana, one 1k image
@@ -70,19 +75,28 @@ def wait_for_completed(url: str, at_least: int, timeout: float) -> None:
 # 120 s per test is too close for a loaded CI host. Its own waits bound each step.
 @pytest.mark.timeout(300)
 def test_two_apis_three_workers_a_kill_and_a_stop_lose_and_repeat_nothing(
-    postgres: PostgresServer, receiver: LocalHTTPServer, tmp_path: Path
+    postgres: PostgresServer, receiver: LocalHTTPServer, tmp_path: Path, s3_server: S3Server
 ) -> None:
     url = postgres.create_database("scale")
     key = local_account(url)
     secret = new_webhook_secret()
     query(url, "UPDATE accounts SET balance_micros = :b, webhook_secret = :s", b=BALANCE, s=secret)
-    data = tmp_path / "shared-data"  # one DATA_DIR: a worker writes files that any API serves
-    apis = [ServerProcess(data, {"HATCHERY_WORKERS": "0"}, database_url=url) for _ in range(2)]
-    public = {"HATCHERY_PUBLIC_URL": apis[0].url, "HATCHERY_LOG_LEVEL": "info"}
+    dirs = (tmp_path / f"node{i}" for i in range(5))  # no directory is shared
+    apis = [
+        ServerProcess(next(dirs), {"HATCHERY_WORKERS": "0"}, database_url=url) for _ in range(2)
+    ]
+    public = {
+        "HATCHERY_PUBLIC_URL": apis[0].url,
+        "HATCHERY_LOG_LEVEL": "info",
+        "HATCHERY_STORAGE_SECRET": new_webhook_secret(),  # the nodes sign alike
+        **s3_server.env("scale-out"),
+    }
     for api in apis:
         api.settings.update(public)
     workers = [
-        ServerProcess(data, public, database_url=url, command=("worker", "--concurrency", "4"))
+        ServerProcess(
+            next(dirs), dict(public), database_url=url, command=("worker", "--concurrency", "4")
+        )
         for _ in range(3)
     ]
     submitted: list[str] = []
@@ -106,6 +120,8 @@ def test_two_apis_three_workers_a_kill_and_a_stop_lose_and_repeat_nothing(
         assert not submitter.is_alive() and len(submitted) == TASKS
         wait_for_completed(url, TASKS, timeout=300)
         hooks = receiver.wait_for_tasks(set(submitted), path="/scale", timeout=120)
+        served = outputs_served_by(apis[1], url, sample=20)
+        uploaded = upload_through(apis[0], apis[1], key)
     finally:
         for proc in workers + apis:
             proc.stop()
@@ -143,3 +159,31 @@ def test_two_apis_three_workers_a_kill_and_a_stop_lose_and_repeat_nothing(
         bodies.setdefault(json.loads(hook.body)["task_id"], set()).add(hook.body)
     assert set(bodies) == set(submitted)
     assert all(len(b) == 1 for b in bodies.values())
+
+    # Every output is a file record in the store, served by an API that did not make it.
+    files = query(url, "SELECT count(*), count(DISTINCT task_id) FROM files WHERE task_id <> ''")
+    assert files == [(TASKS, TASKS)]
+    assert served == 20
+    assert uploaded["status"] == "ready" and uploaded["type"] == "IMAGE"
+    for node in apis + workers:
+        assert not (node.data_dir / "outputs").exists() and not (node.data_dir / "files").exists()
+
+
+def outputs_served_by(api: ServerProcess, url: str, sample: int) -> int:
+    """Fetch a sample of output URLs through ``api`` (the store, by redirect); how many came."""
+    rows = query(url, "SELECT output FROM tasks ORDER BY random() LIMIT :n", n=sample)
+    served = 0
+    for (output,) in rows:
+        name = (json.loads(output) if isinstance(output, str) else output)["files"][0]
+        response = httpx.get(f"{api.url}/files/{name}", follow_redirects=True, timeout=30)
+        served += response.status_code == 200 and response.content.startswith(b"\x89PNG")
+    return served
+
+
+def upload_through(first: ServerProcess, second: ServerProcess, key: str) -> dict[str, Any]:
+    """A file uploaded through ``first``, then read through ``second`` once a worker made it."""
+    with first.client(key=key) as client:
+        created = create_upload(client, "two nodes")
+    assert httpx.put(created["uploadUrl"], content=png(), timeout=30).status_code == 200
+    with second.client(key=key) as client:
+        return wait_for_file(client, created["fileId"])

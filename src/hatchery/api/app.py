@@ -18,11 +18,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
 from hatchery import errors
-from hatchery.api import ratelimit, routes
+from hatchery.api import ratelimit, routes, storage, videogen
 from hatchery.api.edge import Edge
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
 from hatchery.api.openapi import openapi_document
+from hatchery.api.videogen import errors as vg_errors
+from hatchery.api.videogen import playback
 from hatchery.runtime import Background, Listening
 from hatchery.services import Services
 
@@ -53,14 +55,18 @@ def status_of(exc: errors.HatcheryError) -> int:
 HTTP_CODES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 429: "RATE_LIMITED"}
 
 
-def error_response(exc: errors.HatcheryError) -> Response:
+def error_response(exc: errors.HatcheryError, path: str = "") -> Response:
+    """A domain error as the API that owns ``path`` answers it (the Egg API's envelope unless
+    the path is the VideoGen API's)."""
+    if vg_errors.owns(path):
+        return vg_errors.error_response(exc)
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return fail(status_of(exc), exc.code, exc.message, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.HatcheryError)
-    return error_response(exc)
+    return error_response(exc, request.url.path)
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -87,6 +93,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         message = str(exc.detail)
+    if vg_errors.owns(request.url.path):
+        return vg_errors.http_error(status, message, headers or None)
     code = HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
     return fail(status, code, message, headers=headers or None)
 
@@ -157,6 +165,9 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     app.state.services = services
     app.state.submitter = Submitter(services)
     app.include_router(routes.router)
+    app.include_router(videogen.router)
+    app.include_router(playback.router)
+    app.include_router(storage.router)
     add_documentation(app, services)
     app.add_exception_handler(errors.HatcheryError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)

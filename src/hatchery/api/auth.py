@@ -11,6 +11,7 @@ from hatchery.domain import keys
 from hatchery.errors import Forbidden, Unauthorized
 from hatchery.services import Services
 from hatchery.store import accounts
+from hatchery.store.accounts import KeyRecord
 from hatchery.store.db import utcnow
 
 INVALID_KEY = "Invalid API key: the key is unknown, revoked or expired"
@@ -26,6 +27,11 @@ def bearer_token(header: str | None) -> str:
 
 
 async def authenticate(services: Services, request: Request) -> accounts.Account:
+    return (await authenticate_key(services, request)).account
+
+
+async def authenticate_key(services: Services, request: Request) -> KeyRecord:
+    """The request's key (with its account), counted against the key's rate limit."""
     token = bearer_token(request.headers.get("authorization"))
     if not keys.looks_like_key(token):
         raise Unauthorized(INVALID_KEY)
@@ -39,4 +45,4 @@ async def authenticate(services: Services, request: Request) -> accounts.Account
     if record.account.status != accounts.ACTIVE:
         raise Forbidden("Account is suspended: contact the operator of this server")
     await ratelimit.check_key(request.scope, record.prefix, record.account.rate_limit)
-    return record.account
+    return record

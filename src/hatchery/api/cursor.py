@@ -16,26 +16,39 @@ PREFIX = "t1."
 MAX_DIGITS = 18  # positions are BIGINT sequence values: 18 digits is short of 2**63
 
 
-def encode(position: int) -> str:
-    raw = f"{PREFIX}{position}".encode()
+def pack(prefix: str, *numbers: int) -> str:
+    """Non-negative integers as an opaque cursor of the kind ``prefix`` names."""
+    raw = (prefix + ".".join(str(n) for n in numbers)).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str) -> int:
-    """The position in ``cursor``; BadRequest when it is not one this server gave out."""
+def unpack(prefix: str, cursor: str, count: int) -> tuple[int, ...] | None:
+    """The ``count`` integers of a cursor of the kind ``prefix`` names; None if it is not one."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
     except (UnicodeError, binascii.Error, ValueError):
-        text = ""
-    digits = text.removeprefix(PREFIX)
-    if (
-        not text.startswith(PREFIX)
-        or not (digits.isascii() and digits.isdigit())
-        or len(digits) > MAX_DIGITS
+        return None
+    if not text.startswith(prefix):
+        return None
+    parts = text.removeprefix(prefix).split(".")
+    if len(parts) != count or not all(
+        p.isascii() and p.isdigit() and len(p) <= MAX_DIGITS for p in parts
     ):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def encode(position: int) -> str:
+    return pack(PREFIX, position)
+
+
+def decode(cursor: str) -> int:
+    """The position in ``cursor``; BadRequest when it is not one this server gave out."""
+    numbers = unpack(PREFIX, cursor, 1)
+    if numbers is None:
         raise BadRequest(
             f"cursor {cursor[:64]!r} is not valid: pass back data.pagination.cursor from the "
             "previous page unchanged"
         )
-    return int(digits)
+    return numbers[0]

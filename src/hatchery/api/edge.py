@@ -34,7 +34,7 @@ from hatchery.api import ratelimit
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 TaskEndpoint = Callable[[Request, str], Awaitable[Response]]
-ErrorResponse = Callable[[errors.HatcheryError], Response]
+ErrorResponse = Callable[[errors.HatcheryError, str], Response]  # the error, the path
 
 TASK_PATH = "/v1/tasks/"
 
@@ -85,7 +85,7 @@ class Edge:
             await ratelimit.check_ip(scope)
             response = await self.hot(scope, receive, path)
         except errors.HatcheryError as exc:
-            response = self.error_response(exc)
+            response = self.error_response(exc, path)
         if response is None:
             await self.app(scope, receive, _adding(send, headers, limits))
             return

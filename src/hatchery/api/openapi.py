@@ -648,12 +648,14 @@ def _public_operations() -> dict[str, Doc]:
 
 def _file() -> Doc:
     media = ("image/png", "image/jpeg", "image/webp", "video/mp4")
+    content = {name: {"schema": {"type": "string", "contentMediaType": name}} for name in media}
     return {
         "operationId": "getFile",
         "tags": ["Files"],
         "summary": "An output file",
         "description": "A task's output file, at the URL in its `output.urls`. The URL is the "
-        "credential: no authentication, no rate limit.",
+        "credential: no authentication, no rate limit. Range requests are served (local file "
+        "store); an S3-compatible store's files are a redirect to a presigned URL.",
         "security": [],
         "parameters": [
             {
@@ -676,12 +678,21 @@ def _file() -> Doc:
             "200": {
                 "description": "The file (cacheable for ever: it never changes).",
                 "headers": _headers("Cache-Control", v1=False),
-                "content": {
-                    name: {"schema": {"type": "string", "contentMediaType": name}} for name in media
-                },
+                "content": content,
+            },
+            "206": {
+                "description": "The range the request's `Range` header asked for.",
+                "headers": _headers("Cache-Control", v1=False),
+                "content": content,
+            },
+            "302": {
+                "description": "To a presigned URL of the file, made for this request "
+                "(S3-compatible store; cacheable for 5 minutes).",
+                "headers": _headers(v1=False),
             },
             "404": error({"NOT_FOUND": "`File not found`"}, v1=False),
             "500": error({"INTERNAL_ERROR": ERRORS["INTERNAL_ERROR"]}, v1=False),
+            "503": error({"SERVICE_UNAVAILABLE": "the file store did not answer; retry"}, v1=False),
         },
     }
 
@@ -695,7 +706,8 @@ def _header(description: str, schema: Doc) -> Doc:
 
 def _response_headers() -> dict[str, Doc]:
     integer = {"type": "integer", "minimum": 0}
-    limit_of = "the limit (IP or API key) with the fewest requests left"
+    limit_of = "the limit (IP, API key, or the API key's on a VideoGen endpoint group) with the "
+    limit_of += "fewest requests left"
     headers = {
         "X-Request-ID": _header(
             "The request's id: the client's own `X-Request-ID` (its first 64 bytes), else a new "
@@ -718,13 +730,17 @@ def _response_headers() -> dict[str, Doc]:
             "Idempotency-Key created (nothing new was created or charged).",
             {"type": "string", "enum": ["true"]},
         ),
-        "Cache-Control": _header("`public, max-age=31536000, immutable`.", {"type": "string"}),
+        "Cache-Control": _header(
+            "`public, max-age=31536000, immutable` (a 302: `public, max-age=300`).",
+            {"type": "string"},
+        ),
     }
     for name in headers:
         if name.startswith(("RateLimit", "X-RateLimit")):
             headers[name]["description"] += (
-                " On every /v1 answer while rate limits are on (not with both limits off, nor "
-                "while their Redis cannot be reached)."
+                " On every /v1 answer that a limit counted: the VideoGen API's hourly limits per "
+                "endpoint group are always on; the others unless both are off. None while their "
+                "Redis cannot be reached."
             )
     return headers
 
@@ -817,17 +833,23 @@ A self-hosted server for asynchronous image and video generation, wire-compatibl
 API: submit a task (`POST /v1/generate`, answered 202 at once), then poll it, wait for it \
 (`Prefer: wait=N`), stream its status changes, or get a signed webhook when it ends.
 
-**Envelope.** Every answer of the API, errors included, is `{"data": ..., "error": null}` or \
-`{"data": null, "error": {"code": "...", "message": "..."}}`. An unknown route is 404 NOT_FOUND; \
-a method a route does not take is 405 BAD_REQUEST with an `Allow` header (`Method DELETE is not \
-allowed on /v1/tasks; use GET`).
+It also serves the files endpoints of the VideoGen API (tag *VideoGen: Files*), on the same \
+keys and the same engine.
+
+**Envelope.** Every answer of the Egg API, errors included, is `{"data": ..., "error": null}` or \
+`{"data": null, "error": {"code": "...", "message": "..."}}`. The VideoGen API answers its \
+objects as they are and its errors as `{"message": "...", "code": "..."}`, and so do the object \
+URLs (tag *Files*, but for `/files/...`). An unknown route is 404 NOT_FOUND; a method a route \
+does not take is 405 BAD_REQUEST with an `Allow` header (`Method DELETE is not allowed on \
+/v1/tasks; use GET`).
 
 **Authentication.** Every `/v1` route needs `Authorization: Bearer <API key>`.
 
 **Rate limits.** Requests to `/v1/*` are counted per client IP ({ip}) and per API key ({key}, or \
-the account's own limit) in fixed windows; over a limit the answer is 429 RATE_LIMITED with \
-`Retry-After`. Every `/v1` answer carries the `RateLimit-*` and `X-RateLimit-*` headers of the \
-tightest limit (none while both limits are off).
+the account's own limit) in fixed windows, and the VideoGen endpoints also per API key and \
+endpoint group, per hour (each operation says its limit); over a limit the answer is 429 \
+(`RATE_LIMITED`, `rate_limited`) with `Retry-After`. Every `/v1` answer carries the \
+`RateLimit-*` and `X-RateLimit-*` headers of the tightest limit that counted it.
 
 **Request ids.** Every answer carries `X-Request-ID` (the client's own, if it sent one).
 """
@@ -841,6 +863,13 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
     paths |= _list_operations()
     paths["/v1/account"] = {"get": _account()}
     paths |= _public_operations()
+    # The VideoGen API's part builds on this module's helpers: imported once this one is loaded.
+    from hatchery.api.videogen import openapi as videogen
+
+    dialect = videogen.document(settings)
+    paths |= dialect["paths"]
+    components = _components(catalog)
+    components["schemas"] |= dialect["components"]["schemas"]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -858,9 +887,14 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
                 ("Usage", "What the account was charged for."),
                 ("Account", "Balance and usage."),
                 ("Health", "Liveness."),
-                ("Files", "Output files."),
+                (
+                    "Files",
+                    "Output files, and the object URLs of files: signed downloads and "
+                    "uploads, and streams.",
+                ),
+                *videogen.TAGS,
             )
         ],
         "paths": paths,
-        "components": _components(catalog),
+        "components": components,
     }

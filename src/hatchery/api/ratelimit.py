@@ -7,8 +7,9 @@
   minute to the next), so one storage call per limit (an atomic increment) gives both the count
   and the reset time. A refused request counts too.
 - **Headers.** Every response to a limited request reports the limit with the fewest requests
-  remaining, IP or key: ``RateLimit-Limit``, ``-Remaining``, ``-Reset`` (seconds until the
-  window resets) and the same as ``X-RateLimit-*``, whose ``Reset`` is the Unix time of the reset.
+  remaining, IP or key (on the VideoGen API, the endpoint group's hourly limit instead):
+  ``RateLimit-Limit``, ``-Remaining``, ``-Reset`` (seconds until the window resets) and the same
+  as ``X-RateLimit-*``, whose ``Reset`` is the Unix time of the reset.
 - **Fail open.** If the storage cannot be reached (Redis down), requests are let through
   unlimited and without those headers; this is logged, and the storage is tried again after
   ``RETRY_SECONDS``.
@@ -37,7 +38,8 @@ SCOPE_KEY = "hatchery.rate_limits"
 KEY_PREFIX = "hatchery"
 REDIS_TIMEOUT = 0.5  # seconds to connect to Redis, or for it to answer, before failing open
 RETRY_SECONDS = 2.0  # after a storage failure, requests pass unlimited this long before a retry
-WHO = {"ip": "per client IP", "key": "per API key"}  # kind of limit: how a message names it
+# kind of limit: how a message names it
+WHO = {"ip": "per client IP", "key": "per API key", "group": "per API key on these endpoints"}
 
 
 class MemoryWindows:
@@ -220,19 +222,25 @@ class RequestLimits:
 
     limiter: Limiter
     tightest: Quota | None = field(default=None)
+    shown: Quota | None = field(default=None)  # reported instead of the tightest, when set
 
-    async def check(self, kind: str, identity: str, items: tuple[RateLimitItem, ...]) -> None:
-        """Count the request; RateLimited if it is over the limit."""
+    async def check(
+        self, kind: str, identity: str, items: tuple[RateLimitItem, ...], *, show: bool = False
+    ) -> None:
+        """Count the request; RateLimited if it is over the limit. With ``show``, this limit is
+        the one the headers report (a dialect's own limit, as its clients expect to see)."""
         quota = await self.limiter.hit(kind, identity, items)
         if quota is None:
             return
+        if show:
+            self.shown = quota
         if self.tightest is None or quota.rank() < self.tightest.rank():
             self.tightest = quota
         if quota.exceeded:
             raise quota.refusal(time.time())
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        quota = self.tightest
+        quota = self.shown or self.tightest
         if quota is None:
             return []
         reset_in = str(quota.retry_after(time.time())).encode()
@@ -253,6 +261,17 @@ async def check_ip(scope: Scope) -> None:
     client = scope.get("client")
     ip = client[0] if client else "unknown"
     await limits.check("ip", ip, limits.limiter.per_ip)
+
+
+async def check_group(
+    scope: Scope, key_id: str, group: str, items: tuple[RateLimitItem, ...]
+) -> None:
+    """Count a request against its key's limit for one group of endpoints (the VideoGen API's
+    hourly limits per endpoint group), the limit its headers then report; nothing on a request
+    the edge does not limit."""
+    limits: RequestLimits | None = scope.get(SCOPE_KEY)
+    if limits is not None:
+        await limits.check("group", f"{key_id}/{group}", items, show=True)
 
 
 async def check_key(scope: Scope, key_id: str, account_limit: str | None) -> None:

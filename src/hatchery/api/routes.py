@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from hatchery.api import cursor, query, usage, watch
 from hatchery.api.auth import authenticate
@@ -11,12 +13,13 @@ from hatchery.api.cancel import cancel
 from hatchery.api.envelope import ok
 from hatchery.api.generate import Submitter, read_body
 from hatchery.api.idempotency import idempotency_key
+from hatchery.api.storage import serve_object
 from hatchery.domain.money import format_balance, format_cost
 from hatchery.domain.present import task_json
 from hatchery.domain.tasks import is_task_id
 from hatchery.errors import NotFound, ServiceUnavailable
 from hatchery.services import Services
-from hatchery.storage import CONTENT_TYPES
+from hatchery.storage import CONTENT_TYPES, output_key
 from hatchery.store import accounts, counts
 from hatchery.store import tasks as task_store
 from hatchery.store import usage as usage_store
@@ -27,6 +30,7 @@ def services_of(request: Request) -> Services:
     return services
 
 
+OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}/(?P<index>[0-9]{1,3})\.(?P<ext>png|jpg|webp|mp4)$")
 router = APIRouter()
 router.include_router(usage.router)
 
@@ -158,11 +162,9 @@ async def healthz(request: Request) -> Response:
 
 @router.get("/files/{token}/{name}")
 async def output_file(request: Request, token: str, name: str) -> Response:
-    path = services_of(request).files.locate(token, name)
-    if path is None:
+    """A task's output file: kept as long as the task's file record is (see docs/files.md)."""
+    match = OUTPUT_NAME.match(f"{token}/{name}")
+    if match is None:
         raise NotFound("File not found")
-    return FileResponse(
-        path,
-        media_type=CONTENT_TYPES[path.suffix.lstrip(".")],
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
+    key = output_key(token, int(match["index"]), match["ext"])
+    return await serve_object(services_of(request), key, CONTENT_TYPES[match["ext"]])

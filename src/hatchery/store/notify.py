@@ -8,7 +8,7 @@ takes. On PostgreSQL the database itself announces queue changes: triggers (migr
 transaction, so a notification is sent exactly when the change commits, whichever process (or
 hand-written SQL) made it; migration 0005's trigger announces each task event with the task's id;
 migration 0007's announce a change to an API key (``key:<prefix>``) or to an account's status or
-rate limit (``account:<id>``).
+rate limit (``account:<id>``); migration 0008's, a file waiting to be processed.
 :class:`PgListener` holds one ``LISTEN`` connection per process and relays what arrives to the
 local :class:`Notifier`.
 
@@ -29,12 +29,14 @@ TASKS = "tasks"
 WEBHOOKS = "webhooks"
 TASK_EVENTS = "task_events"  # payload: the id of the task that changed
 KEYS = "keys"  # payload: key:<prefix> or account:<id>
+FILES = "files"  # a file is waiting to be processed
 # PostgreSQL channel per wake-up; migrations 0002 and 0005's triggers use the same names.
 PG_CHANNELS = {
     TASKS: "hatchery_tasks",
     WEBHOOKS: "hatchery_webhooks",
     TASK_EVENTS: "hatchery_task_events",
     KEYS: "hatchery_keys",
+    FILES: "hatchery_files",
 }
 LISTENER_NAME = "hatchery-listener"  # application_name of the LISTEN connection
 
@@ -165,7 +167,7 @@ class PgListener:
             self.notifier.notify(ours)
 
     def _wake_all(self) -> None:
-        for channel in (TASKS, WEBHOOKS):
+        for channel in (TASKS, WEBHOOKS, FILES):
             self.notifier.notify(channel)
         self.notifier.wake_watchers()
         self.notifier.keys_changed()

@@ -12,6 +12,7 @@ the task here.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -20,6 +21,7 @@ from hatchery.domain.present import webhook_event
 from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.errors import Conflict, InsufficientBalance, NotFound
 from hatchery.store import accounts, counts, events, idempotency, outbox, tasks
+from hatchery.store import files as files_store
 from hatchery.store import usage as usage_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.driver import Tx
@@ -145,15 +147,22 @@ class TaskQueue:
         return released
 
     async def complete(
-        self, lease: Lease, *, output: dict[str, Any], usage: dict[str, Any]
+        self,
+        lease: Lease,
+        *,
+        output: dict[str, Any],
+        usage: dict[str, Any],
+        files: Sequence[dict[str, Any]] = (),
     ) -> Task | None:
-        """Completed and charged once with its usage record, webhook queued; None if the lease
-        was lost."""
+        """Completed and charged once with its usage record, its outputs' file records written,
+        webhook queued; None if the lease was lost."""
 
         async def charged(tx: Tx) -> Task | None:
             task = await tasks.complete(tx, lease, output, usage, utcnow())
             if task is None:
                 return None
+            for record in files:
+                await files_store.add_output(tx, record)
             usage_record = await usage_store.record(tx, task)
             await accounts.charge(tx, task.account_id, task.id, task.price_micros, task.cost_micros)
             await usage_store.add_to_day(tx, task.account_id, usage_record)

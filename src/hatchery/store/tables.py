@@ -252,3 +252,57 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.UniqueConstraint("delivery_id", "attempt"),
 )
+
+files = sa.Table(
+    "files",
+    metadata,
+    # Every stored file: an upload, or a task's output (written in the task's completing
+    # transaction). Its bytes are objects in the store (hatchery.storage) under ``object_key``
+    # and the renditions' keys. It is also a job: a file in status ``processing`` is claimed by a
+    # worker with a lease (like the webhook outbox), which reads the bytes, records what they are
+    # and makes the thumbnail and preview; a crash leaves the lease to lapse and another takes it.
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # uploading, processing, ready, failed
+    sa.Column("type", sa.String(8), nullable=True),  # IMAGE, VIDEO, AUDIO; NULL until known
+    sa.Column("requested_type", sa.String(8), nullable=True),  # what the uploader said
+    sa.Column("scope", sa.String(16), nullable=False),  # GLOBAL, TEMPORARY
+    sa.Column("display_name", sa.String(512), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("content_type", sa.String(128), nullable=True),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("width", sa.Integer, nullable=True),
+    sa.Column("height", sa.Integer, nullable=True),
+    sa.Column("duration_seconds", sa.Float, nullable=True),
+    sa.Column("object_key", sa.String(512), nullable=True),  # the original, best quality
+    # {"thumbnail"|"preview"|"hls": {"status", "key", "content_type", "width", "height", "bytes"}}
+    sa.Column("renditions", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("task_id", sa.String(64), nullable=True),
+    sa.Column("tool_type", sa.String(40), nullable=True),
+    sa.Column("playback_id", sa.String(40), nullable=True, unique=True),  # public preview on
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("archived_at", UTCDateTime, nullable=True),
+    # uploading: when the upload URL expires; TEMPORARY: when the janitor may remove it
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime, nullable=True),
+    sa.Index(None, "account_id", "updated_at"),
+    sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "expires_at"),
+    sa.Index(None, "task_id"),
+)
+
+
+# What migrations make by hand and the definitions above leave out: file search's full-text
+# index (SQLite's FTS5 table and its shadow tables; PostgreSQL's expression index).
+FULL_TEXT = ("files_search", "ix_files_search")
+
+
+def defined_here(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """For Alembic's comparison (``include_object``): False for the full-text index's objects."""
+    return not (name and name.startswith(FULL_TEXT))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hatchery.domain.catalog import Catalog, Model
+from hatchery.domain.files import FileStatus, FileType, Scope, new_file_id
 from hatchery.domain.moderation import MODERATION_ERROR, DenyList
 from hatchery.domain.tasks import Task
 from hatchery.providers.base import (
@@ -39,7 +40,8 @@ from hatchery.providers.base import (
     UpstreamUnreachable,
 )
 from hatchery.providers.registry import fitted, servable
-from hatchery.storage import FileStore
+from hatchery.storage import CONTENT_TYPES, ObjectStore, StorageUnavailable, output_key
+from hatchery.store.db import utcnow
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tasks import Lease
 from hatchery.worker.gate import ProviderGate
@@ -49,6 +51,7 @@ log = logging.getLogger("hatchery.worker")
 
 OnWait = Callable[[], None]
 POLL_JITTER = 0.2
+STORE_RETRIES = (1.0, 2.0, 4.0)  # seconds between attempts to store an output
 
 
 def _nothing() -> None:
@@ -96,7 +99,7 @@ class TaskRunner:
         queue: TaskQueue,
         catalog: Catalog,
         providers: Mapping[str, Provider],
-        files: FileStore,
+        storage: ObjectStore,
         denylist: DenyList,
         *,
         gates: Mapping[str, ProviderGate] | None = None,
@@ -105,7 +108,7 @@ class TaskRunner:
         self.queue = queue
         self.catalog = catalog
         self.providers = providers
-        self.files = files
+        self.storage = storage
         self.denylist = denylist
         given = gates or {}
         self.gates = {name: given.get(name) or ProviderGate.open(name) for name in providers}
@@ -138,10 +141,18 @@ class TaskRunner:
             await self.queue.fail(attempt.lease, f"generation failed: {exc}", tried)
             return
         job = fitted(self.providers[provider], attempt.job)  # the size it made
-        output, usage = await asyncio.to_thread(self._store, attempt.task, job, result)
+        try:
+            keys = await self._put_outputs(attempt.task, result)
+        except StorageUnavailable as exc:
+            tried = {"attempts": attempt.progress.attempts}
+            await self.queue.fail(attempt.lease, f"the outputs could not be stored: {exc}", tried)
+            return
+        output, usage = _outcome(job, result, keys)
         elapsed = int((time.monotonic() - started) * 1000)
         usage.update(provider=provider, attempts=attempt.progress.attempts, elapsed_ms=elapsed)
-        if await self.queue.complete(attempt.lease, output=output, usage=usage) is None:
+        records = output_files(attempt.task, job, result, keys)
+        done = await self.queue.complete(attempt.lease, output=output, usage=usage, files=records)
+        if done is None:
             raise LeaseLost
         log.info(
             "task %s completed by %s (attempt %d, worker %s, %d ms)",
@@ -235,26 +246,75 @@ class TaskRunner:
             f"{self.policy.deadline:g}s; cancelled"
         )
 
-    def _store(
-        self, task: Task, job: Job, result: Finished
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        paths = [
-            self.files.save(task.file_token, i, a.extension, a.data)
-            for i, a in enumerate(result.artifacts)
-        ]
-        output: dict[str, Any] = {"files": paths, "resolution": job.resolution}
-        if job.kind == "video":
-            output["duration_seconds"] = job.duration
-        usage: dict[str, Any] = {
-            **result.usage,
-            "outputs": len(result.artifacts),
-            "pixels": sum(a.width * a.height for a in result.artifacts),
-            "seconds": sum(a.seconds or 0 for a in result.artifacts)
-            if job.kind == "video"
-            else None,
-            "bytes": sum(len(a.data) for a in result.artifacts),
+    async def _put_outputs(self, task: Task, result: Finished) -> list[str]:
+        """Each output into the object store (``outputs/<token>/<n>.<ext>``), a store that fails
+        tried again a few times; the keys."""
+        keys = []
+        for i, artifact in enumerate(result.artifacts):
+            key = output_key(task.file_token, i, artifact.extension)
+            content_type = CONTENT_TYPES[artifact.extension]
+            for delay in (*STORE_RETRIES, None):
+                try:
+                    await self.storage.put(key, artifact.data, content_type)
+                    break
+                except StorageUnavailable as exc:
+                    if delay is None:
+                        raise
+                    log.warning("task %s: storing an output failed (%s); again", task.id, exc)
+                    await asyncio.sleep(delay)
+            keys.append(key)
+        return keys
+
+
+def _outcome(job: Job, result: Finished, keys: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The task's output (its files as ``<token>/<name>``) and its usage."""
+    output: dict[str, Any] = {
+        "files": [key.removeprefix("outputs/") for key in keys],
+        "resolution": job.resolution,
+    }
+    if job.kind == "video":
+        output["duration_seconds"] = job.duration
+    usage: dict[str, Any] = {
+        **result.usage,
+        "outputs": len(result.artifacts),
+        "pixels": sum(a.width * a.height for a in result.artifacts),
+        "seconds": sum(a.seconds or 0 for a in result.artifacts) if job.kind == "video" else None,
+        "bytes": sum(len(a.data) for a in result.artifacts),
+    }
+    return output, usage
+
+
+def output_files(task: Task, job: Job, result: Finished, keys: list[str]) -> list[dict[str, Any]]:
+    """The file record of each output, written with the task's completion; its thumbnail and
+    preview are made once the VideoGen API first reads it."""
+    now = utcnow()
+    prompt = str(task.params.get("prompt") or "").strip()
+    kind = FileType.VIDEO if job.kind == "video" else FileType.IMAGE
+    return [
+        {
+            "id": new_file_id(),
+            "account_id": task.account_id,
+            "status": FileStatus.STORED.value,
+            "type": kind.value,
+            "scope": Scope.GLOBAL.value,
+            "display_name": (prompt or f"{task.model} output")[:200],
+            "description": prompt or None,
+            "content_type": CONTENT_TYPES[artifact.extension],
+            "bytes": len(artifact.data),
+            "width": artifact.width,
+            "height": artifact.height,
+            "duration_seconds": artifact.seconds if kind == FileType.VIDEO else None,
+            "object_key": key,
+            "renditions": {},
+            "task_id": task.id,
+            "tool_type": None,
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": None,
+            "next_attempt_at": None,
         }
-        return output, usage
+        for artifact, key in zip(result.artifacts, keys, strict=True)
+    ]
 
 
 def _resume_first(names: list[str], progress: Progress) -> list[str]:

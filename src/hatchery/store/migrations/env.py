@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from hatchery.store.tables import metadata
+from hatchery.store.tables import defined_here, metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -14,6 +14,7 @@ if connection is None:
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    include_object=defined_here,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

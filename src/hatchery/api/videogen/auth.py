@@ -1,0 +1,57 @@
+"""Authentication and rate limits for the VideoGen API: the same keys as every Hatchery API
+(``Authorization: Bearer <key>``), and, on top of the key's own limit, the contract's hourly limit
+per key and endpoint group. The groups and their limits are the contract's table; an endpoint the
+table leaves out shares the group nearest to it (written down in ``docs/videogen.md``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from starlette.requests import Request
+
+from hatchery.api import ratelimit
+from hatchery.api.auth import authenticate_key
+from hatchery.api.videogen.errors import MissingKey
+from hatchery.domain.rates import parse_rates
+from hatchery.services import Services
+from hatchery.store.accounts import Account
+
+
+class Group(StrEnum):
+    TOOLS = "tools"
+    EXECUTION = "execution"
+    CANCEL = "cancel"
+    FILES_READ = "files-read"
+    FILES_HYDRATE = "files-hydrate"
+    FILES_UPLOAD = "files-upload"
+    FILES_SEARCH = "files-search"
+    FILES_CHANGE = "files-change"  # archive and public preview: not in the contract's table
+    RESOURCES = "resources"
+    WEBHOOKS_READ = "webhooks-read"
+    WEBHOOKS_CHANGE = "webhooks-change"
+
+
+LIMITS = {
+    Group.TOOLS: "500/hour",
+    Group.EXECUTION: "5000/hour",
+    Group.CANCEL: "250/hour",
+    Group.FILES_READ: "50000/hour",
+    Group.FILES_HYDRATE: "2500/hour",
+    Group.FILES_UPLOAD: "500/hour",
+    Group.FILES_SEARCH: "500/hour",
+    Group.FILES_CHANGE: "2500/hour",
+    Group.RESOURCES: "2500/hour",
+    Group.WEBHOOKS_READ: "500/hour",
+    Group.WEBHOOKS_CHANGE: "10/hour",
+}
+_ITEMS = {group: parse_rates(limit) for group, limit in LIMITS.items()}
+
+
+async def caller(services: Services, request: Request, group: Group) -> Account:
+    """The account behind the request's key, once the request is counted against its limits;
+    ``missing_api_key`` with no key, ``invalid_api_key`` with a bad one."""
+    if not request.headers.get("authorization"):
+        raise MissingKey("Missing API key: send it as 'Authorization: Bearer <key>'")
+    record = await authenticate_key(services, request)
+    await ratelimit.check_group(request.scope, record.prefix, group.value, _ITEMS[group])
+    return record.account

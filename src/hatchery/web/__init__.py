@@ -1,0 +1,1 @@
+"""Static files Hatchery serves: the vendored media player of the embed page."""
