@@ -128,9 +128,11 @@ async def test_the_janitor_fails_expired_uploads_and_removes_temporary_files(
     kept = await ready_file(library, account, "keeper")
     await library.storage.put(f"files/{temporary}/original", b"bytes")
     await library.storage.put(f"files/{temporary}/thumbnail", b"thumb")
+    just_expired, _ = await library.create_upload(account, "a PUT may still be ending", None, False)
     past = utcnow() - timedelta(seconds=1)
     async with library.db.write() as conn:
-        await store.update(conn, waiting, utcnow(), expires_at=past)
+        await store.update(conn, waiting, utcnow(), expires_at=past - timedelta(minutes=2))
+        await store.update(conn, just_expired, utcnow(), expires_at=past)
         scratch = await store.get(conn, temporary)
         assert scratch is not None
         await store.update(conn, scratch, utcnow(), expires_at=past)
@@ -138,6 +140,7 @@ async def test_the_janitor_fails_expired_uploads_and_removes_temporary_files(
     assert (swept.expired, swept.removed) == (1, 1)
     failed = await library.get(account, waiting.id)
     assert failed.status == FileStatus.FAILED and "expired" in (failed.error or "")
+    assert (await library.get(account, just_expired.id)).status == FileStatus.UPLOADING
     gone = await library.get(account, temporary)
     assert gone.archived_at is not None and gone.object_key is None
     assert await library.storage.head(f"files/{temporary}/original") is None
@@ -170,3 +173,28 @@ async def test_a_job_in_progress_keeps_its_lease_and_a_dead_one_loses_it(
     await asyncio.sleep(0.5)
     taken = await claim_by_w2()
     assert taken is not None and taken.lease_owner == "w2" and taken.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ('fox" OR "x', 1 / 3),  # quotes and operators are only words here
+        ("*", None),
+        ("fox_den", 1.0),  # `_` separates words, as both indexes split text
+        ("FOX-den!", 1.0),
+        ("café", 1.0),
+        ("cafe", None),  # accents stay on both databases
+        ("日本", 1.0),
+        ("den:* | x", 0.5),
+        ("NEAR(fox den)", 2 / 3),
+    ],
+)
+async def test_any_query_text_is_words_and_both_databases_agree(
+    library: FileLibrary, query: str, expected: float | None
+) -> None:
+    account = await new_account(library.db)
+    file_id = await ready_file(library, account, "Fox den", "un café à 日本")
+    found = await library.search(account, query, 5)
+    assert [(hit.file.id, hit.similarity) for hit in found] == (
+        [] if expected is None else [(file_id, round(expected, 4))]
+    )

@@ -221,10 +221,11 @@ def test_a_task_output_is_a_file_found_by_its_prompt_and_rendered_when_read(
         assert [status for _, status in rows] == ["stored"]
         found = client.post("/v1/files/search", json={"query": "lighthouse"}).json()["results"]
         assert [(hit["file"]["fileId"], hit["similarity"]) for hit in found] == [(rows[0][0], 1.0)]
-        first = found[0]["file"]
-        assert first["status"] == "processing"  # the first read asks for its renditions
-        assert first["downloadSource"]["status"] == "ready"
-        assert first["thumbnailSource"]["status"] == "pending"
+        listed = found[0]["file"]  # a list shows it usable, its renditions not made
+        assert listed["status"] == "ready" and listed["downloadSource"]["status"] == "ready"
+        assert listed["thumbnailSource"]["status"] == "pending"
+        first = client.get(f"/v1/files/{listed['fileId']}").json()
+        assert first["status"] == "processing"  # read by id: its renditions are made now
         file = wait_for_file(client, first["fileId"])
     assert file["description"] == "a lighthouse at dusk" and file["type"] == "IMAGE"
     output = httpx.get(task["output"]["url"]).content

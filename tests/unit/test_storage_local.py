@@ -58,6 +58,11 @@ def test_the_secret_is_made_once_and_kept_or_taken_from_the_setting(tmp_path: Pa
     assert load_secret(tmp_path / "data", "configured") == b"configured"
 
 
+async def test_a_task_token_may_start_with_a_dash(store: LocalStore) -> None:
+    await store.put("outputs/-Zq8_a/0.png", b"png")  # secrets.token_urlsafe can start so
+    assert await store.get("outputs/-Zq8_a/0.png") == b"png"
+
+
 async def test_objects_round_trip_and_go(store: LocalStore, tmp_path: Path) -> None:
     await store.put("files/vg_file_x/thumbnail", b"jpeg bytes", "image/jpeg")
     assert await store.get("files/vg_file_x/thumbnail") == b"jpeg bytes"
@@ -76,7 +81,17 @@ async def test_objects_round_trip_and_go(store: LocalStore, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    "key", ["../etc/passwd", "files/../x", "hatchery.db", "/outputs/x", "files/.hidden", "x/y"]
+    "key",
+    [
+        "../etc/passwd",
+        "files/../x",
+        "hatchery.db",
+        "/outputs/x",
+        "files/.hidden",
+        "x/y",
+        "outputs/abc/0.png\n",
+        "files//x",
+    ],
 )
 async def test_keys_outside_the_stores_folders_are_refused(store: LocalStore, key: str) -> None:
     with pytest.raises(ValueError):

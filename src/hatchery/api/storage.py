@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from hatchery.api.videogen.errors import VideoGenRoute
-from hatchery.domain.files import is_file_id, upload_key
+from hatchery.domain.files import FileStatus, is_file_id, upload_key
 from hatchery.errors import Conflict, HatcheryError, NotFound
 from hatchery.files.library import storage_errors
 from hatchery.services import Services
@@ -35,6 +35,7 @@ from hatchery.storage import LocalStore
 
 router = APIRouter(route_class=VideoGenRoute)
 IMMUTABLE = "public, max-age=31536000, immutable"
+INLINE = ("image/", "video/", "audio/")
 REDIRECT_CACHE = "public, max-age=300"  # well inside a presigned URL's life
 
 
@@ -81,7 +82,21 @@ async def signed_object(request: Request, key: str) -> Response:
     if not path.is_file():
         return _error(404, "not_found", "File not found")
     content_type = request.query_params.get("type") or "application/octet-stream"
-    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private"})
+    return FileResponse(path, media_type=content_type, headers=_inert(content_type))
+
+
+def _inert(content_type: str) -> dict[str, str]:
+    """Headers that keep a stored file from running as a page of this origin (an SVG or HTML
+    upload with a script in it): no sniffing, a sandbox, and anything that is not a picture,
+    video or sound downloaded rather than shown."""
+    headers = {
+        "Cache-Control": "private",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    }
+    if content_type == "image/svg+xml" or not content_type.startswith(INLINE):
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
 @router.put("/storage/uploads/{file_id}")
@@ -128,8 +143,19 @@ async def _receive(services: Services, request: Request, file_id: str) -> Respon
     finally:
         scratch.unlink(missing_ok=True)
     if await library.receive_upload(file, size) is None:
-        return _error(409, "upload_already_received", "This upload has already been received")
+        return await _too_late(services, file_id)
     return Response(status_code=200)
+
+
+async def _too_late(services: Services, file_id: str) -> Response:
+    """A PUT whose file stopped waiting while its bytes arrived: another PUT's bytes won (they
+    stay), or the upload expired (these bytes go)."""
+    file = await services.files.any(file_id)
+    if file is not None and file.status == FileStatus.FAILED:
+        async with storage_errors():
+            await services.storage.delete(upload_key(file_id))
+        return _error(403, "upload_expired", f"The upload ended too late: {file.error}")
+    return _error(409, "upload_already_received", "This upload has already been received")
 
 
 async def _copy(request: Request, out: BinaryIO, limit: int) -> int | None:

@@ -74,12 +74,11 @@ class FileProcessor:
         """Process files until cancelled, one at a time (transcoding is CPU work)."""
         while True:
             try:
-                worked = await self.process_one()
-            except Exception:
-                log.exception("file processing failed unexpectedly")
-                worked = False
-            if not worked:
-                await self.notifier.wait(FILES, await self._idle_for())
+                if not await self.process_one():
+                    await self.notifier.wait(FILES, await self._idle_for())
+            except Exception:  # the database unreachable, say: wait, then carry on
+                log.exception("file processing failed unexpectedly; trying again shortly")
+                await asyncio.sleep(self.limits.poll_interval)
 
     async def process_one(self) -> bool:
         """Claim one due file and process it; False when none was due."""
@@ -102,9 +101,12 @@ class FileProcessor:
         while True:
             await asyncio.sleep(every)
             until = utcnow() + timedelta(seconds=self.limits.lease_seconds)
-            async with self.db.write() as conn:
-                if not await store.renew(conn, file, until):
-                    return
+            try:
+                async with self.db.write() as conn:
+                    if not await store.renew(conn, file, until):
+                        return
+            except Exception as exc:  # the next renewal may get through before the lease lapses
+                log.warning("file %s: renewing its lease failed: %s", file.id, exc)
 
     async def _idle_for(self) -> float:
         async with self.db.read() as conn:
@@ -119,20 +121,22 @@ class FileProcessor:
         try:
             values = await self._make(file, workdir)
         except Refused as exc:
-            values = {"status": FileStatus.FAILED.value, "error": str(exc)}
-        except StorageUnavailable as exc:
-            values = self._later(file, f"the file store was unavailable ({exc})")
+            values = _refused(file, str(exc))
+        except StorageUnavailable as exc:  # waits for the store as long as it takes
+            values = self._later(file, f"the file store was unavailable ({exc})", give_up=False)
         except Exception as exc:  # a fault of ours: try again later, and give up in the end
             log.exception("file %s: processing failed", file.id)
-            values = self._later(file, f"the file could not be processed ({type(exc).__name__})")
+            why = f"the file could not be processed ({type(exc).__name__})"
+            values = self._later(file, why, give_up=True)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         await self._finish(file, values)
 
-    def _later(self, file: StoredFile, why: str) -> dict[str, Any]:
-        """Try again after a backoff; after ``MAX_ATTEMPTS``, the file fails with ``why``."""
-        if file.attempts >= MAX_ATTEMPTS:
-            return {"status": FileStatus.FAILED.value, "error": f"{why}, {file.attempts} times"}
+    def _later(self, file: StoredFile, why: str, *, give_up: bool) -> dict[str, Any]:
+        """Try again after a backoff; with ``give_up``, after ``MAX_ATTEMPTS`` the job ends as
+        :func:`_refused` does, with ``why``."""
+        if give_up and file.attempts >= MAX_ATTEMPTS:
+            return _refused(file, f"{why}, {file.attempts} times")
         delay = min(BACKOFF_CAP, 5.0 * 2 ** (file.attempts - 1))
         log.warning("file %s: %s; again in %.0f s", file.id, why, delay)
         return {"next_attempt_at": utcnow() + timedelta(seconds=delay)}
@@ -151,7 +155,7 @@ class FileProcessor:
     async def _drop_upload(self, file: StoredFile) -> None:
         try:
             await self.storage.delete(upload_key(file.id))
-        except StorageUnavailable as exc:  # the janitor's orphan sweep takes it later
+        except StorageUnavailable as exc:  # left for the bucket's lifecycle rule (docs)
             log.warning("file %s: its upload object stays for now: %s", file.id, exc)
 
     async def _make(self, file: StoredFile, workdir: Path) -> dict[str, Any]:
@@ -264,6 +268,20 @@ class FileProcessor:
             "height": made.height,
             "bytes": made.size,
         }
+
+
+def _refused(file: StoredFile, why: str) -> dict[str, Any]:
+    """How a job that cannot be done ends: a file whose bytes were never read fails; one already
+    usable (a task output, or a ready file asked for its HLS stream) stays so, and only the
+    renditions still pending fail."""
+    if file.type is None:
+        return {"status": FileStatus.FAILED.value, "error": why}
+    failed = {"status": SourceStatus.FAILED.value, "error": why[:300]}
+    renditions = dict(file.renditions)
+    for name in ("thumbnail", "preview", *file.renditions):
+        if (renditions.get(name) or {}).get("status", "pending") == "pending":
+            renditions[name] = failed
+    return {"status": FileStatus.READY.value, "renditions": renditions}
 
 
 async def _inspect(path: Path) -> media.MediaInfo:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from hatchery.domain.files import FileStatus, StoredFile
 from hatchery.files.library import FileLibrary
@@ -24,6 +25,7 @@ from hatchery.store.db import utcnow
 log = logging.getLogger("hatchery.files")
 
 BATCH = 200
+UPLOAD_GRACE = timedelta(minutes=1)  # a PUT that began just before its URL expired may finish
 
 
 @dataclass
@@ -69,7 +71,7 @@ class FileJanitor:
 
     async def _expired_uploads(self) -> int:
         async with self.library.db.read() as conn:
-            expired = await store.expired_uploads(conn, utcnow(), BATCH)
+            expired = await store.expired_uploads(conn, utcnow() - UPLOAD_GRACE, BATCH)
         count = 0
         for file in expired:
             if await self.library.arrived(file) is not None:  # the bytes came just in time
@@ -82,10 +84,12 @@ class FileJanitor:
             due = await store.expired_temporary(conn, utcnow(), BATCH)
         count = 0
         for file in due:
+            if not await self._forget(file):  # changed meanwhile: next sweep
+                continue
+            count += 1
             await self.library.storage.delete_prefix(f"files/{file.id}/")
             if file.object_key and not file.object_key.startswith(f"files/{file.id}/"):
                 await self.library.storage.delete(file.object_key)
-            count += await self._forget(file)
         return count
 
     async def _fail(self, file: StoredFile, error: str) -> bool:

@@ -15,6 +15,7 @@ and a worker takes it (``files.ingest``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -45,7 +46,7 @@ from hatchery.store import files as store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import FILES, Notifier
 
-PAGE_MAX = 200
+log = logging.getLogger("hatchery.files")
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,9 @@ async def storage_errors() -> AsyncIterator[None]:
     try:
         yield
     except StorageUnavailable as exc:
+        log.warning("the file store is unavailable: %s", exc)  # where and why: for operators
         raise ObjectStoreUnavailable(
-            f"the file store is unavailable ({exc}); nothing was changed, try again shortly"
+            "The file store is unavailable; nothing was changed, try again shortly"
         ) from None
 
 
@@ -122,33 +124,28 @@ class FileLibrary:
             raise NotFound(f"File not found: {file_id}")
         if file.status == FileStatus.UPLOADING and self.storage.kind != "local":
             file = await self.arrived(file) or file
-        [file] = await self.read([file])
-        return file
+        return await self._ask_renditions(file)
 
-    async def read(self, files: list[StoredFile]) -> list[StoredFile]:
-        """Files as the API is about to show them: a task output read for the first time has its
-        renditions asked for (it shows as processing until they are made)."""
-        stored = [f.id for f in files if f.status == FileStatus.STORED]
-        if not stored:
-            return files
+    async def _ask_renditions(self, file: StoredFile) -> StoredFile:
+        """A task output read by id for the first time has its renditions made (it shows as
+        processing until they are); lists and search leave them pending."""
+        if file.status != FileStatus.STORED:
+            return file
         async with self.db.write() as conn:
-            await store.want_renditions(conn, stored, utcnow())
+            await store.want_renditions(conn, [file.id], utcnow())
         self.notifier.notify(FILES)
-        asked = FileStatus.PROCESSING
-        return [replace(f, status=asked) if f.id in stored else f for f in files]
+        return replace(file, status=FileStatus.PROCESSING)
 
     async def page(
-        self, account_id: str, limit: int, after: tuple[datetime, int] | None
+        self, account_id: str, limit: int | None, after: tuple[datetime, int] | None
     ) -> tuple[list[StoredFile], tuple[datetime, int] | None]:
+        """A page of the account's files (all of them with no ``limit``)."""
         async with self.db.read() as conn:
-            files, last = await store.page(conn, account_id, min(limit, PAGE_MAX), after)
-        return await self.read(files), last
+            return await store.page(conn, account_id, limit, after)
 
     async def search(self, account_id: str, query: str, limit: int) -> list[store.Found]:
         async with self.db.read() as conn:
-            found = await store.search(conn, account_id, query, limit)
-        shown = await self.read([hit.file for hit in found])
-        return [store.Found(hit.similarity, file) for hit, file in zip(found, shown, strict=True)]
+            return await store.search(conn, account_id, query, limit)
 
     async def archive(self, account_id: str, file_id: str) -> StoredFile:
         """Out of lists and search for good; still readable by id, its URLs still work."""
@@ -172,7 +169,7 @@ class FileLibrary:
             raise BadRequest(f"Public preview is for video and audio files; this is an {kind}")
         if file.playback_id is not None:
             return file
-        values: dict[str, object] = {"playback_id": new_playback_id()}
+        values: dict[str, object] = {"playback_id": new_playback_id(), "attempts": 0}
         hls = file.renditions.get("hls") or {}
         if hls.get("status") != SourceStatus.READY.value:  # a worker makes it, then it plays
             pending = {"status": SourceStatus.PENDING.value}
@@ -215,6 +212,8 @@ class FileLibrary:
             file = await store.get(conn, file_id)
         if file is None:
             raise NotFound(f"File not found: {file_id}")
+        if file.status == FileStatus.FAILED:
+            raise Conflict(f"File {file_id} takes no more bytes: {file.error}")
         if file.status != FileStatus.UPLOADING:
             raise Conflict(
                 f"File {file_id} has already received its bytes; create a new upload to send "
@@ -227,15 +226,7 @@ class FileLibrary:
         waiting for them, e.g. a second PUT racing the first)."""
         now = utcnow()
         async with self.db.write() as conn:
-            changed = await store.update(
-                conn,
-                file,
-                now,
-                status=FileStatus.PROCESSING.value,
-                bytes=size,
-                next_attempt_at=now,
-                expires_at=self._kept_until(file, now),
-            )
+            changed = await store.arrive(conn, file.id, size, now, self._kept_until(file, now))
         if changed is not None:
             self.notifier.notify(FILES)
         return changed

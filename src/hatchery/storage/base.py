@@ -15,11 +15,22 @@ Exceptions::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# One to six segments of letters, digits, `_`, `-` and `.` (not first: no `..`, no hidden name).
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}){0,5}")
+
+
+def check_key(key: str) -> str:
+    """An object key every store takes; ValueError for anything else (``..``, ``/x``, ``a//b``,
+    a trailing newline, characters a URL would have to escape)."""
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"not an object key: {key!r}")
+    return key
 
 
 class StorageError(Exception):

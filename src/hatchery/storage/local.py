@@ -16,7 +16,6 @@ import base64
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import shutil
 import tempfile
@@ -26,17 +25,19 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
+from hatchery.storage import base
 from hatchery.storage.base import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectMissing
 
-_KEY = re.compile(r"^(outputs|files|uploads)(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,4}$")
+FOLDERS = ("outputs/", "files/", "uploads/")  # the store's part of DATA_DIR
 SECRET_FILE = "storage.secret"
 CHUNK = 1024 * 1024
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    """A key of this store: one every store takes, in one of its folders of DATA_DIR."""
+    if not key.startswith(FOLDERS):
         raise ValueError(f"not an object key of this store: {key!r}")
-    return key
+    return base.check_key(key)
 
 
 def load_secret(data_dir: Path, configured: str) -> bytes:
@@ -65,8 +66,11 @@ class UrlSigner:
         self.secret = secret
         self.base_url = base_url.rstrip("/")
 
-    def signature(self, method: str, key: str, expires: int, content_type: str = "") -> str:
-        message = f"{method}\n{key}\n{expires}\n{content_type}".encode()
+    def signature(
+        self, method: str, key: str, expires: int, content_type: str = "", path: str = "/storage/"
+    ) -> str:
+        """The HMAC of what a URL grants: a method on a key under a route, until a time."""
+        message = f"{method}\n{path}{key}\n{expires}\n{content_type}".encode()
         digest = hmac.new(self.secret, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -82,21 +86,28 @@ class UrlSigner:
         """A URL under ``path`` that works for ``method`` on ``key`` for ``expires_in`` seconds
         (a GET URL serves the object as ``content_type`` when one is given)."""
         expires = int(time.time() + expires_in)
-        sig = self.signature(method, key, expires, content_type or "")
+        sig = self.signature(method, key, expires, content_type or "", path)
         query = f"expires={expires}&signature={sig}"
         if content_type:
             query += f"&type={quote(content_type, safe='')}"
         return f"{self.base_url}{path}{quote(key)}?{query}"
 
     def verify(
-        self, method: str, key: str, query: Mapping[str, str], now: float | None = None
+        self,
+        method: str,
+        key: str,
+        query: Mapping[str, str],
+        now: float | None = None,
+        *,
+        path: str = "/storage/",
     ) -> str | None:
-        """None if a URL's query signs ``method`` on ``key`` and has not expired; else why not."""
+        """None if a URL's query signs ``method`` on ``key`` under ``path`` and has not expired;
+        else why not."""
         expires, signature = query.get("expires", ""), query.get("signature", "")
         if not (expires.isascii() and expires.isdigit() and len(expires) < 16 and signature):
             return "the URL is not signed; use the URL exactly as it was given"
         method = "GET" if method == "HEAD" else method
-        expected = self.signature(method, key, int(expires), query.get("type", ""))
+        expected = self.signature(method, key, int(expires), query.get("type", ""), path)
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             return "the URL's signature does not match; use the URL exactly as it was given"
         if int(expires) < (time.time() if now is None else now):

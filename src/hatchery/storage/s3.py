@@ -33,6 +33,7 @@ from hatchery.storage.base import (
     ObjectInfo,
     ObjectMissing,
     StorageUnavailable,
+    check_key,
 )
 
 if TYPE_CHECKING:
@@ -51,11 +52,11 @@ CHUNK = 1024 * 1024
 LIST_PAGE = 1000  # keys per listing page, and per DeleteObjects request
 
 
-def check_key(key: str) -> str:
-    """A relative ``/``-separated key; ValueError for an empty one, ``..`` or a leading ``/``."""
-    if not key or key.startswith("/") or ".." in key:
-        raise ValueError(f"not an object key: {key!r}")
-    return key
+def check_prefix(prefix: str) -> str:
+    """The store's own prefix: relative, ``/``-separated, without ``..``."""
+    if not prefix or prefix.startswith("/") or ".." in prefix:
+        raise ValueError(f"not a key prefix: {prefix!r}")
+    return prefix
 
 
 def _client_options(endpoint: str | None) -> ClientConfig:
@@ -124,7 +125,7 @@ class S3Store:
     ) -> None:
         prefix = prefix.strip("/")
         if prefix:
-            check_key(prefix)
+            check_prefix(prefix)
         self.bucket = bucket
         self.prefix = prefix
         self.endpoint = endpoint
@@ -219,7 +220,7 @@ class S3Store:
     async def delete_prefix(self, prefix: str) -> int:
         """Lists the keys under ``prefix`` a page at a time and deletes each page with one
         request. An empty prefix (the whole store) is refused with ValueError."""
-        check_key(prefix)
+        check_key(prefix.removesuffix("/"))
         count = 0
         with self._errors(prefix):
             async for page in obstore.list(self._store, prefix, chunk_size=LIST_PAGE):

@@ -23,7 +23,9 @@ from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import files
 
 f = files.c
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A word: letters and digits, as both full-text indexes split text (`_` and punctuation separate,
+# accents stay: "café" is not "cafe" on either database).
+_WORD = re.compile(r"[^\W_]+")
 MAX_QUERY_WORDS = 16
 OUTPUT_KEYS = (
     "id",
@@ -86,9 +88,30 @@ async def want_renditions(conn: AsyncConnection, file_ids: list[str], now: datet
     result = await conn.execute(
         files.update()
         .where(f.id.in_(file_ids), f.status == FileStatus.STORED.value)
-        .values(status=FileStatus.PROCESSING.value, next_attempt_at=now)
+        .values(status=FileStatus.PROCESSING.value, next_attempt_at=now, attempts=0)
     )
     return int(result.rowcount)
+
+
+async def arrive(
+    conn: AsyncConnection, file_id: str, size: int, now: datetime, kept_until: datetime | None
+) -> StoredFile | None:
+    """An upload's bytes are in the store: processing next, if it was still waiting for them
+    (whatever else changed meanwhile); None if it was not."""
+    result = await conn.execute(
+        files.update()
+        .where(f.id == file_id, f.status == FileStatus.UPLOADING.value)
+        .values(
+            status=FileStatus.PROCESSING.value,
+            bytes=size,
+            next_attempt_at=now,
+            expires_at=kept_until,
+            updated_at=now,
+        )
+        .returning(*files.c)
+    )
+    row = result.first()
+    return StoredFile.from_row(row) if row else None
 
 
 async def update(
@@ -106,20 +129,21 @@ async def update(
 
 
 async def page(
-    conn: AsyncConnection, account_id: str, limit: int, after: tuple[datetime, int] | None
+    conn: AsyncConnection, account_id: str, limit: int | None, after: tuple[datetime, int] | None
 ) -> tuple[list[StoredFile], tuple[datetime, int] | None]:
-    """The account's files that are not archived, most recently updated first, and the position
-    after the last one when there are more."""
+    """The account's files that are not archived, most recently updated first (all of them
+    with no ``limit``), and the position after the last one when there are more."""
     query = (
         sa.select(files)
         .where(f.account_id == account_id, f.archived_at.is_(None))
         .order_by(f.updated_at.desc(), f.seq.desc())
-        .limit(limit + 1)
     )
+    if limit is not None:
+        query = query.limit(limit + 1)
     if after is not None:
         query = query.where(sa.tuple_(f.updated_at, f.seq) < sa.tuple_(*after))
     rows = (await conn.execute(query)).all()
-    more = len(rows) > limit
+    more = limit is not None and len(rows) > limit
     rows = rows[:limit]
     last = (rows[-1].updated_at, rows[-1].seq) if more else None
     return [StoredFile.from_row(row) for row in rows], last
@@ -153,7 +177,10 @@ def _searchable(account_id: str) -> list[sa.ColumnElement[bool]]:
         f.account_id == account_id,
         f.archived_at.is_(None),
         f.scope != Scope.TEMPORARY.value,
-        f.status.in_([FileStatus.READY.value, FileStatus.STORED.value]),
+        f.status.in_(
+            [FileStatus.READY.value, FileStatus.STORED.value, FileStatus.PROCESSING.value]
+        ),
+        f.type.is_not(None),  # its bytes were read (a file making its renditions stays found)
     ]
 
 
@@ -239,7 +266,12 @@ async def finish(
     """End (or reschedule) a leased job; None if the lease went to another worker meanwhile."""
     result = await conn.execute(
         files.update()
-        .where(f.id == file.id, f.lease_owner == file.lease_owner, f.attempts == file.attempts)
+        .where(
+            f.id == file.id,
+            f.status == FileStatus.PROCESSING.value,  # not if the janitor removed it meanwhile
+            f.lease_owner == file.lease_owner,
+            f.attempts == file.attempts,
+        )
         .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
         .returning(*files.c)
     )

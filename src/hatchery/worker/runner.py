@@ -143,9 +143,9 @@ class TaskRunner:
         job = fitted(self.providers[provider], attempt.job)  # the size it made
         try:
             keys = await self._put_outputs(attempt.task, result)
-        except StorageUnavailable as exc:
-            tried = {"attempts": attempt.progress.attempts}
-            await self.queue.fail(attempt.lease, f"the outputs could not be stored: {exc}", tried)
+        except StorageUnavailable as exc:  # not the task's fault: it runs again later, resuming
+            log.warning("task %s: outputs not stored (%s); back to the queue", attempt.task.id, exc)
+            await self.queue.release(attempt.lease)
             return
         output, usage = _outcome(job, result, keys)
         elapsed = int((time.monotonic() - started) * 1000)

@@ -22,6 +22,7 @@ from hatchery.services import Services
 
 router = APIRouter(route_class=VideoGenRoute, tags=["Files"])
 CURSOR = "vgf1."
+PAGE = 50  # files a page when a cursor comes without a limit
 
 
 def _services(request: Request) -> Services:
@@ -52,13 +53,15 @@ def _after(given: str | None) -> tuple[datetime, int] | None:
 @router.get("/v1/files")
 async def get_files(
     request: Request,
-    limit: int = Query(50, ge=1, le=200),
+    limit: int | None = Query(None, ge=1, le=200),
     cursor_: str | None = Query(None, alias="cursor"),
 ) -> Response:
-    """The account's files that are not archived, most recently updated first (G2's cursor
-    pages; without ``limit`` and ``cursor``, the first 50)."""
+    """The account's files that are not archived, most recently updated first: all of them, as
+    G1 lists them, or G2's cursor pages when ``limit`` or ``cursor`` is given (50 a page)."""
     services = _services(request)
     account = await caller(services, request, Group.FILES_READ)
+    if limit is None and cursor_ is not None:
+        limit = PAGE
     files, last = await services.files.page(account.id, limit, _after(cursor_))
     next_cursor = None
     if last is not None:

@@ -29,7 +29,7 @@ OBJECT_TAG = "Files"
 FILE_ID = r"^vg_file_[A-Za-z0-9_-]{8,40}$"  # domain.files.is_file_id
 PLAYBACK_ID = r"^vg_play_[A-Za-z0-9_-]{8,40}$"  # domain.files.is_playback_id
 SEGMENT = r"^[A-Za-z0-9_-]{1,64}\.(ts|m4s|mp4|aac)$"  # api.videogen.playback.SEGMENT
-OBJECT_KEY = r"^(outputs|files|uploads)(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}){1,4}$"  # storage.local
+OBJECT_KEY = r"^(outputs|files|uploads)(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}){1,5}$"  # storage.local
 SIGNATURE = r"^[A-Za-z0-9_-]{43}$"  # an HMAC-SHA256, base64url without padding
 # A character Pydantic's str_strip_whitespace does not strip (it strips Unicode's White_Space, not
 # quite Python's str.strip()): a string with one is not blank once stripped.
@@ -508,7 +508,8 @@ def _list_files() -> Doc:
         "listFiles",
         "List files",
         "The account's files that are not archived, most recently updated first, by cursor "
-        "(the contract's G2 pagination; without `limit` and `cursor`, the first 50).",
+        "(the contract's G2 pagination). Without `limit` and `cursor`, every file in one answer, "
+        "as G1 gives them; with a `cursor` and no `limit`, pages of 50.",
         Group.FILES_READ,
         {
             "200": _answer(
@@ -537,8 +538,9 @@ def _list_files() -> Doc:
             "name": "limit",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-            "description": "Files per page. Anything but a whole number from 1 to 200 is 400 "
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+            "description": "Files per page (50 when only `cursor` is given; without either, "
+            "all of them). Anything but a whole number from 1 to 200 is 400 "
             "`invalid_parameters`.",
         },
         {

@@ -100,7 +100,7 @@ async def public_segment(request: Request, playbackId: str, segment: str) -> Res
         response = await serve_object(services, f"{folder}/{segment}", "video/mp2t")
     except NotFound:
         return _missing()
-    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers.update(PUBLIC)  # not cached long: disabling the preview ends it
     return response
 
 
@@ -108,7 +108,7 @@ async def public_segment(request: Request, playbackId: str, segment: str) -> Res
 async def private_playlist(request: Request, fileId: str) -> Response:
     """``hlsSource``: the playlist behind a signed URL, its segments signed URLs of their own."""
     services = _services(request)
-    why = services.signer.verify("GET", f"{fileId}/index.m3u8", request.query_params)
+    why = services.signer.verify("GET", f"{fileId}/index.m3u8", request.query_params, path="/hls/")
     if why is not None or not is_file_id(fileId):
         denied = {"message": f"Access denied: {why or 'not a file'}", "code": "invalid_signature"}
         return JSONResponse(denied, status_code=403)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hatchery.domain.files import FileType, SourceStatus, StoredFile
+from hatchery.domain.files import FileStatus, FileType, SourceStatus, StoredFile
 from hatchery.files.library import Link
 
 STREAMABLE = (FileType.VIDEO, FileType.AUDIO)
@@ -65,7 +65,7 @@ def storage_file(file: StoredFile, links: dict[str, Link], public_url: str) -> d
         "isPublicPreviewEnabled": playback is not None,
         "publicHlsUrl": public_hls,
         "publicPlaybackId": playback,
-        "status": file.status.value,
+        "status": "ready" if file.status == FileStatus.STORED else file.status.value,
         "error": file.error,
         "contentType": file.content_type,
         "fileBytes": file.bytes,

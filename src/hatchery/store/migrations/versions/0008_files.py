@@ -26,7 +26,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 SQLITE_SEARCH = (
     "CREATE VIRTUAL TABLE files_search USING fts5("
     "display_name, description, content='files', content_rowid='seq', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    "tokenize='unicode61 remove_diacritics 0')",  # as PostgreSQL's `simple`: accents stay
     "CREATE TRIGGER files_search_insert AFTER INSERT ON files BEGIN "
     "INSERT INTO files_search(rowid, display_name, description) "
     "VALUES (new.seq, new.display_name, new.description); END",
