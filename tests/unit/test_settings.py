@@ -229,3 +229,35 @@ def test_settings_are_frozen() -> None:
 def test_out_of_range_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HATCHERY_STORAGE_URL", "/var/files"),
+        ("HATCHERY_STORAGE_URL", "s3://"),
+        ("HATCHERY_STORAGE_URL", "gs://bucket"),
+        ("HATCHERY_TEMPORARY_FILE_HOURS", "12"),  # the contract keeps them 24 hours at least
+        ("HATCHERY_TEMPORARY_FILE_HOURS", "nan"),
+        ("HATCHERY_SIGNED_URL_SECONDS", "30"),
+        ("HATCHERY_SIGNED_URL_SECONDS", "700000"),  # past what S3 presigns: 7 days
+        ("HATCHERY_UPLOAD_URL_SECONDS", "0"),
+        ("HATCHERY_MAX_UPLOAD_BYTES", "0"),
+        ("HATCHERY_JANITOR_INTERVAL", "-1"),
+    ],
+)
+def test_file_settings_out_of_range_are_refused_by_name(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_storage_settings_that_are_taken() -> None:
+    s = Settings.from_env(
+        {
+            "HATCHERY_STORAGE_URL": "s3://my-bucket/prod/hatchery",
+            "HATCHERY_STORAGE_ENDPOINT": "https://acct.r2.cloudflarestorage.com",
+            "HATCHERY_TEMPORARY_FILE_HOURS": "48",
+        }
+    )
+    assert s.storage_url == "s3://my-bucket/prod/hatchery" and s.temporary_file_hours == 48.0
+    assert Settings().storage_url == "" and Settings().max_upload_bytes == 512 * 1024 * 1024
