@@ -10,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 from hatchery.api import cursor, query, usage, watch
 from hatchery.api.auth import authenticate
 from hatchery.api.cancel import cancel
+from hatchery.api.context import services_of
 from hatchery.api.envelope import ok
 from hatchery.api.generate import Submitter, read_body
 from hatchery.api.idempotency import idempotency_key
@@ -23,12 +24,6 @@ from hatchery.storage import CONTENT_TYPES, output_key
 from hatchery.store import accounts, counts
 from hatchery.store import tasks as task_store
 from hatchery.store import usage as usage_store
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
 
 OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}/(?P<index>[0-9]{1,3})\.(?P<ext>png|jpg|webp|mp4)$")
 router = APIRouter()

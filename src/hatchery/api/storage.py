@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
+from hatchery.api.context import services_of
 from hatchery.api.videogen.errors import VideoGenRoute
 from hatchery.domain.files import FileStatus, is_file_id, upload_key
 from hatchery.errors import Conflict, HatcheryError, NotFound
@@ -37,11 +38,6 @@ router = APIRouter(route_class=VideoGenRoute)
 IMMUTABLE = "public, max-age=31536000, immutable"
 INLINE = ("image/", "video/", "audio/")
 REDIRECT_CACHE = "public, max-age=300"  # well inside a presigned URL's life
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -68,7 +64,7 @@ async def serve_object(services: Services, key: str, content_type: str) -> Respo
 
 @router.api_route("/storage/{key:path}", methods=["GET", "HEAD"])
 async def signed_object(request: Request, key: str) -> Response:
-    services = _services(request)
+    services = services_of(request)
     store = services.storage
     why = services.signer.verify(request.method, key, request.query_params)
     if why is not None:
@@ -101,7 +97,7 @@ def _inert(content_type: str) -> dict[str, str]:
 
 @router.put("/storage/uploads/{file_id}")
 async def upload(request: Request, file_id: str) -> Response:
-    services = _services(request)
+    services = services_of(request)
     why = services.signer.verify("PUT", upload_key(file_id), request.query_params)
     if why is not None or not is_file_id(file_id):
         return _error(403, "invalid_signature", f"Access denied: {why or 'not an upload URL'}")

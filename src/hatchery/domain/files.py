@@ -29,7 +29,6 @@ FILE_PREFIX = "vg_file_"
 PLAYBACK_PREFIX = "vg_play_"
 _ID = re.compile(r"vg_file_[A-Za-z0-9_-]{8,40}")
 _PLAYBACK = re.compile(r"vg_play_[A-Za-z0-9_-]{8,40}")
-RENDITIONS = ("thumbnail", "preview", "hls")
 
 
 class FileStatus(StrEnum):

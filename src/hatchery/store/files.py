@@ -77,11 +77,6 @@ async def by_playback_id(conn: AsyncConnection, playback_id: str) -> StoredFile 
     return StoredFile.from_row(row) if row else None
 
 
-async def of_task(conn: AsyncConnection, task_id: str) -> list[StoredFile]:
-    rows = await conn.execute(sa.select(files).where(f.task_id == task_id).order_by(f.seq))
-    return [StoredFile.from_row(row) for row in rows]
-
-
 async def want_renditions(conn: AsyncConnection, file_ids: list[str], now: datetime) -> int:
     """Task outputs among ``file_ids`` still without renditions go to processing (their
     ``updated_at`` is left alone: reading a file does not move it in lists)."""

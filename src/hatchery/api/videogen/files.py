@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from hatchery.api import cursor
+from hatchery.api.context import services_of
 from hatchery.api.videogen.auth import Group, caller
 from hatchery.api.videogen.errors import VideoGenRoute
 from hatchery.api.videogen.present import storage_file
@@ -23,11 +24,6 @@ from hatchery.services import Services
 router = APIRouter(route_class=VideoGenRoute, tags=["Files"])
 CURSOR = "vgf1."
 PAGE = 50  # files a page when a cursor comes without a limit
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 async def _shown(services: Services, file: StoredFile) -> dict[str, object]:
@@ -58,7 +54,7 @@ async def get_files(
 ) -> Response:
     """The account's files that are not archived, most recently updated first: all of them, as
     G1 lists them, or G2's cursor pages when ``limit`` or ``cursor`` is given (50 a page)."""
-    services = _services(request)
+    services = services_of(request)
     account = await caller(services, request, Group.FILES_READ)
     if limit is None and cursor_ is not None:
         limit = PAGE
@@ -77,7 +73,7 @@ async def get_files(
 @router.post("/v1/files/search")
 async def search_files(request: Request, body: SearchFiles) -> Response:
     """Files whose display name or description has the query's words: lexical, not semantic."""
-    services = _services(request)
+    services = services_of(request)
     account = await caller(services, request, Group.FILES_SEARCH)
     found = await services.files.search(account.id, body.query, body.numResults or 10)
     results = [
@@ -88,7 +84,7 @@ async def search_files(request: Request, body: SearchFiles) -> Response:
 
 @router.post("/v1/files/upload")
 async def create_file_upload(request: Request, body: CreateFileUpload) -> Response:
-    services = _services(request)
+    services = services_of(request)
     account = await caller(services, request, Group.FILES_UPLOAD)
     kind = FileType(body.type) if body.type else None
     file, url = await services.files.create_upload(
@@ -102,7 +98,7 @@ FileAction = Callable[[FileLibrary, str, str], Awaitable[StoredFile]]
 
 async def _on_file(request: Request, file_id: str, group: Group, action: FileAction) -> Response:
     """Authenticate, do ``action`` to the account's file, answer with the file."""
-    services = _services(request)
+    services = services_of(request)
     account = await caller(services, request, group)
     file = await action(services.files, account.id, file_id)
     return JSONResponse(await _shown(services, file))

@@ -21,6 +21,7 @@ from importlib import resources
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from hatchery.api.context import services_of
 from hatchery.api.storage import serve_object
 from hatchery.api.videogen.errors import VideoGenRoute
 from hatchery.domain.files import SourceStatus, StoredFile, is_file_id, is_playback_id
@@ -33,11 +34,6 @@ router = APIRouter(route_class=VideoGenRoute)
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}\.(ts|m4s|mp4|aac)$")
 PUBLIC = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _missing() -> Response:
@@ -71,7 +67,7 @@ async def _public_file(services: Services, playback_id: str) -> StoredFile | Non
 
 @router.get("/public/{playbackId}/index.m3u8")
 async def public_playlist(request: Request, playbackId: str) -> Response:
-    services = _services(request)
+    services = services_of(request)
     file = await _public_file(services, playbackId)
     key = _hls_key(file) if file else None
     if key is None:
@@ -90,7 +86,7 @@ async def public_playlist(request: Request, playbackId: str) -> Response:
 
 @router.get("/public/{playbackId}/{segment}")
 async def public_segment(request: Request, playbackId: str, segment: str) -> Response:
-    services = _services(request)
+    services = services_of(request)
     file = await _public_file(services, playbackId)
     key = _hls_key(file) if file else None
     if key is None or not SEGMENT.match(segment):
@@ -107,7 +103,7 @@ async def public_segment(request: Request, playbackId: str, segment: str) -> Res
 @router.get("/hls/{fileId}/index.m3u8")
 async def private_playlist(request: Request, fileId: str) -> Response:
     """``hlsSource``: the playlist behind a signed URL, its segments signed URLs of their own."""
-    services = _services(request)
+    services = services_of(request)
     why = services.signer.verify("GET", f"{fileId}/index.m3u8", request.query_params, path="/hls/")
     if why is not None or not is_file_id(fileId):
         denied = {"message": f"Access denied: {why or 'not a file'}", "code": "invalid_signature"}
@@ -142,7 +138,7 @@ async def player_script() -> Response:
 @router.get("/embed/{playbackId}")
 async def embed(request: Request, playbackId: str) -> Response:
     """A page that plays the file's public stream, to put in an ``<iframe>``."""
-    services = _services(request)
+    services = services_of(request)
     file = await _public_file(services, playbackId)
     if file is None or _hls_key(file) is None:
         return _missing()
