@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,24 @@ def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 3
     return out.getvalue()
 
 
-def mp4(path: Path, seconds: float = 2.0, size: tuple[int, int] = (160, 120)) -> bytes:
-    """An H.264 clip with an AAC tone."""
+def mp4(
+    path: Path,
+    seconds: float = 2.0,
+    size: tuple[int, int] = (160, 120),
+    rate: int = 12,
+    picture: Callable[[int], Image.Image] | None = None,
+) -> bytes:
+    """An H.264 clip with an AAC tone; its frames are plain greys, or ``picture(i)``."""
     with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=12)
+        video = container.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = *size, "yuv420p"
         audio = container.add_stream("aac", rate=44100)
-        frames = int(seconds * 12)
-        for i in range(frames):
-            pixels = np.full((size[1], size[0], 3), (i * 9) % 255, dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        for i in range(int(seconds * rate)):
+            if picture is None:
+                pixels = np.full((size[1], size[0], 3), (i * 9) % 255, dtype=np.uint8)
+                frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            else:
+                frame = av.VideoFrame.from_image(picture(i))
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         samples = int(seconds * 44100)

@@ -341,3 +341,26 @@ def running_server(data_dir: Path, **settings: str) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SDK_PYTHON = Path(os.environ.get("VIDEOGEN_VENV", ROOT / ".venv-videogen")) / "bin" / "python"
+
+
+def run_videogen_sdk(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
+    """Run ``tests/sdk/SCRIPT`` with the VideoGen SDK's own virtual environment (made by
+    ``scripts/ensure-videogen-sdk`` if missing); what it printed last, as JSON."""
+    if not SDK_PYTHON.exists():
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "ensure-videogen-sdk")], check=True, cwd=ROOT
+        )
+    result = subprocess.run(
+        [str(SDK_PYTHON), str(ROOT / "tests" / "sdk" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
+    )
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return seen

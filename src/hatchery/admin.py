@@ -79,6 +79,18 @@ async def set_rate_limit(db: Database, email: str, text: str) -> str:
     return described
 
 
+async def set_flag(db: Database, email: str, flag: str, *, on: bool = True) -> str:
+    """Give the account a flag (``accounts.FLAGS``), or take it away; what it now has."""
+    if flag not in accounts.FLAGS:
+        known = "; ".join(f"{name}: {what}" for name, what in accounts.FLAGS.items())
+        raise BadRequest(f"no flag {flag!r}; the flags are {known}")
+    account = await _account(db, email)
+    flags = account.flags | {flag} if on else account.flags - {flag}
+    async with db.write() as conn:
+        await accounts.set_flags(conn, account.id, flags)
+    return f"{email}: flags {', '.join(sorted(flags)) or 'none'}"
+
+
 async def create_key(db: Database, email: str, expires_in: timedelta | None = None) -> str:
     account = await _account(db, email)
     key = keys.new_api_key()

@@ -8,11 +8,14 @@
     │   ├── PayloadTooLarge       BAD_REQUEST         413
     │   └── RequestTimeout        BAD_REQUEST         408  (the body did not arrive in time)
     ├── ValidationFailed          VALIDATION_ERROR    400
+    │   └── WrongFileType         VALIDATION_ERROR    400  (a stored file of another type)
     ├── Unauthorized              UNAUTHORIZED        401
     ├── Forbidden                 FORBIDDEN           403
+    │   └── NotAllowed            FORBIDDEN           403  (needs what the account lacks; says what)
     ├── InsufficientBalance       INSUFFICIENT_BALANCE 403
     ├── NotFound                  NOT_FOUND           404
     ├── Conflict                  CONFLICT            409
+    │   └── FileNotReady          CONFLICT            409  (a stored file still being processed)
     ├── IdempotencyMismatch       IDEMPOTENCY_MISMATCH 422
     ├── RateLimited               RATE_LIMITED        429  (carries retry_after, in seconds)
     └── ServiceUnavailable        SERVICE_UNAVAILABLE 503
@@ -52,12 +55,26 @@ class ValidationFailed(HatcheryError):
     code = "VALIDATION_ERROR"
 
 
+class WrongFileType(ValidationFailed):
+    """A stored file given where a file of another type is needed."""
+
+
 class Unauthorized(HatcheryError):
     code = "UNAUTHORIZED"
 
 
 class Forbidden(HatcheryError):
     code = "FORBIDDEN"
+
+
+class NotAllowed(Forbidden):
+    """Something the account may not do until the operator allows it; ``requirement`` says
+    what it needs (``{"type": ..., "details": {...}}``)."""
+
+    def __init__(self, message: str, reason: str, requirement: dict[str, object]) -> None:
+        super().__init__(message)
+        self.reason = reason  # a snake_case word for it (``watermark_removal_not_allowed``)
+        self.requirement = requirement
 
 
 class InsufficientBalance(HatcheryError):
@@ -70,6 +87,10 @@ class NotFound(HatcheryError):
 
 class Conflict(HatcheryError):
     code = "CONFLICT"
+
+
+class FileNotReady(Conflict):
+    """A stored file that is still being uploaded or processed."""
 
 
 class IdempotencyMismatch(HatcheryError):

@@ -15,6 +15,7 @@ from hatchery.store.notify import PgListener
 from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
 from hatchery.worker.gate import CircuitBreaker, ProviderGate
 from hatchery.worker.loopwatch import LoopWatch
+from hatchery.worker.outputs import OutputPolicy
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import FallbackPolicy, TaskRunner
@@ -46,6 +47,7 @@ class Background:
                 poll_max=s.upstream_poll_max,
                 deadline=s.upstream_deadline,
             ),
+            outputs=OutputPolicy(s.watermark_text, s.temporary_file_hours),
         )
         self.worker = Worker(
             services.queue,

@@ -58,8 +58,12 @@ class Services:
             trust_env=False,
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
         )
+        signer = UrlSigner(
+            load_secret(settings.data_dir, settings.storage_secret), settings.public_url
+        )
+        storage = open_store(settings, signer)
         providers = build_providers(
-            settings, upstream_http, partial(fetch_reference, client, settings)
+            settings, upstream_http, partial(fetch_reference, client, settings), storage.get
         )
         catalog = Catalog.load(settings.catalog, vendors(providers))
         check_catalog(catalog, providers)
@@ -67,10 +71,6 @@ class Services:
         db = Database.connect(settings.database_url, pool_size=settings.database_pool_size)
         notifier = Notifier()
         key_cache = KeyCache(db.driver, settings.key_cache_seconds)
-        signer = UrlSigner(
-            load_secret(settings.data_dir, settings.storage_secret), settings.public_url
-        )
-        storage = open_store(settings, signer)
         notifier.on_keys_changed(key_cache.forget)
         return cls(
             settings=settings,

@@ -18,6 +18,7 @@ from typing import Any
 
 PREFIX = "HATCHERY_"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+WATERMARK_AUTO = ("account", "always", "never")
 
 
 class SettingsError(ValueError):
@@ -88,6 +89,15 @@ class Settings:
     max_upload_bytes: int = 512 * 1024 * 1024
     temporary_file_hours: float = 24.0  # a TEMPORARY file is kept this long, at least 24
     janitor_interval: float = 60.0  # seconds between the file janitor's sweeps
+    # The VideoGen API's tools. What watermarkMode AUTO does: "account" marks the outputs of
+    # accounts without the no-watermark flag, "always" marks every output, "never" none.
+    watermark_auto: str = "account"
+    watermark_text: str = "Hatchery"
+    # Each endpoint group's hourly limit per key, over the contract's (api.videogen.auth), as
+    # "tools=1000/hour,execution=20000/hour".
+    videogen_rate_limits: str = ""
+    # Outputs of one execution the local provider makes at once (0: one per CPU core).
+    local_parallel: int = 0
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)
@@ -102,6 +112,7 @@ class Settings:
         self._check_ranges()
         self._check_rate_limits()
         self._check_storage()
+        self._check_tools()
         if not 0 <= self.key_cache_seconds <= 60:  # NaN fails this too
             raise SettingsError(f"{PREFIX}KEY_CACHE_SECONDS must be from 0 to 60")
 
@@ -171,6 +182,21 @@ class Settings:
             raise SettingsError(f"{PREFIX}UPLOAD_URL_SECONDS must be from 60 to 86400")
         if not 24 <= self.temporary_file_hours <= 24 * 365:  # NaN fails this too
             raise SettingsError(f"{PREFIX}TEMPORARY_FILE_HOURS must be from 24 to 8760")
+
+    def _check_tools(self) -> None:
+        if self.watermark_auto not in WATERMARK_AUTO:
+            raise SettingsError(
+                f"{PREFIX}WATERMARK_AUTO must be one of {', '.join(WATERMARK_AUTO)} "
+                f"(got {self.watermark_auto!r})"
+            )
+        if not 1 <= len(self.watermark_text.strip()) <= 40:
+            raise SettingsError(f"{PREFIX}WATERMARK_TEXT must be 1 to 40 characters")
+        if self.local_parallel < 0:
+            raise SettingsError(f"{PREFIX}LOCAL_PARALLEL must be 0 (one per core) or more")
+
+    @property
+    def local_threads(self) -> int:
+        return self.local_parallel or max(1, os.cpu_count() or 1)
 
     @property
     def outputs_dir(self) -> Path:

@@ -5,34 +5,11 @@ It pins ``pydantic-core`` below the server's own, so it runs in a virtual enviro
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServerProcess
-
-ROOT = Path(__file__).resolve().parents[2]
-SDK_PYTHON = Path(os.environ.get("VIDEOGEN_VENV", ROOT / ".venv-videogen")) / "bin" / "python"
-
-
-def run_sdk(script: str, *args: str) -> dict[str, object]:
-    if not SDK_PYTHON.exists():
-        subprocess.run(
-            ["bash", str(ROOT / "scripts" / "ensure-videogen-sdk")], check=True, cwd=ROOT
-        )
-    result = subprocess.run(
-        [str(SDK_PYTHON), str(ROOT / "tests" / "sdk" / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
-    )
-    assert result.returncode == 0, result.stderr
-    seen: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-    return seen
+from tests.helpers import ServerProcess, run_videogen_sdk
 
 
 @pytest.mark.slow
@@ -40,7 +17,7 @@ def test_the_sdk_uploads_lists_searches_downloads_and_archives(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     key = server.new_account("sdk-files@example.com")
-    seen = run_sdk("videogen_files.py", server.url, key, str(tmp_path))
+    seen = run_videogen_sdk("videogen_files.py", server.url, key, str(tmp_path))
     uploaded = seen["uploaded"]
     assert isinstance(uploaded, dict)
     file_id = uploaded["file_id"]

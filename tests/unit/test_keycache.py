@@ -44,6 +44,7 @@ class Rows:
             "reserved_micros": 0,
             "webhook_secret": None,
             "rate_limit": None,
+            "flags": "",
             "key_hash": "h",
             "expires_at": None,
             "revoked_at": None,

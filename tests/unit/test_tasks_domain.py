@@ -308,7 +308,7 @@ def test_an_image_request_with_reference_images_is_an_edit() -> None:
     assert task_type(TaskType.IMAGE, {"image_urls": []}) is TaskType.IMAGE
     assert task_type(TaskType.IMAGE, {"image_urls": None}) is TaskType.IMAGE
     assert task_type(TaskType.VIDEO, {"image_urls": ["https://a/b.png"]}) is TaskType.VIDEO
-    assert [t.unit for t in TaskType] == ["image", "image", "second"]
+    assert [t.unit for t in TaskType] == ["image", "image", "second", "output"]
 
 
 def test_the_output_says_which_size_was_made_when_the_task_recorded_it() -> None:

@@ -23,6 +23,7 @@ from hatchery.api.edge import Edge
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
 from hatchery.api.openapi import openapi_document
+from hatchery.api.videogen import auth as vg_auth
 from hatchery.api.videogen import errors as vg_errors
 from hatchery.api.videogen import playback
 from hatchery.runtime import Background, Listening
@@ -139,6 +140,7 @@ def add_documentation(app: FastAPI, services: Services) -> None:
 
 def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     limiter = ratelimit.Limiter.from_settings(services.settings)
+    vg_auth.group_limits(services.settings.videogen_rate_limits)  # a bad one stops the start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

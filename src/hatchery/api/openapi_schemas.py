@@ -18,6 +18,7 @@ BALANCE = r"^-?\$[0-9]+\.[0-9]{4}$"
 
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 TaskTypeName = Literal["image_generate", "image_edit", "video_generate"]
+CHARGED_ID = r"^(gen_[a-z0-9]{12,64}|vg_exec_[A-Za-z0-9_-]{8,64})$"  # a task's or an execution's
 Resolution = Literal["1k", "2k", "4k"]
 ErrorCode = Literal[
     "BAD_REQUEST",
@@ -175,14 +176,18 @@ class Pagination(Wire):
 
 
 class UsageRecord(Wire):
-    """The charge of one completed task."""
+    """The charge of one completed task, or of one VideoGen tool execution (``type`` ``tool``,
+    ``model`` the tool's name): the account's money is one."""
 
-    id: str = Field(pattern=r"^usage_[a-z0-9]{12,64}$", examples=["usage_abc123def456"])
-    task_id: str = Field(pattern=TASK_ID, examples=["gen_abc123def456"])
+    id: str = Field(pattern=r"^usage_[A-Za-z0-9_-]{12,80}$", examples=["usage_abc123def456"])
+    task_id: str = Field(pattern=CHARGED_ID, examples=["gen_abc123def456"])
     model: str = Field(examples=["nanobanana"])
-    type: TaskTypeName
-    units: Count = Field(description="Output images, or seconds of video (times outputs).")
-    unit: Literal["image", "second"]
+    type: TaskTypeName | Literal["tool"]
+    units: Count = Field(
+        description="Output images, or seconds of video (times outputs); for a tool, outputs, "
+        "seconds or characters of text (times outputs)."
+    )
+    unit: Literal["image", "second", "output", "character"]
     unit_price: Cost
     cost: Cost = Field(description="`units` times `unit_price`.")
     resolution: Resolution | None = Field(description="The image or video size made.")

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from hatchery.api import cursor
-from hatchery.domain.tasks import TaskStatus, TaskType
+from hatchery.domain.tasks import EGG_TYPES, TaskStatus
 from hatchery.errors import BadRequest
 
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -49,7 +49,7 @@ def status(request: Request) -> str | None:
 
 
 def task_type(request: Request) -> str | None:
-    return choice(request, "type", tuple(t.value for t in TaskType))
+    return choice(request, "type", tuple(t.value for t in EGG_TYPES))
 
 
 def position(request: Request) -> int | None:

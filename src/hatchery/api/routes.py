@@ -17,7 +17,7 @@ from hatchery.api.idempotency import idempotency_key
 from hatchery.api.storage import serve_object
 from hatchery.domain.money import format_balance, format_cost
 from hatchery.domain.present import task_json
-from hatchery.domain.tasks import is_task_id
+from hatchery.domain.tasks import EGG_TYPES, is_task_id
 from hatchery.errors import NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES, output_key
@@ -26,6 +26,8 @@ from hatchery.store import tasks as task_store
 from hatchery.store import usage as usage_store
 
 OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}/(?P<index>[0-9]{1,3})\.(?P<ext>png|jpg|webp|mp4)$")
+EGG_TYPE_VALUES = tuple(t.value for t in EGG_TYPES)
+
 router = APIRouter()
 router.include_router(usage.router)
 
@@ -99,6 +101,7 @@ async def list_tasks(request: Request) -> Response:
         status=query.status(request),
         model=request.query_params.get("model") or None,
         type=query.task_type(request),
+        types=EGG_TYPE_VALUES,  # not the VideoGen API's tool executions
     )
     before = query.position(request)
     async with services.db.read() as conn:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -95,12 +95,18 @@ async def until_terminal(services: Services, task_id: str, account_id: str, seco
             await _changed(changed, min(left, recheck))
 
 
-def _frame(event: events.TaskEvent, task: Task, public_url: str) -> bytes:
-    data: dict[str, Any]
+# What an event's data is: the whole task for the terminal one, a little for the others.
+Present = Callable[[Services, Task, events.TaskEvent], Awaitable[dict[str, Any]]]
+
+
+async def egg_frame(services: Services, task: Task, event: events.TaskEvent) -> dict[str, Any]:
+    """The Egg API's: the task (``task_json``), or ``{"id", "status", "at"}``."""
     if event.status.terminal:
-        data = task_json(task, public_url)
-    else:
-        data = {"id": task.id, "status": event.status.value, "at": iso(event.at)}
+        return task_json(task, services.settings.public_url)
+    return {"id": task.id, "status": event.status.value, "at": iso(event.at)}
+
+
+def _frame(event: events.TaskEvent, data: dict[str, Any]) -> bytes:
     body = json.dumps(data, separators=(",", ":"))
     return f"id: {event.id}\nevent: {event.status.value}\ndata: {body}\n\n".encode()
 
@@ -115,9 +121,11 @@ async def _next_events(
         return current, await events.since(conn, current, after)
 
 
-async def stream(services: Services, task: Task, after: int | None) -> AsyncIterator[bytes]:
+async def stream(
+    services: Services, task: Task, after: int | None, present: Present = egg_frame
+) -> AsyncIterator[bytes]:
     """The task's events as Server-Sent Events: from ``after`` (a Last-Event-ID), or from its
-    current status; ends after the terminal event."""
+    current status; ends after the terminal event. ``present`` makes each event's data."""
     yield f"retry: {RETRY_MS}\n\n".encode()
     recheck = services.settings.poll_interval
     quiet_since = time.monotonic()
@@ -126,7 +134,7 @@ async def stream(services: Services, task: Task, after: int | None) -> AsyncIter
             changed.clear()
             task, found = await _next_events(services, task, after)
             for event in found:
-                yield _frame(event, task, services.settings.public_url)
+                yield _frame(event, await present(services, task, event))
                 after, quiet_since = event.id, time.monotonic()
                 if event.status.terminal:
                     return

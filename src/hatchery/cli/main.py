@@ -219,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limit.add_argument("email")
     limit.add_argument("limit", help="e.g. 100/second, 10/second;500/hour, off or default")
+    flag = users_sub.add_parser("flag", parents=[settings], help="give or take an account flag")
+    flag.description = (
+        "Flags allow an account what others may not: no-watermark lets its VideoGen tool "
+        "executions ask for outputs without a watermark (watermarkMode NONE). --off takes it."
+    )
+    flag.add_argument("email")
+    flag.add_argument("flag", help="no-watermark")
+    flag.add_argument("--off", action="store_true", help="take the flag away")
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)

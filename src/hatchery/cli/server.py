@@ -81,6 +81,7 @@ def _admin_action(args: argparse.Namespace) -> Action:
         ("users", "suspend"): lambda db, a: _status(db, a.email, SUSPENDED),
         ("users", "activate"): lambda db, a: _status(db, a.email, ACTIVE),
         ("users", "rate-limit"): lambda db, a: _rate_limit(db, a.email, a.limit),
+        ("users", "flag"): lambda db, a: admin.set_flag(db, a.email, a.flag, on=not a.off),
         ("keys", "create"): lambda db, a: admin.create_key(
             db, a.email, admin.parse_duration(a.expires_in) if a.expires_in else None
         ),

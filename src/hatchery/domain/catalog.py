@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hatchery.domain.money import parse_dollars
 from hatchery.domain.tasks import TaskType
+from hatchery.domain.tools import TOOLS
 
 
 class CatalogError(ValueError):
@@ -63,6 +64,7 @@ class Model:
     providers: tuple[str, ...]
     synchronous: bool = False  # its submits wait for the result (up to a minute) by default
     price_rules: tuple[PriceRule, ...] = ()
+    tool_unit: str | None = None  # a tool's: "output", "second" or "character"
 
     @property
     def is_video(self) -> bool:
@@ -70,13 +72,23 @@ class Model:
 
     @property
     def unit(self) -> str:
-        return self.type.unit
+        return self.tool_unit or self.type.unit
+
+    def units(self, params: Mapping[str, Any]) -> int:
+        """How many price units a task with these values is: per output, times its seconds
+        (video, and tools priced by the second) or the characters of its text."""
+        outputs = int(params.get("num_outputs", 1))
+        if self.unit == "second":
+            return outputs * max(int(params.get("duration", 1)), 1)
+        if self.unit == "character":
+            return outputs * max(len(str(params.get("prompt", ""))), 1)
+        return outputs
 
     def quote(self, params: Mapping[str, Any]) -> Quote:
-        """The price of one task with these request values: per output image, or per second per
-        output for video, at the first matching rule's unit price (else the base price)."""
-        outputs = int(params.get("num_outputs", 1))
-        units = outputs * int(params.get("duration", 1)) if self.is_video else outputs
+        """The price of one task with these request values: per output image, per second per
+        output for video, per character (text to speech), at the first matching rule's unit
+        price (else the base price)."""
+        units = self.units(params)
         rule = next((r for r in self.price_rules if r.matches(params)), None)
         unit_price = rule.unit_price_micros if rule else self.unit_price_micros
         return Quote(units, self.unit, unit_price)
@@ -89,6 +101,7 @@ class Model:
 @dataclass(frozen=True)
 class Catalog:
     models: dict[str, Model]
+    tools: dict[str, Model] = field(default_factory=dict)  # ``[tools.NAME]``: tool executions
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,6 +109,13 @@ class Catalog:
 
     def get(self, name: str) -> Model | None:
         return self.models.get(name)
+
+    def for_task(self, model: str, kind: TaskType) -> Model | None:
+        """The model, or tool, that a task of this type names."""
+        return (self.tools if kind is TaskType.TOOL else self.models).get(model)
+
+    def everything(self) -> list[Model]:
+        return [*self.models.values(), *self.tools.values()]
 
     @classmethod
     def load(cls, path: Path | None = None, vendors: Iterable[str] = ()) -> Catalog:
@@ -107,17 +127,20 @@ class Catalog:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise CatalogError(f"cannot read the catalog file {path}: {exc}") from None
-        return cls.parse(text)
+        catalog = cls.parse(text)
+        if catalog.tools:
+            return catalog
+        # a file written before tools existed: the built-in tools, as routed without a file
+        return replace(catalog, tools=cls.load(None, vendors).tools)
 
     def routed(self, vendors: set[str]) -> Catalog:
+        """The built-in catalog for these vendors: each model and tool with the providers of its
+        list that have credentials (``local`` counts as one for the tools, which list it)."""
         if not vendors:
-            return Catalog({n: replace(m, providers=("local",)) for n, m in self.models.items()})
-        models = {}
-        for name, model in self.models.items():
-            chosen = tuple(p for p in model.providers if p in vendors)
-            if chosen:
-                models[name] = replace(model, providers=chosen)
-        return Catalog(models)
+            models = {n: replace(m, providers=("local",)) for n, m in self.models.items()}
+        else:
+            models = _routed(self.models, vendors)
+        return Catalog(models, _routed(self.tools, vendors | {"local"}))
 
     def check_providers(
         self, available: set[str], missing: Mapping[str, str] | None = None
@@ -125,7 +148,7 @@ class Catalog:
         """Refuse a catalog that names a provider this server does not have; ``missing`` says
         what a known provider without credentials needs (``{"fal": "HATCHERY_FAL_KEY"}``)."""
         missing = missing or {}
-        for model in self.models.values():
+        for model in self.everything():
             unknown = [p for p in model.providers if p not in available]
             needs = [f"{p} needs {missing[p]}" for p in unknown if p in missing]
             if needs:
@@ -148,7 +171,55 @@ class Catalog:
         entries = data.get("models")
         if not isinstance(entries, dict) or not entries:
             raise CatalogError("catalog has no [models.NAME] tables")
-        return cls({name: _model(name, spec) for name, spec in entries.items()})
+        tools = data.get("tools", {})
+        if not isinstance(tools, dict):
+            raise CatalogError("tools must be tables: [tools.NAME]")
+        return cls(
+            {name: _model(name, spec) for name, spec in entries.items()},
+            {name: _tool(name, spec) for name, spec in tools.items()},
+        )
+
+
+def _routed(models: dict[str, Model], vendors: set[str]) -> dict[str, Model]:
+    routed = {}
+    for name, model in models.items():
+        chosen = tuple(p for p in model.providers if p in vendors)
+        if chosen:
+            routed[name] = replace(model, providers=chosen)
+    return routed
+
+
+TOOL_PRICES = {
+    "price_per_output": "output",
+    "price_per_second": "second",
+    "price_per_character": "character",
+}
+
+
+def _tool(name: str, spec: Any) -> Model:
+    """One ``[tools.NAME]`` table: a tool of ``domain.tools``, one price key, its providers."""
+    where = f"tools.{name}"
+    if name not in TOOLS:
+        raise CatalogError(f"{where}: no such tool; the tools are {', '.join(TOOLS)}")
+    if not isinstance(spec, dict):
+        raise CatalogError(f"{where} must be a table")
+    keys = [key for key in TOOL_PRICES if key in spec]
+    if len(keys) != 1:
+        raise CatalogError(f"{where} needs exactly one of {', '.join(TOOL_PRICES)}")
+    providers = _providers(spec, where)
+    price = _price(spec, where, keys[0])
+    return Model(name, TaskType.TOOL, price, providers, tool_unit=TOOL_PRICES[keys[0]])
+
+
+def _providers(spec: dict[str, Any], where: str) -> tuple[str, ...]:
+    providers = spec.get("providers", ["local"])
+    if (
+        not isinstance(providers, list)
+        or not providers
+        or not all(isinstance(p, str) for p in providers)
+    ):
+        raise CatalogError(f"{where}.providers must be a non-empty list of names")
+    return tuple(providers)
 
 
 def _model(name: str, spec: Any) -> Model:
@@ -165,17 +236,11 @@ def _model(name: str, spec: Any) -> Model:
         _rule(rule, f"models.{name}.prices[{i}]", price_key)
         for i, rule in enumerate(_list(spec.get("prices", []), f"models.{name}.prices"))
     )
-    providers = spec.get("providers", ["local"])
-    if (
-        not isinstance(providers, list)
-        or not providers
-        or not all(isinstance(p, str) for p in providers)
-    ):
-        raise CatalogError(f"models.{name}.providers must be a non-empty list of names")
+    providers = _providers(spec, f"models.{name}")
     synchronous = spec.get("synchronous", False)
     if not isinstance(synchronous, bool):
         raise CatalogError(f"models.{name}.synchronous must be true or false")
-    return Model(name, kind, price, tuple(providers), synchronous, rules)
+    return Model(name, kind, price, providers, synchronous, rules)
 
 
 def _price(spec: dict[str, Any], where: str, key: str) -> int:

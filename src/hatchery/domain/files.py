@@ -47,6 +47,11 @@ class FileType(StrEnum):
     VIDEO = "VIDEO"
     AUDIO = "AUDIO"
 
+    @classmethod
+    def of_content_type(cls, content_type: str) -> FileType:
+        """The type of a file of this content type (``image/png``: IMAGE)."""
+        return {"image": cls.IMAGE, "video": cls.VIDEO}.get(content_type.split("/")[0], cls.AUDIO)
+
 
 class Scope(StrEnum):
     GLOBAL = "GLOBAL"

@@ -56,12 +56,17 @@ class TaskType(StrEnum):
     IMAGE = "image_generate"
     IMAGE_EDIT = "image_edit"  # an image request with reference images (``image_urls``)
     VIDEO = "video_generate"
+    TOOL = "tool"  # a tool execution (``domain.tools``): its model is the tool's name
 
     @property
     def unit(self) -> str:
         """What one price unit of a task of this type is: an output image, or a second of
-        video (per output)."""
-        return "second" if self is TaskType.VIDEO else "image"
+        video (per output); a tool's own unit is in its params (``Task.unit``), ``output`` the
+        default."""
+        return {TaskType.VIDEO: "second", TaskType.TOOL: "output"}.get(self, "image")
+
+
+EGG_TYPES = (TaskType.IMAGE, TaskType.IMAGE_EDIT, TaskType.VIDEO)  # what /v1/generate makes
 
 
 def task_type(kind: TaskType, params: dict[str, Any]) -> TaskType:
@@ -119,3 +124,10 @@ class Task:
     completed_at: datetime | None
     api_key: str | None = None  # the prefix of the API key that submitted it
     units: int = 1  # the price units of its quote: price_micros / units is the unit price
+
+    @property
+    def unit(self) -> str:
+        """What one of its price units is (``image``, ``second``, ``character``…)."""
+        if self.type is TaskType.TOOL:
+            return str(self.params.get("unit", "output"))
+        return self.type.unit

@@ -33,12 +33,15 @@ from hatchery.domain.files import (
     new_playback_id,
     upload_key,
 )
+from hatchery.domain.tools import InputFile
 from hatchery.errors import (
     BadRequest,
     Conflict,
+    FileNotReady,
     InvalidId,
     NotFound,
     ObjectStoreUnavailable,
+    WrongFileType,
 )
 from hatchery.settings import Settings
 from hatchery.storage import ObjectStore, StorageUnavailable, UrlSigner
@@ -118,13 +121,57 @@ class FileLibrary:
     async def get(self, account_id: str, file_id: str) -> StoredFile:
         """The account's file (archived ones included); NotFound for anyone else's."""
         check_id(file_id)
-        async with self.db.read() as conn:
-            file = await store.get(conn, file_id, account_id)
+        file = await self.get_record(account_id, file_id)
         if file is None:
             raise NotFound(f"File not found: {file_id}")
-        if file.status == FileStatus.UPLOADING and self.storage.kind != "local":
-            file = await self.arrived(file) or file
         return await self._ask_renditions(file)
+
+    async def input(self, account_id: str, file_id: str, field: str, kind: FileType) -> InputFile:
+        """The account's file as a tool's input in ``field``: its bytes stored and of ``kind``.
+        InvalidId, NotFound, FileNotReady (still uploading or processing), WrongFileType, each
+        naming the field."""
+        if not is_file_id(file_id):
+            raise InvalidId(
+                f"{field}: {file_id!r} is not a file id; file ids look like vg_file_..."
+            )
+        file = await self.get_record(account_id, file_id)
+        if file is None:
+            raise NotFound(f"{field}: file not found: {file_id}")
+        if file.status == FileStatus.FAILED:
+            raise WrongFileType(
+                f"{field}: file {file_id} could not be processed ({file.error}); upload it again"
+            )
+        if file.source_status("download") != SourceStatus.READY or not file.object_key:
+            raise FileNotReady(
+                f"{field}: file {file_id} is still being {file.status.value}; wait until its "
+                "downloadSource is ready (GET /v1/files/{fileId}), then try again"
+            )
+        if file.type != kind:
+            raise WrongFileType(
+                f"{field}: file {file_id} is {file.type.value if file.type else 'of no known type'}"
+                f", but {'an' if kind.value[0] in 'AEIOU' else 'a'} {kind.value} file is needed"
+            )
+        return InputFile(
+            file_id=file.id,
+            key=file.object_key,
+            type=kind.value,
+            content_type=file.content_type or "",
+            seconds=file.duration_seconds,
+            width=file.width,
+            height=file.height,
+        )
+
+    async def get_record(self, account_id: str, file_id: str) -> StoredFile | None:
+        """The account's file as stored, looking at an S3 upload that may have arrived."""
+        async with self.db.read() as conn:
+            file = await store.get(conn, file_id, account_id)
+        if (
+            file is not None
+            and file.status == FileStatus.UPLOADING
+            and self.storage.kind != "local"
+        ):
+            file = await self.arrived(file) or file
+        return file
 
     async def _ask_renditions(self, file: StoredFile) -> StoredFile:
         """A task output read by id for the first time has its renditions made (it shows as

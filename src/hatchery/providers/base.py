@@ -24,8 +24,11 @@ for the nearest of them when it cannot make the one requested (``providers.regis
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from hatchery.domain.tools import TOOLS, InputFile, ToolParams
 
 IMAGE_SIZES = ("1k", "2k", "4k")  # the image resolutions of the API, smallest first
 
@@ -50,11 +53,13 @@ class TerminalError(ProviderError):
 
 @dataclass(frozen=True)
 class Job:
-    """What a provider is asked to make: the task's validated parameters."""
+    """What a provider is asked to make: the task's validated parameters. A tool execution's job
+    names its ``tool``, the stored files it reads (``inputs``, by role) and the tool's
+    ``options``; its ``kind`` is what it makes (image, video or audio)."""
 
     task_id: str
     model: str
-    kind: str  # "image" or "video"
+    kind: str  # "image", "video" or "audio"
     prompt: str
     negative_prompt: str | None
     num_outputs: int
@@ -62,9 +67,14 @@ class Job:
     aspect_ratio: str
     resolution: str
     image_urls: tuple[str, ...] = ()
+    tool: str | None = None
+    inputs: tuple[tuple[str, InputFile], ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, task_id: str, model: str, kind: str, params: dict[str, Any]) -> Job:
+        if "tool" in params:
+            return cls.for_tool(task_id, ToolParams.of(params))
         return cls(
             task_id=task_id,
             model=model,
@@ -78,14 +88,36 @@ class Job:
             image_urls=tuple(params.get("image_urls") or ()),
         )
 
+    @classmethod
+    def for_tool(cls, task_id: str, params: ToolParams) -> Job:
+        return cls(
+            task_id=task_id,
+            model=params.tool,
+            kind=TOOLS[params.tool].output.value,
+            prompt=params.prompt,
+            negative_prompt=None,
+            num_outputs=params.num_outputs,
+            duration=params.duration,
+            aspect_ratio="",
+            resolution="",
+            tool=params.tool,
+            inputs=params.inputs,
+            options=dict(params.options),
+        )
+
+    def input(self, role: str) -> list[InputFile]:
+        """The stored files it reads in ``role`` (``image``, ``video``, ``audio``), in order."""
+        return [f for r, f in self.inputs if r == role]
+
 
 @dataclass(frozen=True)
 class Artifact:
     data: bytes
-    extension: str  # "png", "mp4"
-    width: int
-    height: int
+    extension: str  # "png", "mp4", "svg", "webm", "mp3"
+    width: int | None
+    height: int | None
     seconds: float | None = None
+    description: str | None = None  # what made it, shown on its file
 
 
 @dataclass(frozen=True)

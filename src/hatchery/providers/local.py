@@ -1,27 +1,44 @@
-"""The built-in ``local`` provider: a procedural renderer, not an AI model.
+"""The built-in ``local`` provider: a procedural renderer and classical algorithms, not AI models.
 
-It draws deterministic gradients and shapes with the prompt written on them (PNG) and animates
-them into H.264 MP4 files, so the whole product runs offline with no GPU and no vendor account.
-Reference images in ``image_urls`` are fetched through the outbound URL guard and drawn in.
+For the Egg models it draws deterministic gradients and shapes with the prompt written on them
+(PNG) and animates them into H.264 MP4 files, so the whole product runs offline with no GPU and
+no vendor account. Reference images in ``image_urls`` are fetched through the outbound URL guard
+and drawn in. For the VideoGen tools it reads the input files from the object store and makes
+each output with ``providers.local_tools``, up to ``parallel`` outputs at once across all the
+executions of this process (each in a thread: the algorithms are CPU work).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PIL import Image
 
-from hatchery.providers import render
-from hatchery.providers.base import IMAGE_SIZES, Artifact, Finished, Job, Running
+from hatchery.providers import local_tools, render
+from hatchery.providers.base import (
+    IMAGE_SIZES,
+    Artifact,
+    Finished,
+    Job,
+    RetryableError,
+    Running,
+    TerminalError,
+)
 from hatchery.providers.media import Fetch, ReferenceFailure, fetch_reference
+from hatchery.storage.base import ObjectMissing, StorageUnavailable
+
+Read = Callable[[str], Awaitable[bytes]]
 
 
 class LocalProvider:
     name = "local"
 
-    def __init__(self, fetch: Fetch) -> None:
+    def __init__(self, fetch: Fetch, read: Read | None = None, parallel: int = 1) -> None:
         self._fetch = fetch
+        self._read = read
+        self._slots = asyncio.Semaphore(max(parallel, 1))
 
     def serves(self, model: str) -> bool:
         return True
@@ -33,6 +50,8 @@ class LocalProvider:
         return frozenset(IMAGE_SIZES)
 
     async def submit(self, job: Job) -> Finished | Running:
+        if job.tool is not None:
+            return await self._tool(job)
         references = [await self._reference(i, url) for i, url in enumerate(job.image_urls)]
         if job.kind == "video":
             artifacts = await asyncio.to_thread(_videos, job, references)
@@ -45,6 +64,31 @@ class LocalProvider:
 
     async def cancel(self, job: Job, upstream: dict[str, Any]) -> None:
         return None
+
+    async def _tool(self, job: Job) -> Finished:
+        inputs = await self._inputs(job)
+
+        async def one(index: int) -> Artifact:
+            async with self._slots:
+                return await asyncio.to_thread(local_tools.make, job, inputs, index)
+
+        artifacts = await asyncio.gather(*(one(i) for i in range(job.num_outputs)))
+        return Finished(list(artifacts), usage={"renderer": "local-tools"})
+
+    async def _inputs(self, job: Job) -> local_tools.Inputs:
+        """The bytes of the job's input files, by role; a file gone from the store (a temporary
+        one past its time) fails the job with its id."""
+        files: dict[str, list[bytes]] = {}
+        for role, stored in job.inputs:
+            assert self._read is not None, "the local provider was built without the store"
+            try:
+                data = await self._read(stored.key)
+            except ObjectMissing:
+                raise TerminalError(f"input file {stored.file_id} no longer exists") from None
+            except StorageUnavailable as exc:
+                raise RetryableError(f"the file store could not be read: {exc}") from exc
+            files.setdefault(role, []).append(data)
+        return local_tools.Inputs(files)
 
     async def _reference(self, index: int, url: str) -> Image.Image:
         data = await fetch_reference(self._fetch, index, url)

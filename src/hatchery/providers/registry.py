@@ -12,7 +12,7 @@ from hatchery.domain.catalog import Catalog, CatalogError, Model
 from hatchery.providers.base import IMAGE_SIZES, Job, Provider
 from hatchery.providers.fal import FalProvider
 from hatchery.providers.gemini import GeminiProvider
-from hatchery.providers.local import LocalProvider
+from hatchery.providers.local import LocalProvider, Read
 from hatchery.providers.media import Fetch
 from hatchery.providers.replicate import ReplicateProvider
 from hatchery.providers.upstream import Upstream
@@ -29,8 +29,10 @@ CREDENTIALS = {
 
 
 def build_providers(
-    settings: Settings, http: httpx.AsyncClient, fetch: Fetch
+    settings: Settings, http: httpx.AsyncClient, fetch: Fetch, read: Read | None = None
 ) -> dict[str, Provider]:
+    """``read`` gets a stored file's bytes (the object store's ``get``): the tools' inputs."""
+
     def upstream(name: str, base_url: str, auth: dict[str, str]) -> Upstream:
         return Upstream(
             name,
@@ -41,7 +43,7 @@ def build_providers(
             max_bytes=settings.upstream_max_bytes,
         )
 
-    providers: dict[str, Provider] = {"local": LocalProvider(fetch)}
+    providers: dict[str, Provider] = {"local": LocalProvider(fetch, read, settings.local_threads)}
     if settings.gemini_api_key:
         google = {"x-goog-api-key": settings.gemini_api_key}
         providers["gemini"] = GeminiProvider(
@@ -68,7 +70,7 @@ def check_catalog(catalog: Catalog, providers: Mapping[str, Provider]) -> None:
     """Every provider a model names exists here and knows how to make that model."""
     missing = {name: need for name, need in CREDENTIALS.items() if name not in providers}
     catalog.check_providers(set(providers), missing)
-    for model in catalog.models.values():
+    for model in catalog.everything():
         for name in model.providers:
             if not providers[name].serves(model.name):
                 raise CatalogError(
@@ -86,6 +88,8 @@ def nearest_size(wanted: str, sizes: frozenset[str]) -> str:
 def fitted(provider: Provider, job: Job) -> Job:
     """The job as ``provider`` makes it: an image job at the nearest size it makes, when it
     cannot make the size asked for (what was made is recorded with the output)."""
+    if job.tool is not None:  # tools take an aspect ratio, not a size
+        return job
     sizes = provider.image_sizes(job.model)
     if job.kind != "image" or job.resolution in sizes or not sizes:
         return job

@@ -40,6 +40,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 __all__ = [
     "ReferenceImageError",
     "decode_reference",
+    "faststart",
     "image_size",
     "render_mp4",
     "render_png",
@@ -603,7 +604,7 @@ def _shift_chunk_offsets(moov: bytearray, start: int, end: int, delta: int) -> N
             table += dtype.type(delta)
 
 
-def _faststart(data: bytes) -> bytes:
+def faststart(data: bytes) -> bytes:
     """Move the ``moov`` atom in front of ``mdat`` (what ``-movflags +faststart`` does)."""
     atoms: dict[bytes, tuple[int, int, int]] = {}
     for kind, position, header, end in _atoms(data, 0, len(data)):
@@ -630,7 +631,7 @@ def _encode(frames: Iterable[av.VideoFrame], width: int, height: int, fps: int) 
         for frame in frames:
             mp4.mux(stream.encode(frame))
         mp4.mux(stream.encode(None))  # flush the frames the encoder still holds
-    return _faststart(out.getvalue())
+    return faststart(out.getvalue())
 
 
 def _check_video(duration: int, width: int, height: int, fps: int) -> None:

@@ -32,6 +32,7 @@ class Account:
     webhook_secret: str | None
     rate_limit: str | None = None  # None: the server's default
     api_key: str | None = None  # the prefix of the key a request authenticated with
+    flags: frozenset[str] = frozenset()  # what the operator allows it (FLAGS)
 
     @property
     def available_micros(self) -> int:
@@ -55,7 +56,13 @@ _ACCOUNT_COLUMNS = (
     accounts.c.reserved_micros,
     accounts.c.webhook_secret,
     accounts.c.rate_limit,
+    accounts.c.flags,
 )
+
+# The flags an operator may give an account, and what each allows.
+FLAGS = {
+    "no-watermark": "outputs without a watermark (VideoGen watermarkMode NONE, and AUTO unmarked)",
+}
 
 
 def _account(m: Mapping[Any, Any]) -> Account:
@@ -67,6 +74,7 @@ def _account(m: Mapping[Any, Any]) -> Account:
         m["reserved_micros"],
         m["webhook_secret"],
         m["rate_limit"],
+        flags=frozenset(filter(None, (m["flags"] or "").split(","))),
     )
 
 
@@ -120,6 +128,12 @@ async def set_rate_limit(conn: AsyncConnection, account_id: str, rate_limit: str
     returns it to the server's default."""
     await conn.execute(
         accounts.update().where(accounts.c.id == account_id).values(rate_limit=rate_limit)
+    )
+
+
+async def set_flags(conn: AsyncConnection, account_id: str, flags: frozenset[str]) -> None:
+    await conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(flags=",".join(sorted(flags)))
     )
 
 

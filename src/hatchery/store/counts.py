@@ -82,7 +82,7 @@ async def total(conn: AsyncConnection, account_id: str, where: TaskFilter) -> in
     """How many of the account's tasks match the list's filters."""
     c = task_counts.c
     status = where.status
-    found = equal_to(task_counts, account_id=account_id, model=where.model, type=where.type)
+    found = equal_to(task_counts, account_id=account_id) + where.conditions(task_counts)
     columns = [c.total, *(c[name] for name in ENDED.values())]
     sums = (
         await conn.execute(
@@ -103,11 +103,7 @@ async def total(conn: AsyncConnection, account_id: str, where: TaskFilter) -> in
 
 async def _processing(conn: AsyncConnection, account_id: str, where: TaskFilter) -> int:
     found = equal_to(
-        tasks,
-        status=TaskStatus.PROCESSING.value,
-        account_id=account_id,
-        model=where.model,
-        type=where.type,
-    )
+        tasks, status=TaskStatus.PROCESSING.value, account_id=account_id
+    ) + where.conditions(tasks)
     query = sa.select(sa.func.count()).select_from(tasks).where(*found)
     return int((await conn.execute(query)).scalar_one())

@@ -72,6 +72,15 @@ async def get(
     return StoredFile.from_row(row) if row else None
 
 
+async def many(conn: AsyncConnection, ids: list[str], account_id: str) -> list[StoredFile]:
+    """The account's files of these ids, in the order given (those not found left out)."""
+    if not ids:
+        return []
+    query = sa.select(files).where(f.id.in_(ids), f.account_id == account_id)
+    found = {row.id: StoredFile.from_row(row) for row in (await conn.execute(query)).all()}
+    return [found[i] for i in ids if i in found]
+
+
 async def by_playback_id(conn: AsyncConnection, playback_id: str) -> StoredFile | None:
     row = (await conn.execute(sa.select(files).where(f.playback_id == playback_id))).first()
     return StoredFile.from_row(row) if row else None

@@ -56,6 +56,8 @@ accounts = sa.Table(
     # The account's own request rate limit ("100/second", "1000/minute;20/second"); NULL means
     # the server's default (HATCHERY_RATE_LIMIT).
     sa.Column("rate_limit", sa.String(64), nullable=True),
+    # What the operator allows it beyond the default, comma-separated (``no-watermark``).
+    sa.Column("flags", sa.String(256), nullable=False, server_default=""),
     sa.CheckConstraint("reserved_micros >= 0", name="reserved_nonnegative"),
 )
 

@@ -41,6 +41,14 @@ class TaskFilter:
     status: str | None = None
     model: str | None = None
     type: str | None = None
+    types: tuple[str, ...] = ()  # any of these types (none: any type)
+
+    def conditions(self, table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        """The filter on ``table`` (tasks, or their counts), but for the status."""
+        where = equal_to(table, model=self.model, type=self.type)
+        if self.types:
+            where.append(table.c.type.in_(self.types))
+        return where
 
 
 _TYPES = {t.value: t for t in TaskType}
@@ -153,7 +161,7 @@ async def page(
     where = [tasks.c.account_id == account_id]
     if before is not None:
         where.append(tasks.c.seq < before)
-    where += equal_to(tasks, status=filters.status, model=filters.model, type=filters.type)
+    where += equal_to(tasks, status=filters.status) + filters.conditions(tasks)
     query = sa.select(tasks).where(*where).order_by(tasks.c.seq.desc())
     rows = (await conn.execute(query.offset(offset).limit(limit + 1))).all()
     more = len(rows) > limit

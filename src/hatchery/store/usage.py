@@ -54,7 +54,7 @@ async def record(tx: Tx, task: Task) -> UsageRecord:
         type=task.type,
         api_key=task.api_key,
         units=task.units,
-        unit=task.type.unit,
+        unit=task.unit,
         unit_price_micros=task.price_micros // max(task.units, 1),
         cost_micros=task.cost_micros,
         resolution=(task.output or {}).get("resolution"),

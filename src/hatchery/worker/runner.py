@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hatchery.domain.catalog import Catalog, Model
-from hatchery.domain.files import FileStatus, FileType, Scope, new_file_id
 from hatchery.domain.moderation import MODERATION_ERROR, DenyList
 from hatchery.domain.tasks import Task
 from hatchery.providers.base import (
+    Artifact,
     Finished,
     Job,
     Provider,
@@ -41,10 +41,10 @@ from hatchery.providers.base import (
 )
 from hatchery.providers.registry import fitted, servable
 from hatchery.storage import CONTENT_TYPES, ObjectStore, StorageUnavailable, output_key
-from hatchery.store.db import utcnow
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tasks import Lease
 from hatchery.worker.gate import ProviderGate
+from hatchery.worker.outputs import OutputPolicy
 from hatchery.worker.progress import Progress
 
 log = logging.getLogger("hatchery.worker")
@@ -52,6 +52,7 @@ log = logging.getLogger("hatchery.worker")
 OnWait = Callable[[], None]
 POLL_JITTER = 0.2
 STORE_RETRIES = (1.0, 2.0, 4.0)  # seconds between attempts to store an output
+PARALLEL_PUTS = 8  # outputs of one task stored at once
 
 
 def _nothing() -> None:
@@ -104,6 +105,7 @@ class TaskRunner:
         *,
         gates: Mapping[str, ProviderGate] | None = None,
         policy: FallbackPolicy | None = None,
+        outputs: OutputPolicy | None = None,
     ) -> None:
         self.queue = queue
         self.catalog = catalog
@@ -113,10 +115,11 @@ class TaskRunner:
         given = gates or {}
         self.gates = {name: given.get(name) or ProviderGate.open(name) for name in providers}
         self.policy = policy or FallbackPolicy()
+        self.outputs = outputs or OutputPolicy()
 
     async def run(self, task: Task, on_wait: OnWait = _nothing) -> None:
         lease = lease_of(task)
-        model = self.catalog.get(task.model)
+        model = self.catalog.for_task(task.model, task.type)
         if model is None:
             await self.queue.fail(
                 lease, f"generation failed: model {task.model!r} is not in the catalog"
@@ -141,16 +144,18 @@ class TaskRunner:
             await self.queue.fail(attempt.lease, f"generation failed: {exc}", tried)
             return
         job = fitted(self.providers[provider], attempt.job)  # the size it made
+        result = await self.outputs.finish(attempt.task, result)
         try:
             keys = await self._put_outputs(attempt.task, result)
         except StorageUnavailable as exc:  # not the task's fault: it runs again later, resuming
             log.warning("task %s: outputs not stored (%s); back to the queue", attempt.task.id, exc)
             await self.queue.release(attempt.lease)
             return
+        records = self.outputs.files(attempt.task, job, result, keys)
         output, usage = _outcome(job, result, keys)
+        output["file_ids"] = [record["id"] for record in records]
         elapsed = int((time.monotonic() - started) * 1000)
         usage.update(provider=provider, attempts=attempt.progress.attempts, elapsed_ms=elapsed)
-        records = output_files(attempt.task, job, result, keys)
         done = await self.queue.complete(attempt.lease, output=output, usage=usage, files=records)
         if done is None:
             raise LeaseLost
@@ -247,23 +252,29 @@ class TaskRunner:
         )
 
     async def _put_outputs(self, task: Task, result: Finished) -> list[str]:
-        """Each output into the object store (``outputs/<token>/<n>.<ext>``), a store that fails
-        tried again a few times; the keys."""
-        keys = []
-        for i, artifact in enumerate(result.artifacts):
-            key = output_key(task.file_token, i, artifact.extension)
-            content_type = CONTENT_TYPES[artifact.extension]
-            for delay in (*STORE_RETRIES, None):
-                try:
-                    await self.storage.put(key, artifact.data, content_type)
-                    break
-                except StorageUnavailable as exc:
-                    if delay is None:
-                        raise
-                    log.warning("task %s: storing an output failed (%s); again", task.id, exc)
-                    await asyncio.sleep(delay)
-            keys.append(key)
-        return keys
+        """Each output into the object store (``outputs/<token>/<n>.<ext>``), several at once, a
+        store that fails tried again a few times; the keys, in order."""
+        slots = asyncio.Semaphore(PARALLEL_PUTS)
+
+        async def put(index: int, artifact: Artifact) -> str:
+            key = output_key(task.file_token, index, artifact.extension)
+            async with slots:
+                await self._put(task, key, artifact)
+            return key
+
+        return list(await asyncio.gather(*(put(i, a) for i, a in enumerate(result.artifacts))))
+
+    async def _put(self, task: Task, key: str, artifact: Artifact) -> None:
+        content_type = CONTENT_TYPES[artifact.extension]
+        for delay in (*STORE_RETRIES, None):
+            try:
+                await self.storage.put(key, artifact.data, content_type)
+                return
+            except StorageUnavailable as exc:
+                if delay is None:
+                    raise
+                log.warning("task %s: storing an output failed (%s); again", task.id, exc)
+                await asyncio.sleep(delay)
 
 
 def _outcome(job: Job, result: Finished, keys: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -272,49 +283,17 @@ def _outcome(job: Job, result: Finished, keys: list[str]) -> tuple[dict[str, Any
         "files": [key.removeprefix("outputs/") for key in keys],
         "resolution": job.resolution,
     }
-    if job.kind == "video":
+    if job.kind == "video" and job.tool is None:
         output["duration_seconds"] = job.duration
+    timed = job.kind in ("video", "audio")
     usage: dict[str, Any] = {
         **result.usage,
         "outputs": len(result.artifacts),
-        "pixels": sum(a.width * a.height for a in result.artifacts),
-        "seconds": sum(a.seconds or 0 for a in result.artifacts) if job.kind == "video" else None,
+        "pixels": sum((a.width or 0) * (a.height or 0) for a in result.artifacts),
+        "seconds": sum(a.seconds or 0 for a in result.artifacts) if timed else None,
         "bytes": sum(len(a.data) for a in result.artifacts),
     }
     return output, usage
-
-
-def output_files(task: Task, job: Job, result: Finished, keys: list[str]) -> list[dict[str, Any]]:
-    """The file record of each output, written with the task's completion; its thumbnail and
-    preview are made once the VideoGen API first reads it."""
-    now = utcnow()
-    prompt = str(task.params.get("prompt") or "").strip()
-    kind = FileType.VIDEO if job.kind == "video" else FileType.IMAGE
-    return [
-        {
-            "id": new_file_id(),
-            "account_id": task.account_id,
-            "status": FileStatus.STORED.value,
-            "type": kind.value,
-            "scope": Scope.GLOBAL.value,
-            "display_name": (prompt or f"{task.model} output")[:200],
-            "description": prompt or None,
-            "content_type": CONTENT_TYPES[artifact.extension],
-            "bytes": len(artifact.data),
-            "width": artifact.width,
-            "height": artifact.height,
-            "duration_seconds": artifact.seconds if kind == FileType.VIDEO else None,
-            "object_key": key,
-            "renditions": {},
-            "task_id": task.id,
-            "tool_type": None,
-            "created_at": now,
-            "updated_at": now,
-            "expires_at": None,
-            "next_attempt_at": None,
-        }
-        for artifact, key in zip(result.artifacts, keys, strict=True)
-    ]
 
 
 def _resume_first(names: list[str], progress: Progress) -> list[str]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hatchery.api.videogen import files
+from hatchery.api.videogen import files, resources, tools
 
 router = APIRouter()
 router.include_router(files.router)
+router.include_router(tools.router)
+router.include_router(resources.router)

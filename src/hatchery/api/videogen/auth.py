@@ -1,11 +1,14 @@
 """Authentication and rate limits for the VideoGen API: the same keys as every Hatchery API
 (``Authorization: Bearer <key>``), and, on top of the key's own limit, the contract's hourly limit
-per key and endpoint group. The groups and their limits are the contract's table; an endpoint the
-table leaves out shares the group nearest to it (written down in ``docs/videogen.md``)."""
+per key and endpoint group. The groups and their limits are the contract's table, each of which
+``HATCHERY_VIDEOGEN_RATE_LIMITS`` may change; an endpoint the table leaves out shares the group
+nearest to it (written down in ``docs/videogen.md``)."""
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
+from typing import Any
 
 from starlette.requests import Request
 
@@ -14,6 +17,7 @@ from hatchery.api.auth import authenticate_key
 from hatchery.api.videogen.errors import MissingKey
 from hatchery.domain.rates import parse_rates
 from hatchery.services import Services
+from hatchery.settings import SettingsError
 from hatchery.store.accounts import Account
 
 
@@ -44,7 +48,26 @@ LIMITS = {
     Group.WEBHOOKS_READ: "500/hour",
     Group.WEBHOOKS_CHANGE: "10/hour",
 }
-_ITEMS = {group: parse_rates(limit) for group, limit in LIMITS.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def group_limits(overrides: str) -> dict[Group, Any]:
+    """Each group's limits: the contract's, but those ``HATCHERY_VIDEOGEN_RATE_LIMITS`` names
+    (``"tools=1000/hour,execution=20000/hour"``). SettingsError names a bad entry."""
+    given = dict(LIMITS)
+    for entry in filter(None, (part.strip() for part in overrides.split(","))):
+        name, _, limit = entry.partition("=")
+        try:
+            given[Group(name.strip())] = limit.strip()
+        except ValueError:
+            raise SettingsError(
+                f"HATCHERY_VIDEOGEN_RATE_LIMITS: no group {name.strip()!r}; the groups are "
+                f"{', '.join(g.value for g in Group)}"
+            ) from None
+    try:
+        return {group: parse_rates(limit) for group, limit in given.items()}
+    except ValueError as exc:
+        raise SettingsError(f"HATCHERY_VIDEOGEN_RATE_LIMITS: {exc}") from None
 
 
 async def caller(services: Services, request: Request, group: Group) -> Account:
@@ -53,5 +76,6 @@ async def caller(services: Services, request: Request, group: Group) -> Account:
     if not request.headers.get("authorization"):
         raise MissingKey("Missing API key: send it as 'Authorization: Bearer <key>'")
     record = await authenticate_key(services, request)
-    await ratelimit.check_group(request.scope, record.prefix, group.value, _ITEMS[group])
+    limits = group_limits(services.settings.videogen_rate_limits)[group]
+    await ratelimit.check_group(request.scope, record.prefix, group.value, limits)
     return record.account

@@ -5,14 +5,19 @@ The statuses and codes the contract documents (``missing_api_key``, ``invalid_ap
 ``docs/videogen.md``::
 
     Unauthorized            401  invalid_api_key (missing_api_key when no key was sent)
+    NotAllowed              403  its reason (watermark_removal_not_allowed), with its
+                                 ``requirement``
     Forbidden               403  forbidden
     InsufficientBalance     402  insufficient_credits
     InvalidId               400  invalid_id
+    WrongFileType           400  invalid_file_type
     ValidationFailed, BadRequest
                             400  invalid_parameters
     PayloadTooLarge         413  file_too_large
     NotFound                404  not_found
+    FileNotReady            409  file_not_ready
     Conflict                409  conflict
+    IdempotencyMismatch     422  idempotency_key_reused
     RateLimited             429  rate_limited
     ServiceUnavailable      503  service_unavailable
     anything else           500  internal_error
@@ -40,6 +45,10 @@ log = logging.getLogger("hatchery.api")
 MISSING_KEY = "missing_api_key"
 ANSWERS: dict[type[errors.HatcheryError], tuple[int, str]] = {
     errors.Unauthorized: (401, "invalid_api_key"),
+    errors.NotAllowed: (403, "not_allowed"),
+    errors.WrongFileType: (400, "invalid_file_type"),
+    errors.FileNotReady: (409, "file_not_ready"),
+    errors.IdempotencyMismatch: (422, "idempotency_key_reused"),
     errors.Forbidden: (403, "forbidden"),
     errors.InsufficientBalance: (402, "insufficient_credits"),
     errors.InvalidId: (400, "invalid_id"),
@@ -58,7 +67,7 @@ class MissingKey(errors.Unauthorized):
     """No API key was sent at all."""
 
 
-def error_body(message: str, code: str) -> dict[str, str]:
+def error_body(message: str, code: str) -> dict[str, object]:
     return {"message": message, "code": code}
 
 
@@ -70,7 +79,10 @@ def error_response(exc: errors.HatcheryError) -> Response:
     if isinstance(exc, MissingKey):
         code = MISSING_KEY
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
-    return JSONResponse(error_body(exc.message, code), status_code=status, headers=headers)
+    body = error_body(exc.message, code)
+    if isinstance(exc, errors.NotAllowed):
+        body.update(code=exc.reason, requirement=exc.requirement)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def validation_message(exc: RequestValidationError) -> str:

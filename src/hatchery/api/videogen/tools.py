@@ -1,0 +1,252 @@
+"""The VideoGen API's tools and tool executions (contract §3.1 to §3.8): thin routes on the engine.
+
+An execution is a task of type ``tool`` (``domain.tools``): the same queue, leases, fallback,
+cancel, events, idempotency and ledger as the Egg API's tasks. A submit validates the body against
+its tool's schema, looks up everything the request names (``api.videogen.requests``), prices it
+from the catalog and queues it, reserving the price, in one transaction; ``Idempotency-Key``
+works as on ``POST /v1/generate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from hatchery.api import cursor, idempotency, watch
+from hatchery.api.cancel import cancel
+from hatchery.api.context import services_of
+from hatchery.api.generate import read_body
+from hatchery.api.idempotency import idempotency_key
+from hatchery.api.videogen.auth import Group, caller
+from hatchery.api.videogen.errors import VideoGenRoute
+from hatchery.api.videogen.present import EXECUTION_STATUS, execution, result, storage_file
+from hatchery.api.videogen.requests import ToolRequests
+from hatchery.api.videogen.schemas import TOOL_BODIES, ToolBody
+from hatchery.domain.tasks import Task, TaskType
+from hatchery.domain.tools import TOOLS, ToolParams, is_execution_id, new_execution_id
+from hatchery.errors import BadRequest, Conflict, InvalidId, NotFound, ValidationFailed
+from hatchery.providers.base import Job
+from hatchery.providers.registry import servable
+from hatchery.services import Services
+from hatchery.store import events
+from hatchery.store import files as file_store
+from hatchery.store import tasks as task_store
+from hatchery.store.accounts import Account
+from hatchery.store.idempotency import Claimed
+
+router = APIRouter(route_class=VideoGenRoute, tags=["Tools"])
+CURSOR = "vge1."
+PAGE = 50
+TOOL_TYPE = TaskType.TOOL.value
+
+
+def _body(tool: str, raw: bytes) -> ToolBody:
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return TOOL_BODIES[tool].model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_problems(exc)) from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """The first problems of a body, as ``field: what is wrong`` (camelCase, as sent)."""
+    said = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        said.append(f"{where}: {message}" if where else message)
+    return "; ".join(said)
+
+
+async def _queue(
+    services: Services, account: Account, params: ToolParams, key: tuple[str, Claimed] | None
+) -> Task:
+    model = services.catalog.tools.get(params.tool)
+    if model is None:
+        raise NotFound(f"the tool {params.tool} is not offered by this server")
+    params = replace(params, unit=model.unit)
+    values = params.to_json()
+    usable, why = servable(model, services.providers, Job.for_tool("", params))
+    if not usable:
+        raise ValidationFailed(f"{params.tool} cannot make this request: {why}")
+    quote = model.quote(values)
+    return await services.queue.submit(
+        {
+            "id": new_execution_id(),
+            "account_id": account.id,
+            "api_key": account.api_key,
+            "model": params.tool,
+            "type": TOOL_TYPE,
+            "params": values,
+            "webhook_url": None,
+            "price_micros": quote.total_micros,
+            "units": quote.units,
+        },
+        key,
+    )
+
+
+async def submit(
+    services: Services, account: Account, tool: str, raw: bytes, key: str | None
+) -> Task:
+    """The execution the body asks for (or, for a repeated Idempotency-Key, the first one)."""
+    body = _body(tool, raw)
+    params = await ToolRequests(services.files, services.settings).params(account, tool, body)
+    if key is None:
+        return await _queue(services, account, params, None)
+    queue = services.queue
+    fingerprint = idempotency.fingerprint({"tool": tool, **json.loads(raw or b"{}")})
+    claim = await queue.claim_key(account.id, key, fingerprint)
+    if not claim.mine:
+        return await _read(services, idempotency.replayed_task(key, claim, fingerprint), account)
+    try:
+        return await _queue(services, account, params, (key, claim))
+    except BaseException:
+        await asyncio.shield(queue.forget_key(account.id, key, claim))
+        raise
+
+
+@router.post("/v1/tools/{tool}", status_code=202)
+async def run_tool(request: Request, tool: str) -> Response:
+    """Queue an execution of ``tool``: 202 with its id."""
+    services = services_of(request)
+    account = await caller(services, request, Group.TOOLS)
+    if tool not in TOOLS:
+        raise NotFound(f"no tool {tool!r}; the tools are {', '.join(TOOLS)}")
+    raw = await read_body(request)
+    task = await submit(services, account, tool, raw, idempotency_key(request))
+    return JSONResponse({"toolExecutionId": task.id}, status_code=202)
+
+
+# ----------------------------------------------------------------------------- executions
+
+
+def _check(execution_id: str) -> None:
+    if not is_execution_id(execution_id):
+        raise InvalidId(f"{execution_id!r} is not a tool execution id; they look like vg_exec_...")
+
+
+async def _read(services: Services, execution_id: str, account: Account) -> Task:
+    task = await task_store.read(services.db.driver, execution_id, account.id)
+    if task is None or task.type is not TaskType.TOOL:
+        raise NotFound(f"Tool execution not found: {execution_id}")
+    return task
+
+
+async def shown(services: Services, task: Task) -> dict[str, Any]:
+    """The execution, its results' files hydrated (signed URLs fresh)."""
+    results = None
+    if task.status.terminal and task.output:
+        results = []
+        async with services.db.read() as conn:
+            files = await file_store.many(conn, task.output.get("file_ids", []), task.account_id)
+        for file in files:
+            links = await services.files.links(file)
+            results.append(result(storage_file(file, links, services.settings.public_url)))
+    return execution(task, results)
+
+
+@router.get("/v1/tools/executions")
+async def list_executions(
+    request: Request,
+    limit: int | None = Query(None, ge=1, le=200),
+    cursor_: str | None = Query(None, alias="cursor"),
+    selfOnly: bool | None = None,
+) -> Response:
+    """The account's executions, newest first, a page at a time (G2's list)."""
+    services = services_of(request)
+    account = await caller(services, request, Group.EXECUTION)
+    before = _position(cursor_)
+    async with services.db.read() as conn:
+        found, after = await task_store.page(
+            conn,
+            account.id,
+            task_store.TaskFilter(type=TOOL_TYPE),
+            limit=limit or PAGE,
+            before=before,
+        )
+    next_cursor = None if after is None else cursor.pack(CURSOR, after)
+    return JSONResponse(
+        {
+            "toolExecutions": [await shown(services, task) for task in found],
+            "hasMore": next_cursor is not None,
+            "nextCursor": next_cursor,
+        }
+    )
+
+
+def _position(given: str | None) -> int | None:
+    if given is None:
+        return None
+    numbers = cursor.unpack(CURSOR, given, 1)
+    if numbers is None:
+        raise BadRequest(
+            "cursor is not valid: pass back nextCursor from the previous page of "
+            "GET /v1/tools/executions unchanged"
+        )
+    return numbers[0]
+
+
+@router.get("/v1/tools/executions/{toolExecutionId}")
+async def get_execution(request: Request, toolExecutionId: str) -> Response:
+    services = services_of(request)
+    account = await caller(services, request, Group.EXECUTION)
+    _check(toolExecutionId)
+    task = await _read(services, toolExecutionId, account)
+    return JSONResponse(await shown(services, task))
+
+
+@router.post("/v1/tools/executions/{toolExecutionId}/cancel", status_code=202)
+async def cancel_execution(request: Request, toolExecutionId: str) -> Response:
+    """Cancel it if it has not ended; one that has is left as it is (202 all the same)."""
+    services = services_of(request)
+    account = await caller(services, request, Group.CANCEL)
+    _check(toolExecutionId)
+    task = await _read(services, toolExecutionId, account)
+    if not task.status.terminal:
+        await cancel_quietly(services, task)
+    return JSONResponse({"toolExecutionId": task.id}, status_code=202)
+
+
+async def cancel_quietly(services: Services, task: Task) -> None:
+    try:
+        await cancel(services, task.account_id, task.id)
+    except Conflict:  # it ended meanwhile: as if it had before
+        pass
+
+
+async def _frame_data(services: Services, task: Task, event: events.TaskEvent) -> dict[str, Any]:
+    if event.status.terminal:
+        return await shown(services, task)
+    return {
+        "toolExecutionId": task.id,
+        "status": EXECUTION_STATUS[event.status],
+        "occurredAt": event.at.timestamp(),
+    }
+
+
+@router.get("/v1/tools/executions/{toolExecutionId}/events")
+async def execution_events(request: Request, toolExecutionId: str) -> Response:
+    """Its status changes as Server-Sent Events, the last one carrying the whole execution."""
+    services = services_of(request)
+    after = watch.last_event_id(request)
+    account = await caller(services, request, Group.EXECUTION)
+    _check(toolExecutionId)
+    task = await _read(services, toolExecutionId, account)
+    frames = watch.stream(services, task, after, _frame_data)
+    return StreamingResponse(
+        frames,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
