@@ -39,13 +39,16 @@ def _backends() -> list[str]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``@pytest.mark.sqlite_only`` tests (about the embedded database itself) do not run on
-    PostgreSQL, and ``@pytest.mark.postgresql_only`` ones not on SQLite."""
+    PostgreSQL, and ``@pytest.mark.postgresql_only`` ones not on SQLite; ``any_backend`` ones
+    (that the database makes no difference to) run on the first backend only."""
     keep, drop = [], []
+    first = _backends()[0] if _backends() else None
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("backend") if callspec else None
         other = {"sqlite": "postgresql_only", "postgresql": "sqlite_only"}.get(backend or "")
-        (drop if other and item.get_closest_marker(other) else keep).append(item)
+        elsewhere = backend not in (None, first) and item.get_closest_marker("any_backend")
+        (drop if (other and item.get_closest_marker(other)) or elsewhere else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

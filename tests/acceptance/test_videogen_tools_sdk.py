@@ -58,7 +58,7 @@ SUBMIT_ORDER = [
     "generate-avatar",
 ]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.any_backend]
 
 
 # ------------------------------------------------------------------------------- the inputs

@@ -26,7 +26,7 @@ from fastapi.routing import iter_route_contexts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from hatchery.api import app as app_module
 from hatchery.api import cursor, watch
@@ -35,11 +35,14 @@ from hatchery.api.app import create_app
 from hatchery.api.openapi import openapi_document
 from hatchery.api.videogen import files as videogen_files
 from hatchery.api.videogen import openapi as videogen
-from hatchery.api.videogen import playback
+from hatchery.api.videogen import openapi_tools as videogen_tools
+from hatchery.api.videogen import playback, resources
+from hatchery.api.videogen import tools as videogen_tool_routes
 from hatchery.api.videogen.auth import LIMITS, Group
 from hatchery.api.videogen.errors import ANSWERS, MISSING_KEY
-from hatchery.api.videogen.schemas import CreateFileUpload
-from hatchery.domain.catalog import Catalog
+from hatchery.api.videogen.present import EXECUTION_STATUS
+from hatchery.api.videogen.schemas import TOOL_BODIES, CreateFileUpload, TextToSpeech
+from hatchery.domain.catalog import TOOL_PRICES, Catalog
 from hatchery.domain.files import (
     FileStatus,
     FileType,
@@ -48,14 +51,17 @@ from hatchery.domain.files import (
     is_file_id,
     is_playback_id,
 )
-from hatchery.domain.tasks import TaskStatus, TaskType
-from hatchery.errors import BadRequest, HatcheryError
+from hatchery.domain.tasks import EGG_TYPES, TaskStatus
+from hatchery.domain.tools import TOOLS, is_execution_id
+from hatchery.errors import BadRequest, HatcheryError, NotAllowed
 from hatchery.net.guard import URLRefused, check_url_syntax
+from hatchery.offline import avatar, speech
 from hatchery.services import Services
 from hatchery.settings import Settings
 from hatchery.storage.local import check_key
 from tests.files_helpers import create_upload, mp4, png, wait_for_file
 from tests.helpers import ServerProcess, create_account, free_port, wait_for_task
+from tests.tools_helpers import wait_for_execution
 
 # Hypothesis keeps caches (Unicode tables; constants of the local modules, read when the tests are
 # collected, before any fixture) in its home directory: here one under the system's temp dir, not
@@ -73,11 +79,15 @@ examples = settings(max_examples=300, database=None, deadline=None, derandomize=
 
 # The object URLs: their errors are the VideoGen API's body (api.storage, api.videogen.playback).
 OBJECT_URLS = ("/storage/", "/public/", "/hls/", "/embed/")
-# The status of each code of the VideoGen API: its error table (api.videogen.errors), and the two
-# codes it writes itself: missing_api_key, and internal_error for an error the table leaves out.
-VIDEOGEN_STATUS = {code: status for status, code in ANSWERS.values()} | {
+# The status of each code of the VideoGen API: its error table (api.videogen.errors), but
+# NotAllowed's, which answers with its reason instead, and the two codes it writes itself:
+# missing_api_key, and internal_error for an error the table leaves out.
+VIDEOGEN_STATUS = {
+    code: status for kind, (status, code) in ANSWERS.items() if kind is not NotAllowed
+} | {
     MISSING_KEY: 401,
     "internal_error": 500,
+    "watermark_removal_not_allowed": 403,
 }
 # What the object URLs answer, as api.storage and api.videogen.playback write it out.
 OBJECT_STATUS = {
@@ -88,8 +98,9 @@ OBJECT_STATUS = {
     "upload_incomplete": 400,
     "service_unavailable": 503,
 }
-# The contract's rate-limit group of each files operation (api.videogen.files calls `caller`
-# with these; the answers' X-RateLimit-Limit is checked against them below).
+# The contract's rate-limit group of each VideoGen operation that takes a key (api.videogen's
+# routes call `caller` with these; the answers' X-RateLimit-Limit is checked against them below).
+TOOL_OPERATIONS = {tool.operation_id: tool.name for tool in videogen_tools.TOOL_DOCS}
 GROUPS = {
     "listFiles": Group.FILES_READ,
     "getStorageFile": Group.FILES_READ,
@@ -99,7 +110,16 @@ GROUPS = {
     "archiveFile": Group.FILES_CHANGE,
     "enablePublicPreview": Group.FILES_CHANGE,
     "disablePublicPreview": Group.FILES_CHANGE,
+    **dict.fromkeys(TOOL_OPERATIONS, Group.TOOLS),
+    "listToolExecutions": Group.EXECUTION,
+    "getToolExecution": Group.EXECUTION,
+    "streamToolExecutionEvents": Group.EXECUTION,
+    "cancelToolExecution": Group.CANCEL,
+    "listTtsVoices": Group.RESOURCES,
+    "listAvatarPresenters": Group.RESOURCES,
 }
+# The VideoGen API's routes that take no key (the presenters' pictures and previews).
+PUBLIC_VIDEOGEN = {"getAvatarPresenterAsset"}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +152,7 @@ def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]
 def dialect(path: str, operation: dict[str, Any]) -> str:
     """``videogen`` for the VideoGen API's operations, ``objects`` for the object URLs (both
     answer errors as ``{"message", "code"}``), ``egg`` for the Egg API's (the envelope)."""
-    if videogen.TAG in operation["tags"]:
+    if set(videogen.DIALECT_TAGS) & set(operation["tags"]):
         return "videogen"
     return "objects" if path.startswith(OBJECT_URLS) else "egg"
 
@@ -200,6 +220,7 @@ def test_every_route_is_documented_with_its_methods_and_nothing_else(
         if route.path not in DOC_ROUTES
         for method in route.methods or ()
     }
+    assert {(f"/v1/tools/{tool}", "POST") for tool in TOOLS} <= served
     documented = {(path, method) for path, method, _ in operations(doc)}
     assert served == documented
 
@@ -214,20 +235,22 @@ def test_v1_operations_take_the_bearer_key_and_list_the_common_errors(
         "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
     for path, method, operation in operations(doc):
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") and operation["operationId"] not in PUBLIC_VIDEOGEN:
             assert operation["security"] == [{"bearerAuth": []}], (method, path)
             assert set(operation["responses"]) >= V1_ERRORS, (method, path)
-            retry = operation["responses"]["429"]["headers"]["Retry-After"]
-            assert retry["required"] is True
         else:
             assert operation["security"] == [], (method, path)
+        if path.startswith("/v1/"):  # the client IP's limit counts every /v1 request
+            retry = operation["responses"]["429"]["headers"]["Retry-After"]
+            assert retry["required"] is True
 
 
 def test_the_dialects_are_told_apart(doc: dict[str, Any]) -> None:
     egg = {path for path, _, _ in of_dialect(doc, "egg")}
     assert {"/v1/generate", "/v1/tasks/{task_id}", "/files/{token}/{name}", "/healthz"} <= egg
     assert not any(path.startswith(("/v1/files", *OBJECT_URLS)) for path in egg)
-    assert {op["operationId"] for _, _, op in of_dialect(doc, "videogen")} == set(GROUPS)
+    videogen_ids = {op["operationId"] for _, _, op in of_dialect(doc, "videogen")}
+    assert videogen_ids == set(GROUPS) | PUBLIC_VIDEOGEN
     assert {(path, method) for path, method, _ in of_dialect(doc, "objects")} == {
         ("/storage/{key}", "GET"),
         ("/storage/{key}", "HEAD"),
@@ -290,19 +313,19 @@ def test_every_videogen_error_answer_is_its_body_with_codes_the_server_answers(
             validator(doc, media["schema"]).validate(media["example"])
             assert media["example"]["code"] in enum
     assert {code for kind, code in seen if kind == "objects"} == set(OBJECT_STATUS)
-    assert {code for kind, code in seen if kind == "videogen"} == set(VIDEOGEN_STATUS) - {
-        "insufficient_credits",  # no files route spends, waits for a body, or limits its size
-        "request_timeout",
-        "file_too_large",
-    }
+    assert {code for kind, code in seen if kind == "videogen"} == set(VIDEOGEN_STATUS)
 
 
 def test_videogen_operations_take_the_bearer_key_and_say_their_hourly_limits(
     doc: dict[str, Any],
 ) -> None:
     headers = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+    tags = {"/v1/files": "VideoGen: Files", "/v1/tools": "VideoGen: Tools"}
+    tags["/v1/resources"] = "VideoGen: Resources"
     for path, method, operation in of_dialect(doc, "videogen"):
-        assert path.startswith("/v1/files") and operation["tags"] == ["VideoGen: Files"]
+        assert operation["tags"] == [tags["/".join(path.split("/")[:3])]], (method, path)
+        if operation["operationId"] in PUBLIC_VIDEOGEN:
+            continue
         assert operation["security"] == [{"bearerAuth": []}], (method, path)
         group = GROUPS[operation["operationId"]]
         amount = int(LIMITS[group].removesuffix("/hour"))
@@ -357,10 +380,11 @@ def test_the_videogen_error_codes_per_operation(doc: dict[str, Any]) -> None:
     changes = {"archiveFile", "enablePublicPreview", "disablePublicPreview"}
     for operation_id in GROUPS:
         assert codes(operation_id, "401") == ["missing_api_key", "invalid_api_key"]
-        assert codes(operation_id, "403") == ["forbidden"]
         assert codes(operation_id, "429") == ["rate_limited"]
         assert codes(operation_id, "500") == ["internal_error"]
         assert codes(operation_id, "503") == ["service_unavailable"]
+    for operation_id in (op for op, group in GROUPS.items() if group.startswith("files")):
+        assert codes(operation_id, "403") == ["forbidden"]  # the tools': see their own test
         assert codes(operation_id, "409") == (["conflict"] if operation_id in changes else None)
         if operation_id in by_id:
             assert codes(operation_id, "400") == ["invalid_id"]
@@ -377,6 +401,53 @@ def test_the_videogen_error_codes_per_operation(doc: dict[str, Any]) -> None:
         assert codes(operation_id, "403") == ["invalid_signature"]
 
 
+def test_the_tool_error_codes_per_operation(doc: dict[str, Any]) -> None:
+    """Each tool's codes, as what its body names makes them (read from the server's models)."""
+
+    def codes(path: str, method: str, status: str) -> list[str] | None:
+        answer = doc["paths"][path][method]["responses"].get(status)
+        if answer is None:
+            return None
+        enum: list[str] = answer["content"]["application/json"]["schema"]["properties"]["code"][
+            "enum"
+        ]
+        return enum
+
+    for tool, model in TOOL_BODIES.items():
+        path, fields = f"/v1/tools/{tool}", set(model.model_fields)
+        files = any(re.search("File(Id|Ids)$", name) for name in fields)
+        named_ids = files or bool({"voiceId", "avatarPresenterId"} & fields)
+        assert (
+            codes(path, "post", "400")
+            == ["invalid_parameters"] + ["invalid_id"] * named_ids + ["invalid_file_type"] * files
+        ), tool
+        assert codes(path, "post", "402") == ["insufficient_credits"]
+        marked = "watermarkMode" in fields
+        assert (
+            codes(path, "post", "403") == ["forbidden"] + ["watermark_removal_not_allowed"] * marked
+        )
+        assert codes(path, "post", "404") == ["not_found"]
+        assert codes(path, "post", "408") == ["request_timeout"]
+        assert codes(path, "post", "409") == ["file_not_ready"] * files + ["conflict"], tool
+        assert codes(path, "post", "413") == ["file_too_large"]
+        assert codes(path, "post", "422") == ["idempotency_key_reused"]
+        assert set(doc["paths"][path]["post"]["responses"]) == {
+            "202", "400", "401", "402", "403", "404", "408", "409", "413", "422", "429", "500",
+            "503",
+        }  # fmt: skip
+    one = "/v1/tools/executions/{toolExecutionId}"
+    for path, method in ((one, "get"), (f"{one}/cancel", "post")):
+        assert codes(path, method, "400") == ["invalid_id"]
+        assert codes(path, method, "404") == ["not_found"]
+    assert codes(f"{one}/events", "get", "400") == ["invalid_id", "invalid_parameters"]
+    assert codes("/v1/tools/executions", "get", "400") == ["invalid_parameters"]
+    assert codes("/v1/tools/executions", "get", "404") is None
+    assert codes("/v1/resources/tts-voices", "get", "400") == ["invalid_parameters"]
+    assert codes("/v1/resources/avatar-presenters", "get", "400") is None
+    asset = doc["paths"]["/v1/resources/avatar-presenters/{presenterId}/{asset}"]["get"]
+    assert set(asset["responses"]) == {"200", "304", "404", "429", "500"}
+
+
 def test_the_enums_are_the_servers(doc: dict[str, Any]) -> None:
     def subclasses(kind: type[HatcheryError]) -> set[type[HatcheryError]]:
         return {kind}.union(*(subclasses(sub) for sub in kind.__subclasses__()))
@@ -386,8 +457,9 @@ def test_the_enums_are_the_servers(doc: dict[str, Any]) -> None:
 
     assert enum("Error", "code") == {kind.code for kind in subclasses(HatcheryError)}
     assert enum("Task", "status") == {status.value for status in TaskStatus}
-    assert enum("Task", "type") == {kind.value for kind in TaskType}
-    assert enum("UsageRecord", "unit") == {kind.unit for kind in TaskType}
+    assert enum("Task", "type") == {kind.value for kind in EGG_TYPES}  # no tool executions
+    tool_units = set(TOOL_PRICES.values())  # a tool execution's usage is the account's too
+    assert enum("UsageRecord", "unit") == {kind.unit for kind in EGG_TYPES} | tool_units
     statuses = resolve(doc, {"$ref": "#/components/parameters/Status"})["schema"]["enum"]
     assert set(statuses) == {status.value for status in TaskStatus}
 
@@ -401,6 +473,16 @@ def test_the_enums_are_the_servers(doc: dict[str, Any]) -> None:
     assert nullable("StorageFile", "type") == {kind.value for kind in FileType}
     assert nullable("CreateFileUploadRequest", "type") == {kind.value for kind in FileType}
     assert enum("FileSource", "status") == {status.value for status in SourceStatus}
+    assert enum("ExecutedTool", "status") == set(EXECUTION_STATUS.values())
+    assert enum("ExecutedTool", "toolType") == {tool.tool_type for tool in TOOLS.values()}
+    assert enum("ToolSuccessResult", "type") == {kind.value for kind in FileType}
+    assert enum("TtsVoice", "displayGender") >= {voice.gender for voice in speech.voices()}
+    genders = {presenter.gender for presenter in avatar.presenters()}
+    assert enum("AvatarPresenter", "displayableGender") >= genders
+    assets = doc["paths"]["/v1/resources/avatar-presenters/{presenterId}/{asset}"]["get"]
+    asset = next(p for p in assets["parameters"] if p["name"] == "asset")
+    assert asset["schema"]["enum"] == list(resources.ASSETS)
+    assert set(assets["responses"]["200"]["content"]) == {t for t, _ in resources.ASSETS.values()}
 
 
 def test_a_submit_links_to_the_task_operations(doc: dict[str, Any]) -> None:
@@ -454,6 +536,47 @@ def test_the_document_follows_the_catalog_and_the_settings(tmp_path: Path) -> No
     )
     assert "1000 bytes" in generate["responses"]["413"]["description"]
     assert "per API key (5/second" in doc["info"]["description"]
+
+
+def test_the_videogen_part_follows_the_catalog_and_the_settings(tmp_path: Path) -> None:
+    """Each tool's price from the catalog (when ``api.openapi`` passes it), each group's limit
+    from HATCHERY_VIDEOGEN_RATE_LIMITS, the body limit and the temporary files' hours."""
+    catalog_file = tmp_path / "catalog.toml"
+    catalog_file.write_text(
+        '[models.pixel]\ntype = "image"\nprice_per_output = "0.5"\n'
+        '[tools.text-to-speech]\nprice_per_character = "0.001"\n'
+    )
+    custom = Settings(
+        data_dir=tmp_path,
+        max_body_bytes=1000,
+        temporary_file_hours=48,
+        videogen_rate_limits="tools=10/minute,execution=off",
+    )
+    part = videogen.document(custom, Catalog.load(catalog_file))
+    speak = part["paths"]["/v1/tools/text-to-speech"]["post"]
+    assert "$0.0010 per character (providers, in order: local)" in speak["description"]
+    assert "10 requests per minute per API key (group `tools`" in speak["description"]
+    assert "1000 bytes" in speak["requestBody"]["description"]
+    assert "1000 bytes" in speak["responses"]["413"]["description"]
+    image = part["paths"]["/v1/tools/generate-image"]["post"]
+    assert "does not offer it" in image["description"]
+    listed = part["paths"]["/v1/tools/executions"]["get"]["description"]
+    assert "none per API key for this group (`execution`" in listed
+    cancel = part["paths"]["/v1/tools/executions/{toolExecutionId}/cancel"]["post"]
+    assert "250 requests per hour per API key (group `cancel`)," in cancel["description"]
+    temporary = part["components"]["schemas"]["ImageAssetRequest"]["properties"]
+    assert "48 hours" in temporary["isOutputTemporary"]["description"]
+
+
+def test_the_examples_name_real_voices_and_presenters(doc: dict[str, Any]) -> None:
+    voices = {voice.voice_id for voice in speech.voices()}
+    presenters = {presenter.presenter_id for presenter in avatar.presenters()}
+    assert videogen_tools.VOICE_EXAMPLE in voices
+    assert videogen_tools.PRESENTER_EXAMPLE in presenters
+    for voice_id in voices:
+        assert ecma(videogen_tools.VOICE_ID).search(voice_id), voice_id
+    for presenter_id in presenters:
+        assert ecma(videogen_tools.PRESENTER_ID).search(presenter_id), presenter_id
 
 
 def conforms(doc: dict[str, Any], path: str, response: httpx.Response) -> None:
@@ -510,6 +633,9 @@ CONCRETE = {  # a value of each path parameter
     "{playbackId}": "vg_play_Zm9vYmFyYmF6cXV4",
     "{segment}": "segment000.ts",
     "{key}": "outputs/abcdefghijklmnopqrst/0.png",
+    "{toolExecutionId}": "vg_exec_Hk2LmP0qRsT5uVwXyZ1aBc",
+    "{presenterId}": videogen_tools.PRESENTER_EXAMPLE,
+    "{asset}": "image.png",
 }
 
 
@@ -545,8 +671,8 @@ async def test_a_method_a_path_does_not_take_is_405_with_allow_and_the_envelope(
         assert set(allowed) >= {method.upper() for method in item}
         for method in set(METHODS) - set(allowed):
             response = await client.request(method, url)
-            assert response.status_code == 405, (method, path)
-            assert response.headers["allow"] == ", ".join(allowed)
+            assert response.status_code == 405, (method, path, response.text)
+            assert response.headers["allow"] == ", ".join(allowed), (method, path)
             if method == "HEAD" or dialect(path, next(iter(item.values()))) != "egg":
                 continue
             message = f"Method {method} is not allowed on {url}; use {' or '.join(allowed)}"
@@ -735,6 +861,73 @@ def test_every_files_cursor_the_pattern_takes_the_server_takes(value: str) -> No
     videogen_files._after(value)  # no BadRequest, and a time Python can hold
 
 
+@examples
+@given(
+    st.sampled_from(["vg_exec_", "vg_exec", "VG_EXEC_", "vg_file_", ""]),
+    st.one_of(
+        st.text(alphabet="aZ09_-./ \t\né", max_size=70),
+        st.sampled_from(["a" * 7, "a" * 8, "a" * 64, "a" * 65, "a" * 64 + "\n"]),
+    ),
+)
+def test_the_execution_id_pattern_is_the_servers(prefix: str, tail: str) -> None:
+    value = prefix + tail
+    assert (ecma(videogen_tools.EXECUTION_ID).search(value) is not None) == is_execution_id(value)
+
+
+@examples
+@given(st.integers(0, 10**cursor.MAX_DIGITS - 1))
+def test_the_executions_cursor_pattern_takes_every_cursor_the_server_gives_out(
+    position: int,
+) -> None:
+    given_out = cursor.pack(videogen_tool_routes.CURSOR, position)
+    assert ecma(videogen_tools.EXECUTIONS_CURSOR).search(given_out)
+    assert videogen_tool_routes._position(given_out) == position
+
+
+@examples
+@given(st.from_regex(ecma(videogen_tools.EXECUTIONS_CURSOR)))
+def test_every_executions_cursor_the_pattern_takes_the_server_takes(value: str) -> None:
+    videogen_tool_routes._position(value)  # no BadRequest
+
+
+def server_takes_boolean(value: str) -> bool:
+    try:
+        TypeAdapter(bool).validate_python(value)  # what FastAPI makes of a query's text
+    except ValidationError:
+        return False
+    return True
+
+
+@examples
+@given(
+    st.one_of(
+        st.sampled_from(["true", "False", "YES", "n", "0", "1", "2", "", "tru", "off ", "nO"]),
+        st.text(alphabet="tTrRuUeEfFaAlLsSyYnNoO01 ", max_size=6),
+    )
+)
+def test_the_boolean_pattern_is_the_servers(value: str) -> None:
+    assert (ecma(videogen_tools.BOOLEAN).search(value) is not None) == server_takes_boolean(value)
+
+
+@examples
+@given(
+    st.builds(
+        lambda pad, code, tail: pad + code + tail,
+        st.text(alphabet="\t\n \xa0\u200b\u3000", max_size=2),
+        st.text(alphabet="enUSzh-_1é", max_size=7),
+        st.text(alphabet="\t\n \xa0\u200b\u3000", max_size=2),
+    )
+)
+def test_the_language_pattern_is_the_servers(value: str) -> None:
+    try:
+        TextToSpeech.model_validate({"ttsText": "hello", "speechLanguageCode": value})
+    except ValidationError:
+        server = False
+    else:
+        server = True
+    assert (ecma(videogen_tools.LANGUAGE).search(value) is not None) == server
+
+
 # Rust's char::is_whitespace, what Pydantic's str_strip_whitespace strips, and its neighbours.
 SPACES = (
     "\t\n\x0b\x0c\r \x1c\x1f\x85\xa0\u1680\u180e\u2000\u200a\u200b\u2028\u2029\u202f"
@@ -788,8 +981,11 @@ socket.getaddrinfo = getaddrinfo
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """An API-only server (no task ever runs, so no webhook or image URL is ever fetched), rate
-    limits off, the real outbound URL policy, and an account with a large balance."""
+    """An API-only server (no task ever runs, so no webhook or image URL is ever fetched, and a
+    tool request the fuzz run makes valid only queues an execution), rate limits off (but the
+    VideoGen API's groups, which cannot be: the two the fuzz run would exhaust are raised), the
+    real outbound URL policy, and an account with a large balance (so a valid tool request is
+    queued, not refused 402: its price is only reserved)."""
     guard = tmp_path_factory.mktemp("dns-guard")
     (guard / "sitecustomize.py").write_text(DNS_GUARD)
     settings = {
@@ -797,6 +993,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         "HATCHERY_RATE_LIMIT": "off",
         "HATCHERY_RATE_LIMIT_IP": "off",
         "HATCHERY_ALLOW_PRIVATE_URLS": "0",
+        # The fuzz run sends a few thousand tool requests and hundreds of cancels: the contract's
+        # 500 and 250 an hour would answer most of them 429, leaving their logic untested.
+        "HATCHERY_VIDEOGEN_RATE_LIMITS": "tools=100000/hour,cancel=100000/hour",
         "PYTHONPATH": str(guard),
         "FUZZ_DNS_LOG": str(guard / "lookups.log"),
     }
@@ -854,26 +1053,41 @@ def schemathesis(server: ServerProcess, *args: str) -> subprocess.CompletedProce
 def test_schemathesis_finds_no_failure(fuzz_server: ServerProcess) -> None:
     """Every phase and check against the document: no 5xx, no answer off the document, no valid
     request refused, no invalid one taken, 405 with Allow for undocumented methods. FUZZ_SEED
-    and FUZZ_EXAMPLES change the run (a failure prints the seed to run it again with)."""
+    and FUZZ_EXAMPLES change the run (a failure prints the seed to run it again with).
+
+    Two runs: the tools (their executions too) get FUZZ_TOOL_EXAMPLES examples an operation in
+    the generated phases (30), everything else FUZZ_EXAMPLES (200). Ten tools of one request
+    each, with the same errors, and bodies costly to generate, would double the run at 200."""
     seed = os.environ.get("FUZZ_SEED", "20260508")
     started = time.monotonic()
-    run = schemathesis(
-        fuzz_server,
-        "--phases=examples,coverage,fuzzing,stateful",
-        "--checks=all",
-        # The event stream of a task that never runs never ends; its own test is below.
-        "--exclude-operation-id=streamTaskEvents",
-        f"--max-examples={os.environ.get('FUZZ_EXAMPLES', '200')}",
-        f"--seed={seed}",
-        # One worker: with two threads, Hypothesis's source parsing trips over CPython 3.11's
-        # `ast` ("AST constructor recursion depth mismatch").
-        "--workers=1",
-        "--request-timeout=20",
-        "--no-color",
+    reports = []
+    for select, examples in (
+        ("--exclude-tag=VideoGen: Tools", os.environ.get("FUZZ_EXAMPLES", "200")),
+        ("--include-tag=VideoGen: Tools", os.environ.get("FUZZ_TOOL_EXAMPLES", "30")),
+    ):
+        run = schemathesis(
+            fuzz_server,
+            "--phases=examples,coverage,fuzzing,stateful",
+            "--checks=all",
+            select,
+            # The event stream of a task (or an execution) that never runs never ends; their
+            # own tests are above and below.
+            "--exclude-operation-id=streamTaskEvents",
+            "--exclude-operation-id=streamToolExecutionEvents",
+            f"--max-examples={examples}",
+            f"--seed={seed}",
+            # One worker: with two threads, Hypothesis's source parsing trips over CPython
+            # 3.11's `ast` ("AST constructor recursion depth mismatch").
+            "--workers=1",
+            "--request-timeout=20",
+            "--no-color",
+        )
+        output = "\n".join(line[:400] for line in (run.stdout + run.stderr).splitlines())
+        reports.append((select, run.returncode, output[-15000:]))
+    report = f"seed {seed}, {time.monotonic() - started:.0f} s:\n" + "\n".join(
+        f"{select}:\n{output}" for select, code, output in reports if code
     )
-    output = "\n".join(line[:400] for line in (run.stdout + run.stderr).splitlines())
-    report = f"seed {seed}, {time.monotonic() - started:.0f} s:\n{output[-15000:]}"
-    assert run.returncode == 0, report
+    assert all(code == 0 for _, code, _ in reports), report
     assert dns_lookups(fuzz_server) == []
 
 
@@ -909,25 +1123,63 @@ def test_answers_about_ended_tasks_fit_the_document(tmp_path: Path, doc: dict[st
         server.stop()
 
 
+def served_group_limits(server: ServerProcess) -> dict[Group, str]:
+    """Each group's hourly limit per key, as the server's own document says it."""
+    served = httpx.get(f"{server.url}/openapi.json").json()
+    limits = {}
+    for _, _, operation in of_dialect(served, "videogen"):
+        said = re.search(
+            r"\*\*Rate limit:\*\* ([0-9,]+) requests per hour per API key \(group `([a-z-]+)`",
+            operation["description"],
+        )
+        if said:
+            limits[Group(said[2])] = said[1].replace(",", "")
+    return limits
+
+
 NOBODYS_FILE = "vg_file_obLD1OX2eJCrEs0071Z4kA"
+NOBODYS_RUN = "vg_exec_Hk2LmP0qRsT5uVwXyZ1aBc"
+
+
+def expected_status(operation_id: str, path: str, body: dict[str, Any] | None) -> int:
+    """What an operation answers a new account: no file or execution is its (404), a tool that
+    names none is queued (202), a list is answered (200)."""
+    if "{" in path or any("FileId" in name for name in body or {}):
+        return 404
+    return 202 if operation_id in TOOL_OPERATIONS else 200
 
 
 def test_videogen_answers_fit_the_document_and_carry_their_group_limit(
     fuzz_server: ServerProcess, doc: dict[str, Any]
 ) -> None:
-    """Each files operation on a real server, with a key and without: the answers fit the
-    document, and X-RateLimit-Limit is the operation's hourly group limit (the server's other
-    limits are off)."""
-    places = {op["operationId"]: (p, m) for p, m, op in of_dialect(doc, "videogen")}
+    """Each VideoGen operation that takes a key, on a real server, with a key and without: the
+    answers fit the document, and X-RateLimit-Limit is the operation's hourly group limit as the
+    server's own document says it (the contract's, but those the fuzz server raises; the
+    server's other limits are off)."""
+    limits = served_group_limits(fuzz_server)
+    assert {group: limits[group] for group in (Group.FILES_READ, Group.RESOURCES)} == {
+        group: LIMITS[group].removesuffix("/hour") for group in (Group.FILES_READ, Group.RESOURCES)
+    }
+    assert limits[Group.TOOLS] == "100000"
+    places = {
+        op["operationId"]: (p, m)
+        for p, m, op in of_dialect(doc, "videogen")
+        if op["operationId"] in GROUPS
+    }
     bodies = {"searchFiles": {"query": "fox"}, "createFileUpload": {"displayName": "a fox"}}
-    key = fuzz_server.new_account("videogen-limits@example.com")
+    for operation_id in TOOL_OPERATIONS:  # the document's example of each tool
+        path, method = places[operation_id]
+        media = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        bodies[operation_id] = next(iter(media["examples"].values()))["value"]
+    key = fuzz_server.new_account("videogen-limits@example.com", "100.00")
     with fuzz_server.client(key=key) as client, httpx.Client(base_url=fuzz_server.url) as nobody:
         for operation_id, (path, method) in places.items():
-            url, body = path.replace("{fileId}", NOBODYS_FILE), bodies.get(operation_id)
+            url = path.replace("{fileId}", NOBODYS_FILE).replace("{toolExecutionId}", NOBODYS_RUN)
+            body = bodies.get(operation_id)
             answer = client.request(method, url, json=body)
-            assert answer.status_code == (404 if "{fileId}" in path else 200), answer.text
+            assert answer.status_code == expected_status(operation_id, path, body), answer.text
             conforms(doc, path, answer)
-            limit = LIMITS[GROUPS[operation_id]].removesuffix("/hour")
+            limit = limits[GROUPS[operation_id]]
             assert answer.headers["x-ratelimit-limit"] == limit, operation_id
             missing = nobody.request(method, url, json=body)
             assert (missing.status_code, missing.json()["code"]) == (401, MISSING_KEY)
@@ -946,6 +1198,135 @@ def test_videogen_answers_fit_the_document_and_carry_their_group_limit(
             conforms(doc, path, answer)
 
 
+TOOL = "/v1/tools/generate-image"
+EXECUTION = "/v1/tools/executions/{toolExecutionId}"
+ASSET = "/v1/resources/avatar-presenters/{presenterId}/{asset}"
+
+
+def refused(doc: dict[str, Any], path: str, answer: httpx.Response, status: int, code: str) -> None:
+    assert (answer.status_code, answer.json().get("code")) == (status, code), answer.text
+    conforms(doc, path, answer)
+
+
+def refusals(waiting: str) -> list[tuple[str, dict[str, Any], int, str]]:
+    """Tool requests refused before anything is queued: path, body, status, code."""
+    speak, avatar_clip = "/v1/tools/text-to-speech", "/v1/tools/generate-avatar"
+    unknown_voice = {"ttsText": "hi", "voiceId": "vg_voic_aaaaaaaaaaa"}
+    unknown_presenter = {"avatarPresenterId": "vg_pres_aaaaaaaaaaa", "audioStorageFileId": "x"}
+    return [
+        (TOOL, {"prompt": "a kite", "watermarkMode": "NONE"}, 403, "watermark_removal_not_allowed"),
+        (TOOL, {"prompt": "a kite", "imageFileIds": ["x"]}, 400, "invalid_id"),
+        (TOOL, {"prompt": "a kite", "imageFileIds": [NOBODYS_FILE]}, 404, "not_found"),
+        (TOOL, {"prompt": " "}, 400, "invalid_parameters"),
+        (speak, {"ttsText": "hi", "voiceId": "x"}, 400, "invalid_id"),
+        (speak, unknown_voice, 404, "not_found"),
+        (avatar_clip, unknown_presenter, 404, "not_found"),
+        ("/v1/tools/upscale-image", {"imageStorageFileId": waiting}, 409, "file_not_ready"),
+    ]
+
+
+def test_tool_refusals_fit_the_document(fuzz_server: ServerProcess, doc: dict[str, Any]) -> None:
+    """Refusals the fuzz run cannot reach, each as documented: a watermark the account may not
+    remove, ids of the wrong kind or of nothing, a file not processed yet, a body too large, a
+    balance too small, a repeated Idempotency-Key."""
+    key = fuzz_server.new_account("tools-refusals@example.com", "100.00")
+    with fuzz_server.client(key=key) as client:
+        waiting = create_upload(client, "a photo", type="IMAGE")["fileId"]  # never processed here
+        for path, body, status, code in refusals(waiting):
+            refused(doc, path, client.post(path, json=body), status, code)
+        too_large = client.post(TOOL, content=b" " * (Settings().max_body_bytes + 1))
+        refused(doc, TOOL, too_large, 413, "file_too_large")
+        bad_key = client.post(
+            TOOL, json={"prompt": "a kite"}, headers={"Idempotency-Key": "x" * 256}
+        )
+        refused(doc, TOOL, bad_key, 400, "invalid_parameters")
+        once = {"Idempotency-Key": "tools-refusals-1"}
+        answers = [
+            client.post(TOOL, json={"prompt": "a kite"}, headers=once),
+            client.post(TOOL, json={"prompt": "a kite"}, headers=once),
+        ]
+        assert [a.status_code for a in answers] == [202, 202]
+        assert answers[0].json() == answers[1].json()
+        for answer in answers:
+            conforms(doc, TOOL, answer)
+        other = client.post(TOOL, json={"prompt": "a boat"}, headers=once)
+        refused(doc, TOOL, other, 422, "idempotency_key_reused")
+    broke = fuzz_server.new_account("tools-broke@example.com", "0.00")
+    with fuzz_server.client(key=broke) as client:
+        refused(
+            doc, TOOL, client.post(TOOL, json={"prompt": "a kite"}), 402, "insufficient_credits"
+        )
+
+
+def server_sent_events(text: str) -> list[dict[str, str]]:
+    """A stream's events, each as its fields (``id``, ``event``, ``data``)."""
+    found = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            found.append(fields)
+    return found
+
+
+def test_executions_and_resources_fit_the_document(
+    fuzz_server: ServerProcess, doc: dict[str, Any]
+) -> None:
+    """An execution through its life on a server that runs none (pending, cancelled, its event
+    stream, a cancel that changes nothing), the list by cursor, and the resources: the voices,
+    the presenters and their pictures (a 304 too)."""
+    key = fuzz_server.new_account("tools-executions@example.com", "100.00")
+    with fuzz_server.client(key=key) as client:
+        ids = [client.post(TOOL, json={"prompt": p}).json()["toolExecutionId"] for p in "ab"]
+        one = f"/v1/tools/executions/{ids[0]}"
+        pending = client.get(one)
+        assert pending.json()["status"] == "pending"
+        cancels = [client.post(f"{one}/cancel"), client.post(f"{one}/cancel")]
+        assert [c.status_code for c in cancels] == [202, 202]
+        for path, answer in (
+            (EXECUTION, pending),
+            (f"{EXECUTION}/cancel", cancels[0]),
+            (f"{EXECUTION}/cancel", cancels[1]),
+            (EXECUTION, client.get(one)),
+            (f"{EXECUTION}/events", client.get(f"{one}/events")),
+        ):
+            assert answer.status_code < 300, answer.text
+            conforms(doc, path, answer)
+        events = server_sent_events(client.get(f"{one}/events").text)
+        assert [e["event"] for e in events] == ["cancelled"]
+        execution = resolve(doc, {"$ref": "#/components/schemas/ExecutedTool"})
+        validator(doc, execution).validate(json.loads(events[0]["data"]))
+        bad = client.get(f"{one}/events", headers={"Last-Event-ID": "x"})
+        refused(doc, f"{EXECUTION}/events", bad, 400, "invalid_parameters")
+        refused(doc, EXECUTION, client.get("/v1/tools/executions/x"), 400, "invalid_id")
+        first = client.get("/v1/tools/executions", params={"limit": 1})
+        assert first.json()["toolExecutions"][0]["toolExecutionId"] == ids[1]
+        after = {"limit": 1, "cursor": first.json()["nextCursor"]}
+        for answer in (first, client.get("/v1/tools/executions", params=after)):
+            conforms(doc, "/v1/tools/executions", answer)
+        wrong = client.get("/v1/tools/executions", params={"cursor": "dmdmMS4x"})
+        refused(doc, "/v1/tools/executions", wrong, 400, "invalid_parameters")
+        resources_fit(doc, client)
+
+
+def resources_fit(doc: dict[str, Any], client: httpx.Client) -> None:
+    voices = "/v1/resources/tts-voices"
+    every = client.get(voices, params={"includeDeprecatedVoices": "TRUE"})
+    assert any(voice["isDeprecated"] for voice in every.json()["ttsVoices"])
+    conforms(doc, voices, every)
+    conforms(doc, voices, client.get(voices))
+    maybe = client.get(voices, params={"includeDeprecatedVoices": "maybe"})
+    refused(doc, voices, maybe, 400, "invalid_parameters")
+    presenters = client.get("/v1/resources/avatar-presenters")
+    conforms(doc, "/v1/resources/avatar-presenters", presenters)
+    thumbnail = presenters.json()["avatarPresenters"][0]["thumbnailUrl"]
+    picture = httpx.get(thumbnail)  # no key
+    again = httpx.get(thumbnail, headers={"If-None-Match": picture.headers["etag"]})
+    assert [picture.status_code, again.status_code] == [200, 304]
+    for answer in (picture, again):
+        conforms(doc, ASSET, answer)
+    refused(doc, ASSET, httpx.get(thumbnail.replace(".png", ".jpg")), 404, "not_found")
+
+
 @pytest.mark.slow
 def test_answers_about_files_fit_the_document(tmp_path: Path, doc: dict[str, Any]) -> None:
     """What the fuzz run never sees (no file is processed there, and it cannot sign a URL): an
@@ -957,6 +1338,7 @@ def test_answers_about_files_fit_the_document(tmp_path: Path, doc: dict[str, Any
             upload_flow_fits(doc, client)
             signed_urls_fit(doc, client)
             streams_fit(doc, client, tmp_path / "clip.mp4")
+            executions_fit(doc, client)
             task = client.post("/v1/generate", json={"model": "nanobanana", "prompt": "a kite"})
             output = wait_for_task(client, task.json()["data"]["id"])["output"]["url"]
         ranged = httpx.get(output, headers={"Range": "bytes=0-3"})
@@ -1055,6 +1437,33 @@ def streams_fit(doc: dict[str, Any], client: httpx.Client, clip: Path) -> None:
     ):
         assert answer.status_code == 404, (path, answer.text)
         conforms(doc, path, answer)
+
+
+def executions_fit(doc: dict[str, Any], client: httpx.Client) -> None:
+    """What a server that runs no execution never answers: a succeeded one, its results' files
+    and its event stream, and an input file of another type."""
+    run = client.post(TOOL, json={"prompt": "a kite", "numResults": 2})
+    conforms(doc, TOOL, run)
+    execution_id = run.json()["toolExecutionId"]
+    assert wait_for_execution(client, execution_id)["status"] == "succeeded"
+    one = f"/v1/tools/executions/{execution_id}"
+    shown = client.get(one)
+    assert [r["type"] for r in shown.json()["results"]] == ["IMAGE", "IMAGE"]
+    stream = client.get(f"{one}/events")
+    for path, answer in (
+        (EXECUTION, shown),
+        ("/v1/tools/executions", client.get("/v1/tools/executions")),
+        (f"{EXECUTION}/events", stream),
+    ):
+        assert answer.status_code == 200, answer.text
+        conforms(doc, path, answer)
+    last = server_sent_events(stream.text)[-1]
+    assert last["event"] == "succeeded"  # named as the data says it
+    execution = resolve(doc, {"$ref": "#/components/schemas/ExecutedTool"})
+    validator(doc, execution).validate(json.loads(last["data"]))
+    image_id = shown.json()["results"][0]["fileId"]
+    wrong = client.post("/v1/tools/upscale-video", json={"videoStorageFileId": image_id})
+    refused(doc, "/v1/tools/upscale-video", wrong, 400, "invalid_file_type")
 
 
 DEAD_URL = f"http://127.0.0.1:{free_port()}/nothing-listens-here.png"

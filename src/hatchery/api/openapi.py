@@ -829,12 +829,14 @@ def _components(catalog: Catalog) -> Doc:
 
 
 DESCRIPTION = """\
-A self-hosted server for asynchronous image and video generation, wire-compatible with the Egg \
-API: submit a task (`POST /v1/generate`, answered 202 at once), then poll it, wait for it \
-(`Prefer: wait=N`), stream its status changes, or get a signed webhook when it ends.
+A self-hosted server for asynchronous image, video and audio generation, wire-compatible with \
+the Egg API: submit a task (`POST /v1/generate`, answered 202 at once), then poll it, wait for \
+it (`Prefer: wait=N`), stream its status changes, or get a signed webhook when it ends.
 
-It also serves the files endpoints of the VideoGen API (tag *VideoGen: Files*), on the same \
-keys and the same engine.
+It also serves the VideoGen API on the same keys and the same engine: its ten tools and their \
+executions (tag *VideoGen: Tools*), its voices and avatar presenters (*VideoGen: Resources*) and \
+its files (*VideoGen: Files*). Out of the box every tool runs offline on classical algorithms, \
+none of them an AI model.
 
 **Envelope.** Every answer of the Egg API, errors included, is `{"data": ..., "error": null}` or \
 `{"data": null, "error": {"code": "...", "message": "..."}}`. The VideoGen API answers its \
@@ -866,7 +868,7 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
     # The VideoGen API's part builds on this module's helpers: imported once this one is loaded.
     from hatchery.api.videogen import openapi as videogen
 
-    dialect = videogen.document(settings)
+    dialect = videogen.document(settings, catalog)
     paths |= dialect["paths"]
     components = _components(catalog)
     components["schemas"] |= dialect["components"]["schemas"]

@@ -107,8 +107,10 @@ async def egg_frame(services: Services, task: Task, event: events.TaskEvent) -> 
 
 
 def _frame(event: events.TaskEvent, data: dict[str, Any]) -> bytes:
+    """One event, named by the status its data shows (the dialect's word for it)."""
     body = json.dumps(data, separators=(",", ":"))
-    return f"id: {event.id}\nevent: {event.status.value}\ndata: {body}\n\n".encode()
+    name = data.get("status", event.status.value)
+    return f"id: {event.id}\nevent: {name}\ndata: {body}\n\n".encode()
 
 
 async def _next_events(

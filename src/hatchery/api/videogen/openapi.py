@@ -1,29 +1,39 @@
 """The VideoGen API's part of the OpenAPI document, merged into it by ``api.openapi``: the files
-operations (contract §3.9 and §4; ``api.videogen.files``) and the object URLs their answers hand
-out, which answer errors with the same ``{"message", "code"}`` body: signed downloads and uploads
-(``api.storage``) and streaming (``api.videogen.playback``).
+operations (contract §3.9 and §4; ``api.videogen.files``), the tools, tool executions and resources
+(§3.1 to §3.8, §3.10 and §6; ``api.videogen.tools`` and ``resources``, written out in
+``api.videogen.openapi_tools``), and the object URLs the files' answers hand out, which answer
+errors with the same ``{"message", "code"}`` body: signed downloads and uploads (``api.storage``)
+and streaming (``api.videogen.playback``).
 
 Each operation lists the statuses and codes its route can answer, as ``api.videogen.errors`` maps
 the domain's errors (the object URLs write theirs out themselves), and its hourly limit per API
-key from ``api.videogen.auth``. The answers' schemas are Pydantic models here, as in
-``api.openapi_schemas``; the request bodies' are the server's own models (``api.videogen.schemas``).
+key from ``api.videogen.auth`` (the contract's, or ``HATCHERY_VIDEOGEN_RATE_LIMITS``'). The
+answers' schemas are Pydantic models here, as in ``api.openapi_schemas``; the request bodies' are
+the server's own models (``api.videogen.schemas``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from limits import RateLimitItem
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from hatchery import errors
 from hatchery.api import openapi_schemas as wire
 from hatchery.api.openapi import JSON, RETRY_AFTER, Doc, _headers, _ref
-from hatchery.api.videogen.auth import LIMITS, Group
+from hatchery.api.videogen.auth import Group, group_limits
 from hatchery.api.videogen.errors import ANSWERS, MISSING_KEY
 from hatchery.api.videogen.schemas import CreateFileUpload, SearchFiles
+from hatchery.domain.catalog import Catalog
 from hatchery.settings import Settings
 
 TAG = "VideoGen: Files"
+TOOLS_TAG = "VideoGen: Tools"
+RESOURCES_TAG = "VideoGen: Resources"
+DIALECT_TAGS = (TAG, TOOLS_TAG, RESOURCES_TAG)  # the VideoGen API's operations, by what they do
 OBJECT_TAG = "Files"
 
 FILE_ID = r"^vg_file_[A-Za-z0-9_-]{8,40}$"  # domain.files.is_file_id
@@ -193,13 +203,19 @@ ERROR_CODES = {  # what each code means, for the descriptions of the error answe
     MISSING_KEY: "no `Authorization` header",
     "invalid_api_key": "the key is malformed, unknown, revoked or expired",
     "forbidden": "the account is suspended",
-    "insufficient_credits": "the balance cannot cover the request",
+    "watermark_removal_not_allowed": "`watermarkMode` `NONE` without the account's permission "
+    "(`requirement` says what it needs)",
+    "insufficient_credits": "the available balance cannot cover the execution's price",
     "invalid_id": "an id that is not one of its kind (file ids look like `vg_file_...`)",
-    "invalid_parameters": "a query parameter or the body is not valid",
+    "invalid_parameters": "a query parameter, a header or the body is not valid",
+    "invalid_file_type": "a file given to a tool is of another type, or could not be processed",
     "file_too_large": "the body is larger than this server takes",
     "request_timeout": "the body did not arrive in time",
-    "not_found": "no such file (for this account), or nothing at this URL",
-    "conflict": "the file's state does not allow the request",
+    "not_found": "no such file, execution, voice or presenter (for this account), or nothing at "
+    "this URL",
+    "conflict": "the state of the file (or of the Idempotency-Key) does not allow the request",
+    "file_not_ready": "a file given to a tool has not been processed yet",
+    "idempotency_key_reused": "the Idempotency-Key was used with another body",
     "rate_limited": "over a rate limit",
     "service_unavailable": "the database or the file store did not answer; retry",
     "internal_error": "an unexpected failure",
@@ -213,10 +229,22 @@ EXAMPLES = {  # an example message of each code
     MISSING_KEY: "Missing API key: send it as 'Authorization: Bearer <key>'",
     "invalid_api_key": "Invalid API key: the key is unknown, revoked or expired",
     "forbidden": "Account is suspended: contact the operator of this server",
+    "watermark_removal_not_allowed": "watermarkMode: NONE needs the account to be allowed "
+    "outputs without a watermark; ask the operator (hatchery users flag EMAIL no-watermark), or "
+    "send AUTO or VIDEO_GEN",
+    "insufficient_credits": "Insufficient balance: this task costs more than the account's "
+    "available balance; add funds and try again",
     "invalid_id": "'abc' is not a file id; file ids look like vg_file_...",
     "invalid_parameters": "displayName: Field required",
+    "invalid_file_type": "imageStorageFileId: file vg_file_obLD1OX2eJCrEs0071Z4kA is AUDIO, but "
+    "an IMAGE file is needed",
     "not_found": "File not found: vg_file_obLD1OX2eJCrEs0071Z4kA",
     "conflict": "File vg_file_obLD1OX2eJCrEs0071Z4kA is still processing; try once it is ready",
+    "file_not_ready": "imageStorageFileId: file vg_file_obLD1OX2eJCrEs0071Z4kA is still being "
+    "processing; wait until its downloadSource is ready (GET /v1/files/{fileId}), then try again",
+    "idempotency_key_reused": "Idempotency-Key 'order-1234' was already used with a different "
+    "request body; send the same body to get that task back, or use a new key for a new request",
+    "request_timeout": "Request body did not arrive within 10 s",
     "rate_limited": "Rate limit exceeded: per API key on these endpoints 500 per 1 hour; "
     "retry in 1200 s",
     "service_unavailable": "the file store is unavailable (timed out); nothing was changed, try "
@@ -228,25 +256,57 @@ EXAMPLES = {  # an example message of each code
     "file_too_large": "The file is larger than this server takes (536870912 bytes, "
     "HATCHERY_MAX_UPLOAD_BYTES)",
 }
+# What an error body of a code carries besides its message and code.
+EXAMPLE_EXTRAS: dict[str, Doc] = {
+    "watermark_removal_not_allowed": {
+        "requirement": {"type": "purchase_add_on", "details": {"addOn": "production_api"}}
+    }
+}
+# The codes of ``errors.NotAllowed``: the reason each one gives (``api.videogen.requests``).
+NOT_ALLOWED = ("watermark_removal_not_allowed",)
+
+
+class ErrorRequirement(wire.Wire):
+    """What the account needs for the request (the contract's `requirement`)."""
+
+    type: str = Field(examples=["purchase_add_on"], description="What kind of requirement.")
+    details: dict[str, str] = Field(
+        description="What it is, as names and values.", examples=[{"addOn": "production_api"}]
+    )
 
 
 class VideoGenError(wire.Wire):
     """Every error of the VideoGen API and of the object URLs: `message` for people, `code` for
     programs (the HTTP status is the primary signal)."""
 
+    model_config = ConfigDict(json_schema_extra=_not_null("requirement"))
+
     message: str = Field(description="What went wrong and what to fix, for people.")
     code: str = Field(description="What went wrong (see each answer for its codes).")
+    requirement: ErrorRequirement | None = Field(
+        default=None,
+        description="Only with `watermark_removal_not_allowed`: what the account needs.",
+    )
 
 
 def error_codes() -> list[str]:
-    """Every code the VideoGen API and the object URLs answer with."""
-    codes = {code for _, code in ANSWERS.values()} | {MISSING_KEY, "internal_error"}
-    return sorted(codes | set(OBJECT_URL_CODES))
+    """Every code the VideoGen API and the object URLs answer with: ``errors.NotAllowed`` answers
+    with its reason rather than its table code."""
+    codes = {code for kind, (_, code) in ANSWERS.items() if kind is not errors.NotAllowed}
+    codes |= {MISSING_KEY, "internal_error", *NOT_ALLOWED, *OBJECT_URL_CODES}
+    return sorted(codes)
 
 
-def component_schemas() -> Doc:
-    """``components.schemas``: the answers, the request bodies, and what they refer to."""
-    models = (GetFilesResponse, SearchFilesResponse, FileUploadResponse, VideoGenError)
+def component_schemas(more: Sequence[type[BaseModel]] = ()) -> Doc:
+    """``components.schemas``: the answers (the files', and ``more``), the files' request bodies,
+    and what they refer to."""
+    files: tuple[type[BaseModel], ...] = (
+        GetFilesResponse,
+        SearchFilesResponse,
+        FileUploadResponse,
+        VideoGenError,
+    )
+    models = (*files, *more)
     _, top = models_json_schema([(m, "serialization") for m in models], ref_template=wire.REF)
     schemas: Doc = top["$defs"]
     for schema in schemas.values():
@@ -297,19 +357,27 @@ def _body(model: type[CreateFileUpload | SearchFiles], description: str, docs: D
 # --------------------------------------------------------------------------- answers
 
 
-def error(causes: dict[str, str], *, v1: bool = True, headers: Doc | None = None) -> Doc:
+def error(
+    causes: dict[str, str],
+    *,
+    v1: bool = True,
+    headers: Doc | None = None,
+    message: str | None = None,
+) -> Doc:
     """An error answer: ``{"message", "code"}``, its possible codes (as an enum) and what causes
-    each (``api.openapi.error``'s equivalent for this body)."""
+    each (``api.openapi.error``'s equivalent for this body); its example is the first code's,
+    with ``message`` if given."""
     lines = [f"- `{code}`: {cause}" for code, cause in causes.items()]
     code = next(iter(causes))
     schema = {
         "allOf": [_ref("schemas", "VideoGenError")],
         "properties": {"code": {"enum": list(causes)}},
     }
+    example = {"message": message or EXAMPLES[code], "code": code} | EXAMPLE_EXTRAS.get(code, {})
     return {
         "description": "\n".join(lines),
         "headers": _headers(v1=v1) | (headers or {}),
-        "content": {JSON: {"schema": schema, "example": {"message": EXAMPLES[code], "code": code}}},
+        "content": {JSON: {"schema": schema, "example": example}},
     }
 
 
@@ -418,6 +486,7 @@ _UPLOADING: Doc = _READY | {
     "updatedAt": 1778232600.412,
 }
 _PLAYBACK_ID = "vg_play_Zm9vYmFyYmF6cXV4"
+EXECUTION_EXAMPLE = "vg_exec_Hk2LmP0qRsT5uVwXyZ1aBc"
 _VIDEO: Doc = _READY | {
     "fileId": "vg_file_3pQ9mN2xL7vK1sR8tY4wZa",
     "type": "VIDEO",
@@ -439,7 +508,7 @@ _OUTPUT: Doc = _READY | {
     "displayName": "A dashboard hero image with glass UI panels",
     "description": "A dashboard hero image with glass UI panels",
     "sourceToolType": "GENERATE_IMAGE",
-    "sourceToolExecutionId": "gen_abc123def456",
+    "sourceToolExecutionId": EXECUTION_EXAMPLE,
 }
 FILE_EXAMPLES = {"ready": _READY, "uploading": _UPLOADING}
 
@@ -448,25 +517,51 @@ def _file_answer(description: str, examples: Doc | None = None) -> Doc:
     return _answer(description, "StorageFile", examples or FILE_EXAMPLES)
 
 
-def _limit(group: Group, *shared: str) -> str:
-    amount, _, per = LIMITS[group].partition("/")
+def _rate(item: RateLimitItem) -> str:
+    """``500 requests per hour``, ``10 requests per 2 minutes``."""
+    per = item.GRANULARITY.name
+    every = per if item.multiples == 1 else f"{item.multiples} {per}s"
+    return f"{item.amount:,} requests per {every}"
+
+
+def _limit(settings: Settings, group: Group, *shared: str) -> str:
+    """The group's limit per API key: the contract's (``auth.LIMITS``), or the one
+    ``HATCHERY_VIDEOGEN_RATE_LIMITS`` gives it."""
+    items = group_limits(settings.videogen_rate_limits)[group]
     together = f", counted together with {' and '.join(shared)}" if shared else ""
+    besides = "besides the key's own limit and the client IP's."
+    if not items:
+        return (
+            f"\n\n**Rate limit:** none per API key for this group (`{group.value}`{together}: "
+            f"`HATCHERY_VIDEOGEN_RATE_LIMITS` turns it off), {besides}"
+        )
+    changed = "" if items == group_limits("")[group] else " (`HATCHERY_VIDEOGEN_RATE_LIMITS`)"
+    rates = " and ".join(_rate(item) for item in items)
     return (
-        f"\n\n**Rate limit:** {int(amount):,} requests per {per} per API key (group "
-        f"`{group.value}`{together}), besides the key's own limit and the client IP's."
+        f"\n\n**Rate limit:** {rates} per API key (group `{group.value}`{together}){changed}, "
+        f"{besides}"
     )
 
 
 def _operation(
-    operation_id: str, summary: str, description: str, group: Group, responses: Doc, *shared: str
+    settings: Settings,
+    operation_id: str,
+    summary: str,
+    description: str,
+    group: Group,
+    responses: Doc,
+    *shared: str,
+    tag: str = TAG,
 ) -> Doc:
+    """An operation that takes a key and counts against ``group``'s limit: ``responses``, and
+    the errors every such operation can answer (unless ``responses`` says otherwise)."""
     return {
         "operationId": operation_id,
-        "tags": [TAG],
+        "tags": [tag],
         "summary": summary,
-        "description": description + _limit(group, *shared),
+        "description": description + _limit(settings, group, *shared),
         "security": [{"bearerAuth": []}],
-        "responses": responses | _common_errors(),
+        "responses": dict(sorted((_common_errors() | responses).items())),
     }
 
 
@@ -503,8 +598,9 @@ FILE_LINKS = {
 }
 
 
-def _list_files() -> Doc:
+def _list_files(settings: Settings) -> Doc:
     operation = _operation(
+        settings,
         "listFiles",
         "List files",
         "The account's files that are not archived, most recently updated first, by cursor "
@@ -557,8 +653,9 @@ def _list_files() -> Doc:
     return operation
 
 
-def _search_files() -> Doc:
+def _search_files(settings: Settings) -> Doc:
     operation = _operation(
+        settings,
         "searchFiles",
         "Search files",
         "Files whose display name or description contains the query's words, as word prefixes: "
@@ -591,6 +688,7 @@ def _search_files() -> Doc:
 def _create_upload(settings: Settings) -> Doc:
     minutes = settings.upload_url_seconds / 60
     operation = _operation(
+        settings,
         "createFileUpload",
         "Create a file upload",
         "Creates a file waiting for its bytes (`uploading`) and answers with a signed URL to "
@@ -634,16 +732,17 @@ def _create_upload(settings: Settings) -> Doc:
 
 
 def _by_id(
+    settings: Settings,
     operation_id: str,
     summary: str,
     description: str,
     group: Group,
     answer: Doc,
-    errors: Doc,
+    problems: Doc,
     *shared: str,
 ) -> Doc:
-    responses = {"200": answer, "400": error(_INVALID_ID), "404": error(_NOT_FOUND)} | errors
-    operation = _operation(operation_id, summary, description, group, responses, *shared)
+    responses = {"200": answer, "400": error(_INVALID_ID), "404": error(_NOT_FOUND)} | problems
+    operation = _operation(settings, operation_id, summary, description, group, responses, *shared)
     operation["parameters"] = [_file_id()]
     return operation
 
@@ -651,6 +750,7 @@ def _by_id(
 def _file_operations(settings: Settings) -> dict[str, Doc]:
     ttl = settings.signed_url_seconds
     get = _by_id(
+        settings,
         "getStorageFile",
         "Get a file",
         f"The account's file (archived ones too), with fresh signed URLs (valid {ttl} s, "
@@ -661,6 +761,7 @@ def _file_operations(settings: Settings) -> dict[str, Doc]:
         "`GET /v1/files`",
     )
     hydrate = _by_id(
+        settings,
         "hydrateFile",
         "Hydrate a file",
         f"The file with fresh signed URLs (valid {ttl} s) in every source that is ready: the "
@@ -670,6 +771,7 @@ def _file_operations(settings: Settings) -> dict[str, Doc]:
         {},
     )
     archive = _by_id(
+        settings,
         "archiveFile",
         "Archive a file",
         "The file leaves `GET /v1/files` and search for good (there is no unarchive); it can "
@@ -681,6 +783,7 @@ def _file_operations(settings: Settings) -> dict[str, Doc]:
         "the public preview operations",
     )
     enable = _by_id(
+        settings,
         "enablePublicPreview",
         "Enable a file's public preview",
         "Video and audio files only. Gives the file a playback id (`publicPlaybackId`, "
@@ -708,6 +811,7 @@ def _file_operations(settings: Settings) -> dict[str, Doc]:
         "`archive` and `disable-public-preview`",
     )
     disable = _by_id(
+        settings,
         "disablePublicPreview",
         "Disable a file's public preview",
         "Removes the playback id: the public URLs answer 404 at once; signed URLs keep working "
@@ -729,8 +833,8 @@ def _file_operations(settings: Settings) -> dict[str, Doc]:
 def files_paths(settings: Settings) -> dict[str, Doc]:
     """The files operations of the VideoGen API (``api.videogen.files``)."""
     return {
-        "/v1/files": {"get": _list_files()},
-        "/v1/files/search": {"post": _search_files()},
+        "/v1/files": {"get": _list_files(settings)},
+        "/v1/files/search": {"post": _search_files(settings)},
         "/v1/files/upload": {"post": _create_upload(settings)},
     } | _file_operations(settings)
 
@@ -1108,13 +1212,28 @@ TAGS = (
         "The VideoGen API's files (wire-compatible with the VideoGen API): uploads, lists, "
         'search, hydration, archive and public preview. Errors are `{"message", "code"}`.',
     ),
+    (
+        TOOLS_TAG,
+        "The VideoGen API's tools and their executions: run a tool (answered 202 at once), then "
+        "poll the execution, stream its status changes, cancel it, or list them.",
+    ),
+    (
+        RESOURCES_TAG,
+        "The VideoGen API's resources: the text-to-speech voices and the avatar presenters.",
+    ),
 )
 
 
-def document(settings: Settings) -> Doc:
-    """The VideoGen files operations and the object URLs (``paths``), and the schemas they add
-    to ``components``, for ``api.openapi.openapi_document``."""
+def document(settings: Settings, catalog: Catalog | None = None) -> Doc:
+    """The VideoGen operations and the object URLs (``paths``), and the schemas they add to
+    ``components``, for ``api.openapi.openapi_document``; with the ``catalog``, each tool's price
+    is in its description."""
+    # The tools' part builds on this module's helpers: imported once this one is loaded.
+    from hatchery.api.videogen import openapi_tools as tools
+
     return {
-        "paths": files_paths(settings) | object_paths(settings),
-        "components": {"schemas": component_schemas()},
+        "paths": files_paths(settings) | tools.paths(settings, catalog) | object_paths(settings),
+        "components": {
+            "schemas": component_schemas(tools.ANSWERS) | tools.request_schemas(settings)
+        },
     }

@@ -44,7 +44,7 @@ class ToolRequests:
             tool=tool,
             num_outputs=body.numResults or 1,
             temporary=bool(body.isOutputTemporary),
-            watermark=self.watermark(account, getattr(body, "watermarkMode", None)),
+            watermark=self.watermark(account, _watermark_mode(body)),
             **fields,
         )
 
@@ -84,6 +84,13 @@ class ToolRequests:
             await self.file(account, f"{field}[{i}]", file_id, FileType.IMAGE)
             for i, file_id in enumerate(ids or ())
         ]
+
+
+def _watermark_mode(body: schemas.ToolBody) -> str | None:
+    """The body's watermarkMode (AUTO when omitted or null); None for a tool without one."""
+    if isinstance(body, schemas.MarkedToolBody):
+        return body.watermarkMode or "AUTO"
+    return None
 
 
 Fields = dict[str, Any]
