@@ -144,6 +144,8 @@ def test_refusals_name_the_field_and_create_nothing(
         ("remove-image-background", {"imageStorageFileId": waiting}, 409, "file_not_ready",
          "imageStorageFileId"),
         ("make-coffee", {"prompt": "x"}, 404, "not_found", "make-coffee"),
+        ("generate-video-clip", {"prompt": "x", "durationSeconds": 15, "numResults": 41}, 400,
+         "invalid_parameters", "at most 600 s"),
     ]  # fmt: skip
     for tool, body, status, code, named in cases:
         response = client.post(f"/v1/tools/{tool}", json=body)
@@ -288,3 +290,21 @@ def test_outputs_of_every_kind_become_ready_files_when_read(client: httpx.Client
         assert file["downloadSource"]["status"] == "ready"
         assert download({"file": file}) == download(result)
     assert wait_for_file(client, traced["fileId"])["contentType"] == "image/svg+xml"
+
+
+def test_a_deterministic_tool_makes_its_copies_once_and_outputs_stay_off_the_egg_route(
+    client: httpx.Client,
+) -> None:
+    source = upload(client, png(64, 48), "three traces")["fileId"]
+    results = succeeded(client, "vectorize-image", imageStorageFileId=source, numResults=3)[
+        "results"
+    ]
+    assert len({r["fileId"] for r in results}) == 3
+    assert len({download(r) for r in results}) == 1  # the same tracing, three files
+    # an execution's outputs are reached by signed, expiring URLs only
+    url = results[0]["file"]["downloadSource"]["url"]
+    token, name = url.split("?")[0].split("/outputs/")[1].split("/")
+    assert name.startswith("t")
+    base = url.split("/storage/")[0]
+    assert httpx.get(f"{base}/files/{token}/{name}").status_code == 404
+    assert httpx.get(f"{base}/files/{token}/{name[1:]}").status_code == 404

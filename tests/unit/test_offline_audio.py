@@ -523,3 +523,17 @@ def test_preview_speaks_the_presenter() -> None:
     assert audio_codec == "aac" and frames[0].shape == (360, 360)
     assert 1.5 < duration < 5.0
     assert 0 < data.find(b"moov") < data.find(b"mdat")
+
+
+def test_replacements_that_feed_each_other_are_stopped_at_the_limit() -> None:
+    """Each replacement may grow the text a hundredfold: the length is checked after each one,
+    before the next can run the worker out of memory."""
+    growing = [("a", "a " * 100)] * 5
+    with pytest.raises(ValueError, match="after replacements is longer than"):
+        speech.speak("a " * 2000, voice=speech.default_voice("en"), replacements=growing)
+
+
+def test_a_spelled_out_text_is_held_to_the_limit_too() -> None:
+    digits = " ".join(["987654321987"] * (speech.MAX_TEXT_CHARS // 13))
+    with pytest.raises(ValueError, match="spelled out is longer than"):
+        speech.speak(digits, voice=speech.default_voice("en"), auto_expand=True)

@@ -782,20 +782,26 @@ def _encode(
 
 
 def talking_video(
-    p: Presenter, audio: bytes, *, index: int = 0, size: tuple[int, int] = _PORTRAIT_SIZE
+    p: Presenter,
+    audio: bytes,
+    *,
+    index: int = 0,
+    size: tuple[int, int] = _PORTRAIT_SIZE,
+    max_seconds: float = MAX_AUDIO_SECONDS,
 ) -> Artifact:
     """An H.264 MP4 of ``p`` speaking ``audio`` (any format FFmpeg reads), audio muxed in.
 
     ``seconds`` is the audio's duration and the video has ``ceil(seconds * 25)`` frames.
     ``index`` (the result's number) reseeds the blinks and head motion. ``ValueError`` for audio
-    that cannot be decoded, has no audio stream, or is longer than 300 s, and for a size that is
-    not even or outside 64-1920 pixels a side.
+    that cannot be decoded, has no audio stream, or is longer than ``max_seconds`` (at most
+    300 s), and for a size that is not even or outside 64-1920 pixels a side.
     """
     width, height = _check_size(size, even=True)
-    samples, rate = decode_audio(audio, max_seconds=MAX_AUDIO_SECONDS)
+    longest = min(max_seconds, MAX_AUDIO_SECONDS)
+    samples, rate = decode_audio(audio, max_seconds=longest)
     seconds = samples.size / rate
-    if seconds > MAX_AUDIO_SECONDS:
-        raise ValueError(f"the audio is longer than {MAX_AUDIO_SECONDS:g} s")
+    if seconds > longest:
+        raise ValueError(f"the audio is longer than {longest:g} s")
     count = max(math.ceil(seconds * FPS - 1e-9), 1)
     motion = _motion(samples, rate, count, f"{p.presenter_id}\0{index}\0{samples.size}".encode())
     samples, rate = _resampled(samples, rate)

@@ -340,9 +340,11 @@ class Clip:
             raise ValueError(f"a frame of the video could not be decoded ({exc})") from None
 
     def _past_end(self, time: float | None, origin: float | None, count: int) -> bool:
-        if time is not None and origin is not None:
-            return time - origin >= self.max_seconds + 0.5
-        return count >= math.ceil((self.max_seconds + 0.5) * self.fps)
+        """Past ``max_seconds`` by the frame's time or by the count of frames at the stream's
+        rate, whichever comes first: frames that all claim one time cannot run on forever."""
+        if count >= math.ceil((self.max_seconds + 0.5) * self.fps):
+            return True
+        return time is not None and origin is not None and time - origin >= self.max_seconds + 0.5
 
 
 def _too_long(max_seconds: float) -> str:

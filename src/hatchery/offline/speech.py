@@ -345,11 +345,19 @@ _ENGINE = _Engine()
 
 
 def _replace(text: str, replacements: Sequence[tuple[str, str]]) -> str:
+    """The replacements applied in order, the text checked after each: replacements that feed
+    each other could otherwise grow it a hundredfold a step."""
     for original, replacement in replacements:
         if original:
             pattern = r"(?<!\w)" + re.escape(original) + r"(?!\w)"
             text = re.sub(pattern, replacement.replace("\\", "\\\\"), text)
+            _check_length(text, "after replacements ")
     return text
+
+
+def _check_length(text: str, when: str = "") -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"the text {when}is longer than {MAX_TEXT_CHARS} characters")
 
 
 def _clean(text: str) -> str:
@@ -413,6 +421,7 @@ def speak(
         raise ValueError(f"eSpeak NG cannot speak the language {language!r}")
     if auto_expand:
         spoken = spelling.expand(spoken, code)
+        _check_length(spoken, "with its numbers and symbols spelled out ")
     pitch = 50 + _PITCH_STEPS[index % len(_PITCH_STEPS)]
     spread = 50 + _RANGE_STEPS[(index // len(_PITCH_STEPS)) % len(_RANGE_STEPS)]
     pcm = _ENGINE.synthesize(spoken, f"{espeak_name}+{voice.variant}", _rate(speed), pitch, spread)

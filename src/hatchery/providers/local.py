@@ -11,6 +11,7 @@ executions of this process (each in a thread: the algorithms are CPU work).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ class LocalProvider:
         self._fetch = fetch
         self._read = read
         self._slots = asyncio.Semaphore(max(parallel, 1))
+        self._speech = asyncio.Semaphore(1)
 
     def serves(self, model: str) -> bool:
         return True
@@ -66,14 +68,21 @@ class LocalProvider:
         return None
 
     async def _tool(self, job: Job) -> Finished:
+        """The job's outputs, up to ``parallel`` at a time (text to speech one at a time: its
+        engine is serial); a tool that makes the same output each time makes it once. The first
+        failure stops the rest."""
         inputs = await self._inputs(job)
+        serial = self._speech if job.tool == "text-to-speech" else contextlib.nullcontext()
 
         async def one(index: int) -> Artifact:
-            async with self._slots:
+            async with serial, self._slots:
                 return await asyncio.to_thread(local_tools.make, job, inputs, index)
 
-        artifacts = await asyncio.gather(*(one(i) for i in range(job.num_outputs)))
-        return Finished(list(artifacts), usage={"renderer": "local-tools"})
+        if job.tool in local_tools.SAME_EACH_TIME:
+            return Finished([await one(0)] * job.num_outputs, usage={"renderer": "local-tools"})
+        async with asyncio.TaskGroup() as group:
+            made = [group.create_task(one(i)) for i in range(job.num_outputs)]
+        return Finished([task.result() for task in made], usage={"renderer": "local-tools"})
 
     async def _inputs(self, job: Job) -> local_tools.Inputs:
         """The bytes of the job's input files, by role; a file gone from the store (a temporary

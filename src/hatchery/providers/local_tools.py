@@ -10,8 +10,11 @@ decode, a video too long) is a :class:`~hatchery.providers.base.TerminalError` n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import cv2
 
 from hatchery.offline import avatar, cutout, motion, reference, sound, speech, upscale, vector
 from hatchery.providers.base import Artifact, Job, TerminalError
@@ -34,6 +37,7 @@ class Inputs:
 
 
 Maker = Callable[[Job, Inputs, int], Artifact]
+log = logging.getLogger("hatchery.providers")
 
 
 def _aspect(job: Job) -> tuple[int, int]:
@@ -98,8 +102,27 @@ def _avatar(job: Job, inputs: Inputs, index: int) -> Artifact:
     presenter = avatar.presenter(str(job.options.get("presenter_id")))
     if presenter is None:
         raise TerminalError(f"no avatar presenter {job.options.get('presenter_id')}")
-    return avatar.talking_video(presenter, inputs.one("audio"), index=index)
+    return avatar.talking_video(
+        presenter, inputs.one("audio"), index=index, max_seconds=_billed(job)
+    )
 
+
+def _billed(job: Job) -> float:
+    """The seconds the job was priced for: the input may be no longer (whatever its header
+    said at submit), so the work never outgrows the charge."""
+    return float(max(job.duration, 1))
+
+
+# Tools whose output depends on their input alone: numResults copies of one output.
+SAME_EACH_TIME = frozenset(
+    {
+        "vectorize-image",
+        "remove-image-background",
+        "remove-video-background",
+        "upscale-image",
+        "upscale-video",
+    }
+)
 
 MAKERS: dict[str, Maker] = {
     "generate-image": _image,
@@ -112,13 +135,13 @@ MAKERS: dict[str, Maker] = {
         inputs.one("image")
     ),
     "remove-video-background": lambda job, inputs, i: cutout.remove_video_background(
-        inputs.one("video")
+        inputs.one("video"), max_seconds=_billed(job)
     ),
     "upscale-image": lambda job, inputs, i: upscale.upscale_image(
         inputs.one("image"), factor=int(job.options.get("factor", 2))
     ),
     "upscale-video": lambda job, inputs, i: upscale.upscale_video(
-        inputs.one("video"), factor=int(job.options.get("factor", 2))
+        inputs.one("video"), factor=int(job.options.get("factor", 2)), max_seconds=_billed(job)
     ),
 }
 
@@ -130,3 +153,6 @@ def make(job: Job, inputs: Inputs, index: int) -> Artifact:
         return MAKERS[job.tool](job, inputs, index)
     except ValueError as exc:  # the algorithms' word for input they cannot use
         raise TerminalError(f"{job.tool}: {exc}") from exc
+    except (OSError, RuntimeError, cv2.error) as exc:  # a library refusing what it was given
+        log.warning("%s: %s failed: %r", job.task_id, job.tool, exc)
+        raise TerminalError(f"{job.tool}: the input could not be processed") from exc

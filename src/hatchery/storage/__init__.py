@@ -43,8 +43,11 @@ CONTENT_TYPES = {
 }
 
 
-def output_key(token: str, index: int, extension: str) -> str:
-    return f"outputs/{token}/{index}.{extension}"
+def output_key(token: str, index: int, extension: str, *, tool: bool = False) -> str:
+    """Where a task's output lives. A tool execution's are named ``t<n>``: the Egg API's public
+    ``/files/<token>/<n>.<ext>`` serves its own tasks' outputs only, and an execution's are
+    reached through expiring signed URLs alone."""
+    return f"outputs/{token}/{'t' if tool else ''}{index}.{extension}"
 
 
 def open_store(settings: Settings, signer: UrlSigner) -> ObjectStore:

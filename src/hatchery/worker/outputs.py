@@ -18,11 +18,12 @@ from hatchery.domain.files import FileStatus, FileType, Scope, new_file_id
 from hatchery.domain.tasks import Task, TaskType
 from hatchery.domain.tools import TOOLS
 from hatchery.offline import watermark
-from hatchery.providers.base import Finished, Job
+from hatchery.providers.base import Artifact, Finished, Job
 from hatchery.storage import CONTENT_TYPES
 from hatchery.store.db import utcnow
 
 DISPLAY_NAME_CHARS = 200
+MARKING_AT_ONCE = 2  # outputs watermarked at once (each a thread: a video is re-encoded)
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,18 @@ class OutputPolicy:
         """The outputs as they are stored: marked when the execution asked for a watermark."""
         if task.type is not TaskType.TOOL or not task.params.get("watermark"):
             return result
-        marked = await asyncio.gather(
-            *(asyncio.to_thread(watermark.mark, a, self.watermark_text) for a in result.artifacts)
-        )
-        return replace(result, artifacts=list(marked))
+        slots = asyncio.Semaphore(MARKING_AT_ONCE)
+        done: dict[int, asyncio.Task[Artifact]] = {}  # the same output given N times: marked once
+
+        async def mark(artifact: Artifact) -> Artifact:
+            async with slots:
+                return await asyncio.to_thread(watermark.mark, artifact, self.watermark_text)
+
+        async with asyncio.TaskGroup() as group:
+            for artifact in result.artifacts:
+                if id(artifact) not in done:
+                    done[id(artifact)] = group.create_task(mark(artifact))
+        return replace(result, artifacts=[done[id(a)].result() for a in result.artifacts])
 
     def files(
         self, task: Task, job: Job, result: Finished, keys: list[str]

@@ -27,7 +27,7 @@ from typing import Any
 
 from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.moderation import MODERATION_ERROR, DenyList
-from hatchery.domain.tasks import Task
+from hatchery.domain.tasks import Task, TaskType
 from hatchery.providers.base import (
     Artifact,
     Finished,
@@ -257,7 +257,9 @@ class TaskRunner:
         slots = asyncio.Semaphore(PARALLEL_PUTS)
 
         async def put(index: int, artifact: Artifact) -> str:
-            key = output_key(task.file_token, index, artifact.extension)
+            key = output_key(
+                task.file_token, index, artifact.extension, tool=task.type is TaskType.TOOL
+            )
             async with slots:
                 await self._put(task, key, artifact)
             return key

@@ -101,7 +101,10 @@ class ToolSuccessResult(wire.Wire):
 
     fileId: str = Field(pattern=FILE_ID, examples=[_OUTPUT["fileId"]])
     type: FileTypeName
-    file: StorageFile = Field(description="The file, with fresh signed URLs.")
+    file: StorageFile | None = Field(
+        description="The file, with fresh signed URLs; null in a list of executions (hydrate "
+        "it with GET /v1/files/{fileId}) and once a temporary file has been removed."
+    )
 
 
 class ExecutedTool(wire.Wire):
@@ -779,7 +782,8 @@ def _list_executions(settings: Settings) -> Doc:
         "listToolExecutions",
         "List tool executions",
         "The account's executions, newest first, by cursor (the contract's G2 list), 50 a page "
-        "unless `limit` says otherwise.",
+        "unless `limit` says otherwise. Their results name their files without hydrating them "
+        "(`file` null): `GET /v1/tools/executions/{id}` or `GET /v1/files/{fileId}` does.",
         Group.EXECUTION,
         {
             "200": _answer(

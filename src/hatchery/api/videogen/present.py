@@ -136,9 +136,9 @@ def execution(task: Task, results: list[dict[str, Any]] | None) -> dict[str, Any
     }
 
 
-def result(file: dict[str, Any]) -> dict[str, Any]:
-    """One output as a ``ToolSuccessResult``, its file hydrated."""
-    return {"fileId": file["fileId"], "type": file["type"], "file": file}
+def result(file_id: str, kind: str | None, file: dict[str, Any] | None) -> dict[str, Any]:
+    """One output as a ``ToolSuccessResult``: its file, hydrated, when it is shown."""
+    return {"fileId": file_id, "type": file["type"] if file else kind, "file": file}
 
 
 def voice(v: Voice) -> dict[str, Any]:

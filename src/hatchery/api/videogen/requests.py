@@ -28,6 +28,8 @@ SOUND_SECONDS = 10.0  # a sound effect's (G2: "about 10 s when omitted")
 MAX_INPUT_SECONDS = 60  # the longest video a video tool reads
 MAX_AVATAR_SECONDS = 300  # the longest audio an avatar speaks
 VOICE_PREFIX, PRESENTER_PREFIX = "vg_voic_", "vg_pres_"
+MAX_VIDEO_SECONDS = 600  # new video one execution may make, over all its results
+VARIED_VIDEO = ("generate-video-clip", "generate-avatar")  # a new video for each result
 
 
 class ToolRequests:
@@ -40,6 +42,7 @@ class ToolRequests:
     async def params(self, account: Account, tool: str, body: schemas.ToolBody) -> ToolParams:
         build = _BUILDERS[tool]
         fields = await build(self, account, body)
+        _check_video_total(tool, body.numResults or 1, fields.get("duration", 0))
         return ToolParams(
             tool=tool,
             num_outputs=body.numResults or 1,
@@ -86,6 +89,16 @@ class ToolRequests:
         ]
 
 
+def _check_video_total(tool: str, results: int, seconds: int) -> None:
+    """One execution makes at most MAX_VIDEO_SECONDS of new video in all: its outputs are held
+    until the last is made."""
+    if tool in VARIED_VIDEO and results * seconds > MAX_VIDEO_SECONDS:
+        raise ValidationFailed(
+            f"numResults: {results} results of {seconds} s are {results * seconds} s of video; "
+            f"one execution makes at most {MAX_VIDEO_SECONDS} s, so ask for fewer results"
+        )
+
+
 def _watermark_mode(body: schemas.ToolBody) -> str | None:
     """The body's watermarkMode (AUTO when omitted or null); None for a tool without one."""
     if isinstance(body, schemas.MarkedToolBody):
@@ -104,6 +117,11 @@ def _aspect(ratio: schemas.AspectRatio | None) -> list[int]:
 def _seconds(given: InputFile, field: str, most: int) -> int:
     """The whole seconds an input is billed for, refused when longer than ``most``."""
     seconds = given.seconds or 0.0
+    if seconds <= 0:
+        raise ValidationFailed(
+            f"{field}: the length of file {given.file_id} could not be read; upload it again "
+            "re-encoded (an MP4 with H.264, or an MP3)"
+        )
     if seconds > most:
         raise ValidationFailed(
             f"{field}: file {given.file_id} is {seconds:.1f} s long; at most {most} s can be used"

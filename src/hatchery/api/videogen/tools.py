@@ -29,7 +29,7 @@ from hatchery.api.videogen.errors import VideoGenRoute
 from hatchery.api.videogen.present import EXECUTION_STATUS, execution, result, storage_file
 from hatchery.api.videogen.requests import ToolRequests
 from hatchery.api.videogen.schemas import TOOL_BODIES, ToolBody
-from hatchery.domain.tasks import Task, TaskType
+from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.domain.tools import TOOLS, ToolParams, is_execution_id, new_execution_id
 from hatchery.errors import BadRequest, Conflict, InvalidId, NotFound, ValidationFailed
 from hatchery.providers.base import Job
@@ -150,17 +150,22 @@ async def _read(services: Services, execution_id: str, account: Account) -> Task
     return task
 
 
-async def shown(services: Services, task: Task) -> dict[str, Any]:
-    """The execution, its results' files hydrated (signed URLs fresh)."""
-    results = None
-    if task.status.terminal and task.output:
-        results = []
+async def shown(services: Services, task: Task, *, hydrate: bool = True) -> dict[str, Any]:
+    """The execution; its results' files hydrated (signed URLs fresh), or, in lists, only their
+    ids and types (``file`` null: hydrate with ``GET /v1/files/{fileId}``). A result whose file
+    has since been removed (a temporary one) keeps its place, with ``file`` null."""
+    if not (task.status is TaskStatus.COMPLETED and task.output):
+        return execution(task, None)
+    ids: list[str] = list(task.output.get("file_ids", []))
+    files: dict[str, dict[str, Any]] = {}
+    if hydrate:
         async with services.db.read() as conn:
-            files = await file_store.many(conn, task.output.get("file_ids", []), task.account_id)
-        for file in files:
+            found = await file_store.many(conn, ids, task.account_id)
+        for file in found:
             links = await services.files.links(file)
-            results.append(result(storage_file(file, links, services.settings.public_url)))
-    return execution(task, results)
+            files[file.id] = storage_file(file, links, services.settings.public_url)
+    kind = TOOLS[task.model].output.value.upper() if task.model in TOOLS else None
+    return execution(task, [result(file_id, kind, files.get(file_id)) for file_id in ids])
 
 
 @router.get("/v1/tools/executions")
@@ -185,7 +190,7 @@ async def list_executions(
     next_cursor = None if after is None else cursor.pack(CURSOR, after)
     return JSONResponse(
         {
-            "toolExecutions": [await shown(services, task) for task in found],
+            "toolExecutions": [await shown(services, task, hydrate=False) for task in found],
             "hasMore": next_cursor is not None,
             "nextCursor": next_cursor,
         }
