@@ -196,7 +196,7 @@ def _read_container(path: Path, container: Any) -> MediaInfo:
         aspect = video.sample_aspect_ratio
         width, height = display_size(frame.width, frame.height, aspect, frame.rotation)
     kind = "AUDIO" if video is None else "VIDEO"
-    duration = _duration(container, main)
+    duration = stream_seconds(container, main)
     return MediaInfo(
         kind, content_type, extension, width, height, duration, audio is not None, video is not None
     )
@@ -242,7 +242,8 @@ def _matroska_type(video: Any | None, audio: Any | None) -> tuple[str, str]:
     return ("video/webm", "webm") if webm else ("video/x-matroska", "mkv")
 
 
-def _duration(container: Any, stream: Any) -> float | None:
+def stream_seconds(container: Any, stream: Any) -> float | None:
+    """A PyAV container's length in seconds, or its stream's; None when neither says."""
     if container.duration is not None and container.duration > 0:
         return float(container.duration / av.time_base)
     if stream.duration and stream.time_base:

@@ -34,7 +34,13 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
 
-from hatchery.media.probe import CONTAINERS, display_size, quarter_turns, video_stream
+from hatchery.media.probe import (
+    CONTAINERS,
+    display_size,
+    quarter_turns,
+    stream_seconds,
+    video_stream,
+)
 from hatchery.providers.render import faststart
 
 __all__ = [
@@ -399,7 +405,7 @@ def _inspect(data: bytes, container: Any, max_seconds: float, max_pixels: int) -
     stream = video_stream(container)
     if stream is None:
         raise ValueError(f"the file holds no video stream; {_NOT_VIDEO}")
-    seconds = _duration(container, stream)
+    seconds = stream_seconds(container, stream)
     if seconds is not None and seconds > max_seconds + 0.5:
         raise ValueError(_too_long(max_seconds))
     frame = next(iter(container.decode(stream)), None)
@@ -424,14 +430,6 @@ def _inspect(data: bytes, container: Any, max_seconds: float, max_pixels: int) -
         max_seconds,
         _LIBVPX.get(stream.codec_context.name) if _webm_alpha(stream) else None,
     )
-
-
-def _duration(container: Any, stream: Any) -> float | None:
-    if container.duration is not None and container.duration > 0:
-        return float(container.duration / av.time_base)
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return None
 
 
 def _rate(stream: Any) -> Fraction:
@@ -584,7 +582,7 @@ def mux_audio(video_mp4: bytes, audio: Audio | bytes) -> bytes:
             stream = video_stream(source)
             if stream is None:
                 raise ValueError(f"the file holds no video stream; {_NOT_VIDEO}")
-            header = _duration(source, stream)
+            header = stream_seconds(source, stream)
             out = io.BytesIO()
             with av.open(out, "w", format="mp4") as target:
                 copy = target.add_stream_from_template(stream)
