@@ -23,6 +23,7 @@ from tests.files_helpers import create_upload, png, upload
 from tests.helpers import ServerProcess, free_port, wait_for_task
 from tests.s3_server import S3Server
 from tests.store_helpers import new_account
+from tests.tools_helpers import download, image, succeeded
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,19 @@ def test_an_egg_output_url_redirects_to_the_store(
     first = httpx.get(stable)
     assert first.status_code == 302 and first.headers["location"].startswith(s3_server.endpoint)
     assert httpx.get(stable, follow_redirects=True).content.startswith(b"\x89PNG")
+    assert not (server.data_dir / "outputs").exists()
+
+
+def test_a_tool_reads_its_input_from_the_store_and_writes_its_outputs_there(
+    server: ServerProcess, s3_server: S3Server
+) -> None:
+    with server.client() as client:
+        source = upload(client, png(120, 80), "an S3 input")["fileId"]
+        execution = succeeded(client, "upscale-image", imageStorageFileId=source)
+    result = execution["results"][0]
+    url = result["file"]["downloadSource"]["url"]
+    assert url.startswith(s3_server.endpoint) and "X-Amz-Signature" in url
+    assert image(download(result)).size == (240, 160)
     assert not (server.data_dir / "outputs").exists()
 
 
