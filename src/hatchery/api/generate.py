@@ -62,21 +62,22 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body is larger than {limit} bytes")
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; BadRequest saying why it is not."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
+
+
 class Submitter:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.catalog: Catalog = services.catalog
         self.schema = generate_model(self.catalog.names)
-
-    @staticmethod
-    def json_object(raw: bytes) -> dict[str, Any]:
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"Request body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise BadRequest("Request body must be a JSON object")
-        return body
 
     def validate(self, body: dict[str, Any]) -> GenerateBase:
         try:
@@ -122,20 +123,18 @@ class Submitter:
     ) -> tuple[Task, bool]:
         """The task the body asks for, and whether it is one an earlier request with the same
         Idempotency-Key created (then nothing new is created or charged)."""
-        body = self.json_object(raw)
+        body = json_object(raw)
         request = self.validate(body)
         if key is None:
             return await self._queue(account, request), False
-        queue, body_fingerprint = self.services.queue, idempotency.fingerprint(body)
-        claim = await queue.claim_key(account.id, key, body_fingerprint)
-        if not claim.mine:
-            task_id = idempotency.replayed_task(key, claim, body_fingerprint)
-            return await self._original(account, task_id), True
-        try:
-            return await self._queue(account, request, (key, claim)), False
-        except BaseException:
-            await asyncio.shield(queue.forget_key(account.id, key, claim))
-            raise
+        return await idempotency.once(
+            self.services.queue,
+            account.id,
+            key,
+            body,
+            lambda claimed: self._queue(account, request, claimed),
+            lambda task_id: self._original(account, task_id),
+        )
 
     async def _original(self, account: Account, task_id: str) -> Task:
         task = await task_store.read(self.services.db.driver, task_id, account.id)

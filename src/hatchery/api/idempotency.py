@@ -8,14 +8,21 @@ across API processes and under any number of concurrent duplicates.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 
+from hatchery.domain.tasks import Task
 from hatchery.errors import BadRequest, Conflict, IdempotencyMismatch
 from hatchery.store.idempotency import Claimed
+from hatchery.store.queue import TaskQueue
+
+Create = Callable[[tuple[str, Claimed]], Awaitable[Task]]
+Original = Callable[[str], Awaitable[Task]]
 
 MAX_KEY = 255
 
@@ -51,3 +58,25 @@ def replayed_task(key: str, claimed: Claimed, body_fingerprint: str) -> str:
             retry_after=1,
         )
     return claimed.task_id
+
+
+async def once(
+    queue: TaskQueue,
+    account_id: str,
+    key: str,
+    body: dict[str, Any],
+    create: Create,
+    original: Original,
+) -> tuple[Task, bool]:
+    """The task ``create`` makes under the claimed key, or the one a request with the same key
+    and body made (``original``; then True: nothing new is created or charged). A create that
+    fails gives the key back, so a retry may use it."""
+    body_fingerprint = fingerprint(body)
+    claim = await queue.claim_key(account_id, key, body_fingerprint)
+    if not claim.mine:
+        return await original(replayed_task(key, claim, body_fingerprint)), True
+    try:
+        return await create((key, claim)), False
+    except BaseException:
+        await asyncio.shield(queue.forget_key(account_id, key, claim))
+        raise

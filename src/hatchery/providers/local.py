@@ -80,8 +80,11 @@ class LocalProvider:
 
         if job.tool in local_tools.SAME_EACH_TIME:
             return Finished([await one(0)] * job.num_outputs, usage={"renderer": "local-tools"})
-        async with asyncio.TaskGroup() as group:
-            made = [group.create_task(one(i)) for i in range(job.num_outputs)]
+        try:
+            async with asyncio.TaskGroup() as group:
+                made = [group.create_task(one(i)) for i in range(job.num_outputs)]
+        except ExceptionGroup as failed:  # the first failure, as the runner knows it
+            raise failed.exceptions[0] from None
         return Finished([task.result() for task in made], usage={"renderer": "local-tools"})
 
     async def _inputs(self, job: Job) -> local_tools.Inputs:

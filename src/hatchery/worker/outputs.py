@@ -42,10 +42,13 @@ class OutputPolicy:
             async with slots:
                 return await asyncio.to_thread(watermark.mark, artifact, self.watermark_text)
 
-        async with asyncio.TaskGroup() as group:
-            for artifact in result.artifacts:
-                if id(artifact) not in done:
-                    done[id(artifact)] = group.create_task(mark(artifact))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for artifact in result.artifacts:
+                    if id(artifact) not in done:
+                        done[id(artifact)] = group.create_task(mark(artifact))
+        except ExceptionGroup as failed:  # the first failure (ValueError: cannot be marked)
+            raise failed.exceptions[0] from None
         return replace(result, artifacts=[done[id(a)].result() for a in result.artifacts])
 
     def files(

@@ -144,7 +144,11 @@ class TaskRunner:
             await self.queue.fail(attempt.lease, f"generation failed: {exc}", tried)
             return
         job = fitted(self.providers[provider], attempt.job)  # the size it made
-        result = await self.outputs.finish(attempt.task, result)
+        try:
+            result = await self.outputs.finish(attempt.task, result)
+        except ValueError as exc:  # an output the watermark cannot be drawn on
+            await self.queue.fail(attempt.lease, f"generation failed: {exc}")
+            return
         try:
             keys = await self._put_outputs(attempt.task, result)
         except StorageUnavailable as exc:  # not the task's fault: it runs again later, resuming

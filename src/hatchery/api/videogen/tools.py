@@ -9,8 +9,6 @@ works as on ``POST /v1/generate``.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -22,7 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from hatchery.api import cursor, idempotency, watch
 from hatchery.api.cancel import cancel
 from hatchery.api.context import services_of
-from hatchery.api.generate import read_body
+from hatchery.api.generate import json_object, read_body
 from hatchery.api.idempotency import idempotency_key
 from hatchery.api.videogen.auth import Group, caller
 from hatchery.api.videogen.errors import VideoGenRoute
@@ -47,13 +45,7 @@ PAGE = 50
 TOOL_TYPE = TaskType.TOOL.value
 
 
-def _body(tool: str, raw: bytes) -> ToolBody:
-    try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object")
+def _body(tool: str, data: dict[str, Any]) -> ToolBody:
     try:
         return TOOL_BODIES[tool].model_validate(data)
     except ValidationError as exc:
@@ -102,20 +94,21 @@ async def submit(
     services: Services, account: Account, tool: str, raw: bytes, key: str | None
 ) -> Task:
     """The execution the body asks for (or, for a repeated Idempotency-Key, the first one)."""
-    body = _body(tool, raw)
-    params = await ToolRequests(services.files, services.settings).params(account, tool, body)
+    data = json_object(raw or b"{}")  # no body: each missing field is named
+    params = await ToolRequests(services.files, services.settings).params(
+        account, tool, _body(tool, data)
+    )
     if key is None:
         return await _queue(services, account, params, None)
-    queue = services.queue
-    fingerprint = idempotency.fingerprint({"tool": tool, **json.loads(raw or b"{}")})
-    claim = await queue.claim_key(account.id, key, fingerprint)
-    if not claim.mine:
-        return await _read(services, idempotency.replayed_task(key, claim, fingerprint), account)
-    try:
-        return await _queue(services, account, params, (key, claim))
-    except BaseException:
-        await asyncio.shield(queue.forget_key(account.id, key, claim))
-        raise
+    task, _ = await idempotency.once(
+        services.queue,
+        account.id,
+        key,
+        {"tool": tool, **data},
+        lambda claimed: _queue(services, account, params, claimed),
+        lambda task_id: _read(services, task_id, account),
+    )
+    return task
 
 
 def _tool_route(tool: str) -> Callable[[Request], Awaitable[Response]]:
