@@ -3,15 +3,19 @@
 as invalid as it was, so the checks still judge the server by the document:
 
 - **Off the network.** The server resolves the host names of ``webhook_url`` and ``image_urls``
-  at submit. Every URL that passes the server's own syntax check gets a public IP literal as its
-  host (judged without DNS; never contacted, since the server runs no task), at the same length
-  where it can; invalid URLs are left as they are.
+  at submit, and of a webhook endpoint's ``url`` when it is registered. Every URL that passes
+  the server's own syntax check (the endpoint's once the white space around it is stripped, as
+  the server does) gets a public IP literal as its host (judged without DNS; never contacted,
+  since the server runs no task and sends no webhook), at the same length where it can; invalid
+  URLs are left as they are.
 - **Bounded.** A valid ``Prefer`` that asks to wait gets ``, wait=0`` appended (the last
   preference wins): a task never ends here, so ``wait=60`` would hold the request a minute.
 - **State the document can only describe.** A valid ``Idempotency-Key`` becomes unique (the same
   key with another body is 422 by design); a valid request (positive case) sends ``cursor``
-  without ``page`` and a ``start_date`` not after ``end_date`` (JSON Schema cannot relate two
-  parameters; the document says it in words).
+  without ``page``, ``toolExecutionId`` without ``fileId`` and a ``start_date`` not after
+  ``end_date`` (JSON Schema cannot relate two parameters; the document says it in words). An
+  account has at most 50 webhook endpoints: once the run has made 40, each new one deletes the
+  oldest it made (``after_call``), so a valid registration is never refused for it.
 
 And a few failures are left out (``filter_failure``), each for a reason written down below: an
 ``Allow`` header that also names the methods of an overlapping documented path, and known server
@@ -22,14 +26,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import deque
 from datetime import date
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 import schemathesis
 
 from hatchery.api import watch
+from hatchery.api.videogen.openapi_tools import STRIPPED
 from hatchery.errors import BadRequest
 from hatchery.net.guard import URLRefused, check_url_syntax
 
@@ -64,6 +71,8 @@ def offline_body(body: dict[str, Any], positive: bool) -> dict[str, Any]:
     body = dict(body)
     if "webhook_url" in body:
         body["webhook_url"] = offline_url(body["webhook_url"])
+    if "url" in body:  # a webhook endpoint's, stripped by the server first
+        body["url"] = offline_padded_url(body["url"])
     if isinstance(body.get("image_urls"), list):
         body["image_urls"] = [offline_url(url) for url in body["image_urls"]]
     return body
@@ -85,6 +94,19 @@ def offline_url(url: Any) -> Any:
     if not _valid_syntax(rewritten):  # never send a name to be resolved
         return _same_length(f"http://{PUBLIC_IP}", "/", len(url))
     return rewritten
+
+
+PADDED = re.compile(f"({STRIPPED}*)(.*?)({STRIPPED}*)", re.DOTALL)
+
+
+def offline_padded_url(url: Any) -> Any:
+    """:func:`offline_url` of what is left once the white space around ``url`` is stripped, the
+    white space kept."""
+    if not isinstance(url, str):
+        return url
+    match = PADDED.fullmatch(url)
+    assert match is not None
+    return match[1] + offline_url(match[2]) + match[3]
 
 
 def _same_length(head: str, tail: str, length: int) -> str:
@@ -135,6 +157,8 @@ def _waits(value: Any) -> bool:
 def related_query(query: dict[str, Any]) -> dict[str, Any]:
     if query.get("cursor") and query.get("page") not in (None, ""):
         del query["page"]
+    if query.get("toolExecutionId") is not None:
+        query.pop("fileId", None)
     start, end = _day(query.get("start_date")), _day(query.get("end_date"))
     if start and end and end < start:
         query["start_date"], query["end_date"] = query["end_date"], query["start_date"]
@@ -204,3 +228,30 @@ def template_pattern(template: str, item: dict[str, Any]) -> str:
         else re.escape(part)
         for part in parts
     )
+
+
+# --------------------------------------------------------------------------- webhook endpoints
+
+ENDPOINTS = "/v1/webhooks/endpoints"
+KEPT = 40  # of the endpoints the run made; an account has at most 50
+made: deque[tuple[str, str]] = deque()  # (URL, Authorization) of each endpoint made, oldest first
+
+
+@schemathesis.hook
+def after_call(context: schemathesis.HookContext, case: schemathesis.Case, response: Any) -> None:
+    """Once the run has made ``KEPT`` webhook endpoints, each new one deletes the oldest."""
+    if case.operation.path != ENDPOINTS or case.method.upper() != "POST":
+        return
+    if response.status_code != 201:
+        return
+    at = urlsplit(str(response.request.url))
+    endpoint = f"{at.scheme}://{at.netloc}{ENDPOINTS}/{response.json()['endpointId']}"
+    made.append((endpoint, _authorization(response)))
+    while len(made) > KEPT:
+        oldest, authorization = made.popleft()
+        httpx.delete(oldest, headers={"Authorization": authorization}, timeout=20)
+
+
+def _authorization(response: Any) -> str:
+    headers = response.request.headers
+    return str(headers.get("Authorization") or headers.get("authorization"))

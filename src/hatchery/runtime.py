@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import logging
 
+from hatchery.api.videogen import hooks
+from hatchery.domain.webhooks import Schedule, parse_schedule
 from hatchery.files.ingest import FileProcessor, Limits
 from hatchery.files.janitor import FileJanitor
 from hatchery.services import Services
 from hatchery.store.notify import PgListener
-from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
+from hatchery.webhooks.delivery import Schedules, WebhookDispatcher
 from hatchery.worker.gate import CircuitBreaker, ProviderGate
 from hatchery.worker.loopwatch import LoopWatch
 from hatchery.worker.outputs import OutputPolicy
@@ -67,12 +69,20 @@ class Background:
             services.http,
             services.notifier,
             owner=self.worker.owner,
-            policy=RetryPolicy(
-                s.webhook_max_retries, s.webhook_backoff_base, s.webhook_backoff_max
+            schedules=Schedules(
+                url=Schedule.exponential(
+                    s.webhook_max_retries,
+                    s.webhook_backoff_base,
+                    s.webhook_backoff_max,
+                    s.webhook_timeout,
+                ),
+                endpoint=Schedule(
+                    parse_schedule(s.webhook_endpoint_schedule), s.webhook_endpoint_timeout
+                ),
             ),
-            timeout=s.webhook_timeout,
             allow_private=s.allow_private_urls,
             poll_interval=s.poll_interval,
+            renderers=hooks.renderers(services),  # the payloads with signed URLs, made fresh
         )
         self.files = FileProcessor(
             services.db,

@@ -20,7 +20,8 @@ from hatchery.storage import ObjectStore, UrlSigner, load_secret, open_store
 from hatchery.store.db import Database
 from hatchery.store.keycache import KeyCache
 from hatchery.store.notify import Notifier
-from hatchery.store.queue import TaskQueue, WebhookOutbox
+from hatchery.store.queue import TaskQueue
+from hatchery.store.webhooks import WebhookOutbox, WebhookRegistry
 
 USER_AGENT = "hatchery/0.1 (+https://github.com/hatchery)"
 
@@ -40,6 +41,7 @@ class Services:
     keys: KeyCache
     queue: TaskQueue
     outbox: WebhookOutbox
+    webhooks: WebhookRegistry
     catalog: Catalog
     providers: dict[str, Provider]
     storage: ObjectStore
@@ -80,7 +82,14 @@ class Services:
             queue=TaskQueue(
                 db, notifier, public_url=settings.public_url, lease_seconds=settings.lease_seconds
             ),
-            outbox=WebhookOutbox(db, lease_seconds=settings.webhook_timeout * 2),
+            outbox=WebhookOutbox(
+                db,
+                notifier,
+                lease_seconds=2 * max(settings.webhook_timeout, settings.webhook_endpoint_timeout),
+                per_target=settings.webhook_per_receiver,
+                disable_after=settings.webhook_disable_after,
+            ),
+            webhooks=WebhookRegistry(db, notifier),
             catalog=catalog,
             providers=providers,
             storage=storage,

@@ -50,6 +50,13 @@ class Settings:
     webhook_max_retries: int = 5
     webhook_backoff_base: float = 60.0
     webhook_backoff_max: float = 4 * 3600.0
+    # Registered endpoints (the VideoGen API's registry): their answer timeout, their retry
+    # schedule, how long an endpoint may fail every attempt before it is disabled, and how many
+    # attempts one receiver gets at once (so a slow one cannot hold back the others).
+    webhook_endpoint_timeout: float = 15.0
+    webhook_endpoint_schedule: str = "5s,5m,30m,2h,5h,10h"
+    webhook_disable_after: float = 5 * 86400.0
+    webhook_per_receiver: int = 4
     reference_max_bytes: int = 20 * 1024 * 1024
     reference_timeout: float = 15.0
     gemini_api_key: str = field(default="", repr=False)
@@ -113,6 +120,7 @@ class Settings:
         self._check_rate_limits()
         self._check_storage()
         self._check_tools()
+        self._check_webhooks()
         if not 0 <= self.key_cache_seconds <= 60:  # NaN fails this too
             raise SettingsError(f"{PREFIX}KEY_CACHE_SECONDS must be from 0 to 60")
 
@@ -128,6 +136,8 @@ class Settings:
             "poll_interval",
             "reaper_interval",
             "webhook_timeout",
+            "webhook_endpoint_timeout",
+            "webhook_disable_after",
             "upstream_timeout",
             "upstream_deadline",
             "upstream_poll_max",
@@ -148,6 +158,7 @@ class Settings:
             "upstream_max_bytes",
             "max_body_bytes",
             "max_upload_bytes",
+            "webhook_per_receiver",
         )
         for name in counts:
             if getattr(self, name) < 1:
@@ -193,6 +204,16 @@ class Settings:
             raise SettingsError(f"{PREFIX}WATERMARK_TEXT must be 1 to 40 characters")
         if self.local_parallel < 0:
             raise SettingsError(f"{PREFIX}LOCAL_PARALLEL must be 0 (one per core) or more")
+
+    def _check_webhooks(self) -> None:
+        from hatchery.domain.webhooks import parse_schedule
+
+        try:
+            parse_schedule(self.webhook_endpoint_schedule)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}WEBHOOK_ENDPOINT_SCHEDULE: {exc}") from None
+        if self.webhook_max_retries < 0:
+            raise SettingsError(f"{PREFIX}WEBHOOK_MAX_RETRIES must be 0 or more")
 
     @property
     def local_threads(self) -> int:

@@ -36,12 +36,19 @@ from hatchery.api.openapi import openapi_document
 from hatchery.api.videogen import files as videogen_files
 from hatchery.api.videogen import openapi as videogen
 from hatchery.api.videogen import openapi_tools as videogen_tools
+from hatchery.api.videogen import openapi_webhooks as videogen_hooks
 from hatchery.api.videogen import playback, resources
 from hatchery.api.videogen import tools as videogen_tool_routes
+from hatchery.api.videogen import webhooks as videogen_webhook_routes
 from hatchery.api.videogen.auth import LIMITS, Group
 from hatchery.api.videogen.errors import ANSWERS, MISSING_KEY
 from hatchery.api.videogen.present import EXECUTION_STATUS
-from hatchery.api.videogen.schemas import TOOL_BODIES, CreateFileUpload, TextToSpeech
+from hatchery.api.videogen.schemas import (
+    TOOL_BODIES,
+    CreateFileUpload,
+    CreateWebhookEndpoint,
+    TextToSpeech,
+)
 from hatchery.domain.catalog import TOOL_PRICES, Catalog
 from hatchery.domain.files import (
     FileStatus,
@@ -51,16 +58,34 @@ from hatchery.domain.files import (
     is_file_id,
     is_playback_id,
 )
+from hatchery.domain.keys import new_id
 from hatchery.domain.tasks import EGG_TYPES, TaskStatus
 from hatchery.domain.tools import TOOLS, is_execution_id
+from hatchery.domain.webhooks import (
+    SUBSCRIBABLE,
+    TASK_EVENTS,
+    TEST_EVENT,
+    is_endpoint_id,
+    new_endpoint_id,
+    new_endpoint_secret,
+    new_message_id,
+)
 from hatchery.errors import BadRequest, HatcheryError, NotAllowed
 from hatchery.net.guard import URLRefused, check_url_syntax
 from hatchery.offline import avatar, speech
 from hatchery.services import Services
 from hatchery.settings import Settings
 from hatchery.storage.local import check_key
+from hatchery.store import endpoints as endpoint_store
+from hatchery.store import outbox
 from tests.files_helpers import create_upload, mp4, png, wait_for_file
-from tests.helpers import ServerProcess, create_account, free_port, wait_for_task
+from tests.helpers import (
+    LocalHTTPServer,
+    ServerProcess,
+    create_account,
+    free_port,
+    wait_for_task,
+)
 from tests.tools_helpers import wait_for_execution
 
 # Hypothesis keeps caches (Unicode tables; constants of the local modules, read when the tests are
@@ -117,6 +142,15 @@ GROUPS = {
     "cancelToolExecution": Group.CANCEL,
     "listTtsVoices": Group.RESOURCES,
     "listAvatarPresenters": Group.RESOURCES,
+    "createWebhookEndpoint": Group.WEBHOOKS_CHANGE,
+    "listWebhookEndpoints": Group.WEBHOOKS_READ,
+    "getWebhookEndpoint": Group.WEBHOOKS_READ,
+    "deleteWebhookEndpoint": Group.WEBHOOKS_CHANGE,
+    "enableWebhookEndpoint": Group.WEBHOOKS_CHANGE,
+    "testWebhookEndpoint": Group.WEBHOOKS_SEND,
+    "listWebhookDeliveries": Group.WEBHOOKS_READ,
+    "getWebhookDelivery": Group.WEBHOOKS_READ,
+    "redeliverWebhookDelivery": Group.WEBHOOKS_SEND,
 }
 # The VideoGen API's routes that take no key (the presenters' pictures and previews).
 PUBLIC_VIDEOGEN = {"getAvatarPresenterAsset"}
@@ -322,6 +356,7 @@ def test_videogen_operations_take_the_bearer_key_and_say_their_hourly_limits(
     headers = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
     tags = {"/v1/files": "VideoGen: Files", "/v1/tools": "VideoGen: Tools"}
     tags["/v1/resources"] = "VideoGen: Resources"
+    tags["/v1/webhooks"] = "VideoGen: Webhooks"
     for path, method, operation in of_dialect(doc, "videogen"):
         assert operation["tags"] == [tags["/".join(path.split("/")[:3])]], (method, path)
         if operation["operationId"] in PUBLIC_VIDEOGEN:
@@ -357,6 +392,10 @@ def test_the_contract_error_codes_per_operation(doc: dict[str, Any]) -> None:
     for status in ("408", "413"):
         assert codes("/v1/generate", "post", status) == ["BAD_REQUEST"]
     assert codes("/v1/tasks/{task_id}/cancel", "post", "409") == ["CONFLICT"]
+    hooks = "/v1/tasks/{task_id}/webhooks"
+    assert codes(hooks, "get", "404") == ["NOT_FOUND"]
+    assert codes(f"{hooks}/{{delivery_id}}/redeliver", "post", "404") == ["NOT_FOUND"]
+    assert codes(f"{hooks}/{{delivery_id}}/redeliver", "post", "409") == ["CONFLICT"]
     for path in ("/v1/usage", "/v1/usage/summary", "/v1/account"):
         assert codes(path, "get", "404") == ["NOT_FOUND"]
 
@@ -399,6 +438,48 @@ def test_the_videogen_error_codes_per_operation(doc: dict[str, Any]) -> None:
     assert codes("putFileUpload", "413") == ["file_too_large"]
     for operation_id in ("putFileUpload", "getSignedObject", "getPrivatePlaylist"):
         assert codes(operation_id, "403") == ["invalid_signature"]
+
+
+# What each webhook operation answers besides the errors of every VideoGen operation: its success
+# and the codes of its 400, 404 and 409 (api.videogen.webhooks).
+WEBHOOK_CODES: dict[str, tuple[str, list[str] | None, list[str] | None, list[str] | None]] = {
+    "createWebhookEndpoint": ("201", ["invalid_parameters"], None, None),
+    "listWebhookEndpoints": ("200", None, None, None),
+    "getWebhookEndpoint": ("200", ["invalid_id"], ["not_found"], None),
+    "deleteWebhookEndpoint": ("204", ["invalid_id"], ["not_found"], None),
+    "enableWebhookEndpoint": ("200", ["invalid_id"], ["not_found"], None),
+    "testWebhookEndpoint": ("202", ["invalid_id"], ["not_found"], ["conflict"]),
+    "listWebhookDeliveries": ("200", ["invalid_parameters", "invalid_id"], None, None),
+    "getWebhookDelivery": ("200", ["invalid_id"], ["not_found"], None),
+    "redeliverWebhookDelivery": ("202", ["invalid_id"], ["not_found"], ["conflict"]),
+}
+
+
+def error_codes(responses: dict[str, Any], status: str) -> list[str] | None:
+    """The codes of a VideoGen operation's error answer of ``status``; None if it has none."""
+    answer = responses.get(status)
+    if answer is None:
+        return None
+    enum: list[str] = answer["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+    return enum
+
+
+def test_the_webhook_error_codes_per_operation(doc: dict[str, Any]) -> None:
+    places = {op["operationId"]: op for _, _, op in of_dialect(doc, "videogen")}
+    assert set(WEBHOOK_CODES) == {op for op, group in GROUPS.items() if "webhooks" in group}
+    for operation_id, (success, bad, missing, conflict) in WEBHOOK_CODES.items():
+        responses = places[operation_id]["responses"]
+        expected = {success, "400", "404", "409"} - {
+            status
+            for status, codes_of in (("400", bad), ("404", missing), ("409", conflict))
+            if codes_of is None
+        }
+        assert set(responses) == expected | V1_ERRORS, operation_id
+        found = {status: error_codes(responses, status) for status in ("400", "404", "409")}
+        assert found == {"400": bad, "404": missing, "409": conflict}, operation_id
+        assert error_codes(responses, "403") == ["forbidden"]
+        assert error_codes(responses, "503") == ["service_unavailable"]
+        assert ("content" in responses[success]) == (success != "204"), operation_id
 
 
 def test_the_tool_error_codes_per_operation(doc: dict[str, Any]) -> None:
@@ -479,10 +560,31 @@ def test_the_enums_are_the_servers(doc: dict[str, Any]) -> None:
     assert enum("TtsVoice", "displayGender") >= {voice.gender for voice in speech.voices()}
     genders = {presenter.gender for presenter in avatar.presenters()}
     assert enum("AvatarPresenter", "displayableGender") >= genders
+    webhook_enums_are_the_servers(doc)
     assets = doc["paths"]["/v1/resources/avatar-presenters/{presenterId}/{asset}"]["get"]
     asset = next(p for p in assets["parameters"] if p["name"] == "asset")
     assert asset["schema"]["enum"] == list(resources.ASSETS)
     assert set(assets["responses"]["200"]["content"]) == {t for t, _ in resources.ASSETS.values()}
+
+
+def webhook_enums_are_the_servers(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+
+    def enum(schema: str, field: str) -> list[str]:
+        prop = schemas[schema]["properties"][field]
+        found: list[str] = (prop.get("items") or prop)["enum"]
+        return found
+
+    statuses = {outbox.PENDING, outbox.DELIVERED, outbox.FAILED, outbox.CANCELLED}
+    for name in ("WebhookEndpoint", "NewWebhookEndpoint"):
+        assert enum(name, "events") == list(SUBSCRIBABLE)
+        assert set(enum(name, "status")) == {endpoint_store.ENABLED, endpoint_store.DISABLED}
+    assert enum("CreateWebhookEndpointRequest", "events") == list(SUBSCRIBABLE)
+    assert TEST_EVENT not in SUBSCRIBABLE
+    assert set(enum("WebhookDelivery", "event")) == {*SUBSCRIBABLE, TEST_EVENT}
+    assert set(enum("WebhookDelivery", "status")) == statuses
+    assert set(enum("TaskWebhook", "event")) == set(TASK_EVENTS)
+    assert set(enum("TaskWebhook", "status")) == statuses
 
 
 def test_a_submit_links_to_the_task_operations(doc: dict[str, Any]) -> None:
@@ -490,7 +592,16 @@ def test_a_submit_links_to_the_task_operations(doc: dict[str, Any]) -> None:
     for status in ("200", "202"):
         links = doc["paths"]["/v1/generate"]["post"]["responses"][status]["links"]
         targets = {link["operationId"] for link in links.values()}
-        assert targets == {"getTask", "cancelTask", "streamTaskEvents"} <= operation_ids
+        assert (
+            targets
+            == {
+                "getTask",
+                "cancelTask",
+                "streamTaskEvents",
+                "listTaskWebhooks",
+            }
+            <= operation_ids
+        )
         for link in links.values():
             assert link["parameters"] == {"task_id": "$response.body#/data/id"}
 
@@ -524,7 +635,13 @@ def test_the_document_follows_the_catalog_and_the_settings(tmp_path: Path) -> No
         '[[models.pixel.prices]]\nwhen = { resolution = "4k" }\nprice_per_output = "2"\n'
     )
     custom = Settings(
-        data_dir=tmp_path, max_body_bytes=1000, rate_limit="5/second", rate_limit_ip="off"
+        data_dir=tmp_path,
+        max_body_bytes=1000,
+        rate_limit="5/second",
+        rate_limit_ip="off",
+        webhook_max_retries=2,
+        webhook_backoff_base=30,
+        webhook_timeout=12,
     )
     doc = openapi_document(Catalog.load(catalog_file), custom)
     request = doc["components"]["schemas"]["GenerateRequest"]
@@ -536,6 +653,8 @@ def test_the_document_follows_the_catalog_and_the_settings(tmp_path: Path) -> No
     )
     assert "1000 bytes" in generate["responses"]["413"]["description"]
     assert "per API key (5/second" in doc["info"]["description"]
+    hooks = doc["paths"]["/v1/tasks/{task_id}/webhooks"]["get"]["description"]
+    assert "within 12 s" in hooks and "retried 2 times, 30 s and 2 min after" in hooks
 
 
 def test_the_videogen_part_follows_the_catalog_and_the_settings(tmp_path: Path) -> None:
@@ -551,6 +670,9 @@ def test_the_videogen_part_follows_the_catalog_and_the_settings(tmp_path: Path) 
         max_body_bytes=1000,
         temporary_file_hours=48,
         videogen_rate_limits="tools=10/minute,execution=off",
+        webhook_endpoint_schedule="1m, 90s,2h",
+        webhook_endpoint_timeout=7,
+        allow_private_urls=True,
     )
     part = videogen.document(custom, Catalog.load(catalog_file))
     speak = part["paths"]["/v1/tools/text-to-speech"]["post"]
@@ -566,6 +688,10 @@ def test_the_videogen_part_follows_the_catalog_and_the_settings(tmp_path: Path) 
     assert "250 requests per hour per API key (group `cancel`)," in cancel["description"]
     temporary = part["components"]["schemas"]["ImageAssetRequest"]["properties"]
     assert "48 hours" in temporary["isOutputTemporary"]["description"]
+    create = part["paths"]["/v1/webhooks/endpoints"]["post"]["description"]
+    assert "within 7 s" in create and "retried 3 times, 1 min, 90 s and 2 h after" in create
+    url = part["components"]["schemas"]["CreateWebhookEndpointRequest"]["properties"]["url"]
+    assert ecma(url["pattern"]).search("http://10.0.0.1/hook")  # where private URLs are allowed
 
 
 def test_the_examples_name_real_voices_and_presenters(doc: dict[str, Any]) -> None:
@@ -636,6 +762,9 @@ CONCRETE = {  # a value of each path parameter
     "{toolExecutionId}": "vg_exec_Hk2LmP0qRsT5uVwXyZ1aBc",
     "{presenterId}": videogen_tools.PRESENTER_EXAMPLE,
     "{asset}": "image.png",
+    "{endpointId}": videogen_hooks.ENDPOINT_EXAMPLE,
+    "{deliveryId}": videogen_hooks.DELIVERY_EXAMPLE,
+    "{delivery_id}": videogen_hooks.DELIVERY_EXAMPLE,
 }
 
 
@@ -890,6 +1019,109 @@ def test_every_executions_cursor_the_pattern_takes_the_server_takes(value: str) 
     videogen_tool_routes._position(value)  # no BadRequest
 
 
+@examples
+@given(
+    st.sampled_from(["ep_", "ep", "EP_", "vg_file_", ""]),
+    st.one_of(
+        st.text(alphabet="aZ09_-./ \t\né", max_size=44),
+        st.sampled_from(["a" * 7, "a" * 8, "a" * 40, "a" * 41, "a" * 40 + "\n"]),
+    ),
+)
+def test_the_endpoint_id_pattern_is_the_servers(prefix: str, tail: str) -> None:
+    value = prefix + tail
+    assert (ecma(videogen_hooks.ENDPOINT_ID).search(value) is not None) == is_endpoint_id(value)
+
+
+def test_the_webhook_ids_and_secrets_given_out_fit_their_patterns() -> None:
+    """Endpoints', messages' (the ``webhook-id``) and deliveries' ids, and signing secrets; a
+    delivery id is a message's too (the messages queued before the registry have their
+    delivery's)."""
+    for _ in range(500):
+        assert ecma(videogen_hooks.ENDPOINT_ID).search(new_endpoint_id())
+        assert ecma(wire.MESSAGE_ID).search(new_message_id())
+        assert ecma(videogen_hooks.SECRET).search(new_endpoint_secret())
+        delivery = new_id("whd_")
+        assert ecma(wire.DELIVERY_ID).search(delivery) and ecma(wire.MESSAGE_ID).search(delivery)
+        assert videogen_webhook_routes._delivery_id(delivery) == delivery  # no invalid_id
+
+
+@examples
+@given(st.integers(0, 10**cursor.MAX_DIGITS - 1))
+def test_the_deliveries_cursor_pattern_takes_every_cursor_the_server_gives_out(
+    position: int,
+) -> None:
+    given_out = cursor.pack(videogen_webhook_routes.CURSOR, position)
+    assert ecma(videogen_hooks.DELIVERIES_CURSOR).search(given_out)
+    assert videogen_webhook_routes._before(given_out) == position
+
+
+@examples
+@given(st.from_regex(ecma(videogen_hooks.DELIVERIES_CURSOR)))
+def test_every_deliveries_cursor_the_pattern_takes_the_server_takes(value: str) -> None:
+    videogen_webhook_routes._before(value)  # no BadRequest
+
+
+def server_takes_receiver(url: str, allow_private: bool) -> bool:
+    """Whether the server takes the syntax of a webhook endpoint's ``url``: the body's model
+    strips it, then ``net.guard.check_receiver_url`` wants https (or, where private addresses are
+    allowed, http too)."""
+    try:
+        body = CreateWebhookEndpoint.model_validate({"url": url, "events": ["task.failed"]})
+        parsed = check_url_syntax(body.url, max_length=2048)
+    except (ValidationError, URLRefused, ValueError):
+        return False
+    return allow_private or parsed.scheme == "https"
+
+
+PADDING = st.text(alphabet="\t\n \xa0\u200b\u3000\x1c", max_size=2)
+
+
+@examples
+@given(PADDING, URL_LIKE, PADDING, st.booleans())
+def test_the_receiver_url_pattern_is_the_servers(
+    before: str, url: str, after: str, allow_private: bool
+) -> None:
+    value = before + url + after
+    pattern = ecma(videogen_hooks.receiver_url(allow_private))
+    assert (pattern.search(value) is not None) == server_takes_receiver(value, allow_private)
+
+
+@examples
+@given(PADDING, st.integers(2030, 2060), PADDING)
+def test_the_receiver_url_pattern_counts_the_length_as_the_server_does(
+    before: str, length: int, after: str
+) -> None:
+    """At most 2048 characters, once the white space around it is stripped."""
+    value = before + "https://1.1.1.1/".ljust(length, "a") + after
+    pattern = ecma(videogen_hooks.receiver_url(False))
+    assert (pattern.search(value) is not None) == server_takes_receiver(value, False)
+
+
+@examples
+@given(PADDING, st.integers(1015, 1030), PADDING)
+def test_the_endpoint_description_pattern_is_the_servers(
+    before: str, length: int, after: str
+) -> None:
+    value = before + "a" * length + after
+    schema = videogen_hooks.request_schemas(Settings())["CreateWebhookEndpointRequest"]
+    string = schema["properties"]["description"]["anyOf"][0]
+    assert "maxLength" not in string
+    body = {"url": "https://1.1.1.1/", "events": ["task.failed"], "description": value}
+    try:
+        CreateWebhookEndpoint.model_validate(body)
+    except ValidationError:
+        server = False
+    else:
+        server = True
+    assert (re.search(string["pattern"], value) is not None) == server
+
+
+@examples
+@given(st.from_regex(ecma(videogen_hooks.receiver_url(False))))
+def test_every_receiver_url_the_pattern_takes_the_server_takes(url: str) -> None:
+    assert server_takes_receiver(url, allow_private=False)
+
+
 def server_takes_boolean(value: str) -> bool:
     try:
         TypeAdapter(bool).validate_python(value)  # what FastAPI makes of a query's text
@@ -936,15 +1168,15 @@ SPACES = (
 
 
 @examples
-@given(st.text(alphabet=SPACES + "a", max_size=6))
-def test_the_not_blank_pattern_is_the_servers_stripping(value: str) -> None:
+@given(st.text(alphabet=SPACES + "a\x00", max_size=6))
+def test_the_text_pattern_is_the_servers_stripping_and_nul_check(value: str) -> None:
     try:
         CreateFileUpload.model_validate({"displayName": value})
     except ValidationError:
         server = False
     else:
         server = True
-    assert (ecma(videogen.NOT_BLANK).search(value) is not None) == server
+    assert (ecma(videogen.TEXT).search(value) is not None) == server
 
 
 # --------------------------------------------------------------------------- a real server
@@ -993,9 +1225,11 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         "HATCHERY_RATE_LIMIT": "off",
         "HATCHERY_RATE_LIMIT_IP": "off",
         "HATCHERY_ALLOW_PRIVATE_URLS": "0",
-        # The fuzz run sends a few thousand tool requests and hundreds of cancels: the contract's
-        # 500 and 250 an hour would answer most of them 429, leaving their logic untested.
-        "HATCHERY_VIDEOGEN_RATE_LIMITS": "tools=100000/hour,cancel=100000/hour",
+        # The fuzz run sends a few thousand tool requests, hundreds of cancels and of webhook
+        # reads, changes and sends: the contract's 500, 250, 500 and 10 an hour (and our 500)
+        # would answer most of them 429, leaving their logic untested.
+        "HATCHERY_VIDEOGEN_RATE_LIMITS": "tools=100000/hour,cancel=100000/hour,"
+        "webhooks-read=100000/hour,webhooks-change=100000/hour,webhooks-send=100000/hour",
         "PYTHONPATH": str(guard),
         "FUZZ_DNS_LOG": str(guard / "lookups.log"),
     }
@@ -1137,15 +1371,23 @@ def served_group_limits(server: ServerProcess) -> dict[Group, str]:
     return limits
 
 
-NOBODYS_FILE = "vg_file_obLD1OX2eJCrEs0071Z4kA"
-NOBODYS_RUN = "vg_exec_Hk2LmP0qRsT5uVwXyZ1aBc"
+NOBODYS_FILE = CONCRETE["{fileId}"]
+NOBODYS_RUN = CONCRETE["{toolExecutionId}"]
+# A webhook endpoint the fuzz server takes without resolving a name (and never sends to).
+HOOK_BODY = {
+    "url": "https://1.1.1.1/hook",
+    "events": ["task.cancelled", "webhook_endpoint.disabled"],
+}
 
 
 def expected_status(operation_id: str, path: str, body: dict[str, Any] | None) -> int:
-    """What an operation answers a new account: no file or execution is its (404), a tool that
-    names none is queued (202), a list is answered (200)."""
+    """What an operation answers a new account: no file, execution, webhook endpoint or
+    delivery is its (404), a tool that names none is queued (202), an endpoint is made (201), a
+    list is answered (200)."""
     if "{" in path or any("FileId" in name for name in body or {}):
         return 404
+    if operation_id == "createWebhookEndpoint":
+        return 201
     return 202 if operation_id in TOOL_OPERATIONS else 200
 
 
@@ -1166,7 +1408,11 @@ def test_videogen_answers_fit_the_document_and_carry_their_group_limit(
         for p, m, op in of_dialect(doc, "videogen")
         if op["operationId"] in GROUPS
     }
-    bodies = {"searchFiles": {"query": "fox"}, "createFileUpload": {"displayName": "a fox"}}
+    bodies = {
+        "searchFiles": {"query": "fox"},
+        "createFileUpload": {"displayName": "a fox"},
+        "createWebhookEndpoint": HOOK_BODY,
+    }
     for operation_id in TOOL_OPERATIONS:  # the document's example of each tool
         path, method = places[operation_id]
         media = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]
@@ -1174,8 +1420,7 @@ def test_videogen_answers_fit_the_document_and_carry_their_group_limit(
     key = fuzz_server.new_account("videogen-limits@example.com", "100.00")
     with fuzz_server.client(key=key) as client, httpx.Client(base_url=fuzz_server.url) as nobody:
         for operation_id, (path, method) in places.items():
-            url = path.replace("{fileId}", NOBODYS_FILE).replace("{toolExecutionId}", NOBODYS_RUN)
-            body = bodies.get(operation_id)
+            url, body = concrete(path), bodies.get(operation_id)
             answer = client.request(method, url, json=body)
             assert answer.status_code == expected_status(operation_id, path, body), answer.text
             conforms(doc, path, answer)
@@ -1325,6 +1570,182 @@ def resources_fit(doc: dict[str, Any], client: httpx.Client) -> None:
     for answer in (picture, again):
         conforms(doc, ASSET, answer)
     refused(doc, ASSET, httpx.get(thumbnail.replace(".png", ".jpg")), 404, "not_found")
+
+
+HOOKS = "/v1/webhooks/endpoints"
+HOOK = f"{HOOKS}/{{endpointId}}"
+DELIVERIES = "/v1/webhooks/deliveries"
+DELIVERY = f"{DELIVERIES}/{{deliveryId}}"
+TASK_HOOKS = "/v1/tasks/{task_id}/webhooks"
+REDELIVER_TASK_HOOK = f"{TASK_HOOKS}/{{delivery_id}}/redeliver"
+
+
+def disable(server: ServerProcess, endpoint_id: str) -> None:
+    """What the server does to an endpoint whose attempts failed for days (none are made here)."""
+    server.query(
+        "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = :why WHERE id = :id",
+        id=endpoint_id,
+        why="every attempt failed for 5 days",
+    )
+
+
+def fits(doc: dict[str, Any], answers: list[tuple[str, httpx.Response, int]]) -> None:
+    for path, answer, status in answers:
+        assert answer.status_code == status, (path, answer.text)
+        conforms(doc, path, answer)
+
+
+def test_webhook_endpoints_and_deliveries_fit_the_document(
+    fuzz_server: ServerProcess, doc: dict[str, Any]
+) -> None:
+    """An endpoint through its life on a server that sends nothing (made, listed, tested, its
+    test message listed by page and redelivered, disabled, enabled, deleted), and what the fuzz
+    run cannot reach: a disabled endpoint's test and redelivery, an account's 51st endpoint."""
+    key = fuzz_server.new_account("webhooks@example.com")
+    with fuzz_server.client(key=key) as client:
+        created = client.post(HOOKS, json=HOOK_BODY | {"description": "ours"})
+        one = f"{HOOKS}/{created.json()['endpointId']}"
+        tests = [client.post(f"{one}/test") for _ in range(2)]
+        message = f"{DELIVERIES}/{tests[0].json()['deliveryId']}"
+        first = client.get(DELIVERIES, params={"limit": 1})
+        after = {"limit": 1, "cursor": first.json()["nextCursor"]}
+        fits(
+            doc,
+            [
+                (HOOKS, created, 201),
+                (HOOKS, client.get(HOOKS), 200),
+                (HOOK, client.get(one), 200),
+                *((f"{HOOK}/test", test, 202) for test in tests),
+                (DELIVERIES, first, 200),
+                (DELIVERIES, client.get(DELIVERIES, params=after), 200),
+                (DELIVERY, client.get(message), 200),
+                (f"{DELIVERY}/redeliver", client.post(f"{message}/redeliver"), 202),
+                (f"{HOOK}/enable", client.post(f"{one}/enable"), 200),
+            ],
+        )
+        assert client.get(DELIVERIES, params=after).json()["deliveries"] == [
+            client.get(message).json()
+        ]
+        disable(fuzz_server, created.json()["endpointId"])
+        refused(doc, f"{HOOK}/test", client.post(f"{one}/test"), 409, "conflict")
+        refused(doc, f"{DELIVERY}/redeliver", client.post(f"{message}/redeliver"), 409, "conflict")
+        fits(doc, [(HOOKS, client.get(HOOKS), 200), (HOOK, client.get(one), 200)])
+        fits(doc, [(f"{HOOK}/enable", client.post(f"{one}/enable"), 200)])
+        fits(doc, [(HOOK, client.delete(one), 204)])
+        for path, answer in (
+            (HOOK, client.get(one)),
+            (HOOK, client.delete(one)),
+            (f"{HOOK}/test", client.post(f"{one}/test")),
+            (f"{DELIVERY}/redeliver", client.post(f"{message}/redeliver")),
+        ):
+            refused(doc, path, answer, 404, "not_found")
+        webhook_refusals_fit(doc, client)
+
+
+def webhook_refusals_fit(doc: dict[str, Any], client: httpx.Client) -> None:
+    both = {"toolExecutionId": NOBODYS_RUN, "fileId": NOBODYS_FILE}
+    plain, test = HOOK_BODY | {"url": "http://1.1.1.1/"}, HOOK_BODY | {"events": [TEST_EVENT]}
+    for path, answer, code in (
+        (HOOKS, client.post(HOOKS, json=plain), "invalid_parameters"),
+        (HOOKS, client.post(HOOKS, json=test), "invalid_parameters"),
+        (HOOK, client.get(f"{HOOKS}/ep_x"), "invalid_id"),
+        (DELIVERY, client.get(f"{DELIVERIES}/x"), "invalid_id"),
+        (DELIVERIES, client.get(DELIVERIES, params={"endpointId": "x"}), "invalid_id"),
+        (DELIVERIES, client.get(DELIVERIES, params=both), "invalid_parameters"),
+        (DELIVERIES, client.get(DELIVERIES, params={"cursor": "dmdlMS40Mg"}), "invalid_parameters"),
+    ):  # fmt: skip
+        refused(doc, path, answer, 400, code)
+    made = [client.post(HOOKS, json=HOOK_BODY) for _ in range(51)]  # none is left before
+    assert [answer.status_code for answer in made[-2:]] == [201, 400], made[-1].text
+    refused(doc, HOOKS, made[-1], 400, "invalid_parameters")
+
+
+def test_task_webhooks_fit_the_document(fuzz_server: ServerProcess, doc: dict[str, Any]) -> None:
+    """A task's webhooks (to its ``webhook_url`` and to an endpoint), listed in both dialects
+    and redelivered, on a server that sends nothing; and redelivery refused."""
+    key = fuzz_server.new_account("task-webhooks@example.com")
+    with fuzz_server.client(key=key) as client:
+        endpoint_id = client.post(HOOKS, json=HOOK_BODY).json()["endpointId"]
+        body = {"model": "nanobanana", "prompt": "a kite", "webhook_url": "https://1.1.1.1/t"}
+        task_id = client.post("/v1/generate", json=body).json()["data"]["id"]
+        hooks = f"/v1/tasks/{task_id}/webhooks"
+        before = client.get(hooks)
+        assert before.json()["data"] == {"items": []}
+        client.post(f"/v1/tasks/{task_id}/cancel")
+        listed = client.get(hooks)
+        items = {item["endpoint_id"]: item for item in listed.json()["data"]["items"]}
+        assert set(items) == {None, endpoint_id}
+        assert items[None]["webhook_id"] == items[endpoint_id]["webhook_id"]
+        again = f"{hooks}/{items[None]['id']}/redeliver"
+        fits(
+            doc,
+            [
+                (TASK_HOOKS, before, 200),
+                (TASK_HOOKS, listed, 200),
+                (REDELIVER_TASK_HOOK, client.post(again), 202),
+                (DELIVERIES, client.get(DELIVERIES), 200),
+            ],
+        )
+        disable(fuzz_server, endpoint_id)
+        to_endpoint = client.post(f"{hooks}/{items[endpoint_id]['id']}/redeliver")
+        assert to_endpoint.json()["error"]["code"] == "CONFLICT"
+        other = client.post("/v1/generate", json=body).json()["data"]["id"]
+        for path, answer, status in (
+            (REDELIVER_TASK_HOOK, to_endpoint, 409),
+            (REDELIVER_TASK_HOOK, client.post(again.replace(task_id, other)), 404),
+            (REDELIVER_TASK_HOOK, client.post(f"{hooks}/whd_x/redeliver"), 404),
+            (TASK_HOOKS, client.get("/v1/tasks/x/webhooks"), 404),
+        ):
+            fits(doc, [(path, answer, status)])
+
+
+def test_sent_webhooks_fit_the_document(
+    tmp_path: Path, doc: dict[str, Any], receiver: LocalHTTPServer
+) -> None:
+    """What a server that sends nothing never answers: messages with attempts, failed then
+    delivered, in both dialects' logs."""
+    answered: set[str] = set()
+
+    def busy_once(path: str, method: str) -> tuple[int, dict[str, str], bytes]:
+        first = path not in answered
+        answered.add(path)
+        return (503, {}, b"busy") if first else (200, {}, b"ok")
+
+    receiver.respond = busy_once
+    settings = {"HATCHERY_WORKERS": "1", "HATCHERY_WEBHOOK_ENDPOINT_SCHEDULE": "200ms"}
+    server = ServerProcess(tmp_path, settings).start()
+    try:
+        with server.client() as client:
+            hook = {"url": receiver.url("/endpoint"), "events": ["task.completed"]}
+            endpoint = client.post(HOOKS, json=hook).json()["endpointId"]
+            body = {"model": "nanobanana", "prompt": "a kite", "webhook_url": receiver.url("/t")}
+            task_id = client.post("/v1/generate", json=body).json()["data"]["id"]
+            wait_for_task(client, task_id)
+            receiver.wait_for(2, path="/t")
+            receiver.wait_for(2, path="/endpoint")
+            logged = wait_for_deliveries(client, f"/v1/tasks/{task_id}/webhooks", 2)
+            assert [len(item["attempts"]) for item in logged] == [2, 2]
+            fits(
+                doc,
+                [
+                    (TASK_HOOKS, client.get(f"/v1/tasks/{task_id}/webhooks"), 200),
+                    (DELIVERIES, client.get(DELIVERIES, params={"endpointId": endpoint}), 200),
+                    (DELIVERIES, client.get(DELIVERIES), 200),
+                ],
+            )  # fmt: skip
+    finally:
+        server.stop()
+
+
+def wait_for_deliveries(client: httpx.Client, path: str, count: int) -> list[dict[str, Any]]:
+    """The task's messages once ``count`` of them are delivered."""
+    deadline = time.monotonic() + 30
+    while True:
+        items: list[dict[str, Any]] = client.get(path).json()["data"]["items"]
+        if sum(item["status"] == "delivered" for item in items) >= count:
+            return items
+        assert time.monotonic() < deadline, items
+        time.sleep(0.1)
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ from hatchery.store.tables import (
     usage_records,
     webhook_deliveries,
 )
+from hatchery.store.webhooks import WebhookOutbox
 from hatchery.worker.pool import Worker
 from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import FallbackPolicy, TaskRunner
@@ -411,17 +412,21 @@ async def test_stop_keeps_to_the_grace_period_when_every_slot_is_busy(
     assert task is not None and task.status is TaskStatus.PENDING and task.lease_owner is None
 
 
+def outbox_of(db: Database, queue: TaskQueue, per_receiver: int = 1000) -> WebhookOutbox:
+    return WebhookOutbox(
+        db, queue.notifier, lease_seconds=60, per_target=per_receiver, disable_after=86400
+    )
+
+
 async def test_an_in_flight_delivery_is_not_due_until_its_lease_lapses(
     db: Database, queue: TaskQueue
 ) -> None:
-    from hatchery.store.queue import WebhookOutbox
-
     account_id = await new_account(db)
     await submit(queue, account_id, webhook="http://127.0.0.1:9/h")
     task = await queue.claim("w")
     assert task is not None
     await queue.complete(lease_of(task), output={"files": []}, usage={})
-    outbox = WebhookOutbox(db, lease_seconds=60)
+    outbox = outbox_of(db, queue)
     due = await outbox.next_due_at()
     assert due is not None and due <= utcnow()
     delivery = await outbox.claim("sender")
@@ -435,8 +440,6 @@ async def test_concurrent_claimers_take_each_task_and_each_delivery_once(
 ) -> None:
     """Eight claimers race over 40 tasks, then over their 40 webhook deliveries (on PostgreSQL
     through FOR UPDATE SKIP LOCKED): every one is taken, none twice."""
-    from hatchery.store.queue import WebhookOutbox
-
     account_id = await new_account(db)
     submitted = {await submit(queue, account_id, webhook="http://127.0.0.1:9/h") for _ in range(40)}
 
@@ -452,12 +455,12 @@ async def test_concurrent_claimers_take_each_task_and_each_delivery_once(
     for task in claimed:
         assert await queue.complete(lease_of(task), output={"files": []}, usage={})
 
-    outbox = WebhookOutbox(db, lease_seconds=60)
+    outbox = outbox_of(db, queue)
 
     async def drain_deliveries(name: str) -> list[str]:
         got = []
         while (delivery := await outbox.claim(name)) is not None:
-            got.append(delivery.task_id)
+            got.append(delivery.subject_id)
         return got
 
     taken = await asyncio.gather(*(drain_deliveries(f"d{i}") for i in range(8)))
@@ -606,8 +609,8 @@ async def test_stopping_lets_a_webhook_in_flight_finish_instead_of_cutting_it_of
     """Shutdown while a receiver takes 1 s to answer: the attempt completes and is recorded."""
     import httpx
 
-    from hatchery.store.queue import WebhookOutbox
-    from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
+    from hatchery.domain.webhooks import Schedule
+    from hatchery.webhooks.delivery import Schedules, WebhookDispatcher
     from tests.helpers import LocalHTTPServer
 
     def slow(path: str, method: str) -> tuple[int, dict[str, str], bytes]:
@@ -622,12 +625,13 @@ async def test_stopping_lets_a_webhook_in_flight_finish_instead_of_cutting_it_of
     await queue.complete(lease_of(task), output={"files": []}, usage={})
     async with httpx.AsyncClient() as client:
         dispatcher = WebhookDispatcher(
-            WebhookOutbox(db, lease_seconds=60),
+            outbox_of(db, queue),
             client,
             queue.notifier,
             owner="stopping",
-            policy=RetryPolicy(5, 60, 3600),
-            timeout=10,
+            schedules=Schedules(
+                url=Schedule.exponential(5, 60, 3600, timeout=10), endpoint=Schedule((), 10)
+            ),
             allow_private=True,
             poll_interval=0.05,
         )

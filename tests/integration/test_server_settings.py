@@ -74,13 +74,15 @@ def test_usage_and_webhook_attempts_are_recorded(
     while time.monotonic() < deadline:
         attempts = server.query(
             "SELECT a.attempt, a.status_code FROM webhook_attempts a JOIN webhook_deliveries d "
-            "ON d.id = a.delivery_id WHERE d.task_id = :id ORDER BY a.attempt",
+            "ON d.id = a.delivery_id WHERE d.subject_id = :id ORDER BY a.attempt",
             id=task_id,
         )
         if len(attempts) == 2:
             break
         time.sleep(0.1)
-    status = server.query("SELECT status FROM webhook_deliveries WHERE task_id = :id", id=task_id)
+    status = server.query(
+        "SELECT status FROM webhook_deliveries WHERE subject_id = :id", id=task_id
+    )
     assert usage["outputs"] == 3
     assert usage["pixels"] == 3 * 576 * 1024
     assert usage["provider"] == "local"

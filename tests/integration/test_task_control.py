@@ -110,7 +110,7 @@ def test_cancel_a_pending_task_releases_its_reservation_and_queues_its_webhook(
     assert money(api, "pending@example.com") == (1_000_000, 0)
     assert charges(api, task["id"]) == []
     [(event, body)] = api.query(
-        "SELECT event, body FROM webhook_deliveries WHERE task_id = :t", t=task["id"]
+        "SELECT event, body FROM webhook_deliveries WHERE subject_id = :t", t=task["id"]
     )
     assert event == "task.cancelled"
     assert json.loads(body) | {"timestamp": 0} == {

@@ -230,10 +230,47 @@ def test_a_large_2xx_answer_is_a_delivery(server: ServerProcess, receiver: Local
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         rows = server.query(
-            "SELECT status, attempts FROM webhook_deliveries WHERE task_id = :id", id=task_id
+            "SELECT status, attempts FROM webhook_deliveries WHERE subject_id = :id", id=task_id
         )
         row = rows[0] if rows else None
         if row and row[0] != "pending":
             break
         time.sleep(0.1)
     assert row == ("delivered", 1)
+
+
+def test_the_sdk_reads_a_tasks_delivery_log_and_redelivers(
+    server: ServerProcess, receiver: LocalHTTPServer
+) -> None:
+    """``tasks.webhooks`` shows each attempt (a 500 with its answer, then the 200);
+    ``tasks.redeliver_webhook`` sends the message again with the same webhook-id."""
+    answers = iter([(500, b"receiver down")])
+
+    def first_down(path: str, method: str) -> tuple[int, dict[str, str], bytes]:
+        status, body = next(answers, (200, b"fine"))
+        return status, {}, body
+
+    receiver.respond = first_down
+    key = server.new_account("sdk-log@example.com")
+    with Client(api_key=key, base_url=server.url) as client:
+        task = client.generate(
+            model="nanobanana", prompt="logged", webhook_url=receiver.url("/log"), wait=True
+        )
+        first, second = receiver.wait_for(2, path="/log")
+        deadline = time.monotonic() + 10
+        while (log := client.tasks.webhooks(task.id))[0].status != "delivered":
+            assert time.monotonic() < deadline, log
+            time.sleep(0.1)
+        (delivery,) = log
+        assert delivery.event == "task.completed" and delivery.url == receiver.url("/log")
+        assert delivery.webhook_id == first.headers["webhook-id"] == second.headers["webhook-id"]
+        assert [(a.attempt, a.status_code) for a in delivery.attempts] == [(1, 500), (2, 200)]
+        assert (delivery.attempts[0].response, delivery.attempts[0].error) == (
+            "receiver down",
+            "HTTP 500",
+        )
+        assert delivery.attempts[1].response == "fine" and delivery.delivered_at is not None
+        again = client.tasks.redeliver_webhook(task.id, delivery.id)
+        assert again.id == delivery.id and again.status == "pending"
+        third = receiver.wait_for(3, path="/log")[2]
+    assert third.headers["webhook-id"] == delivery.webhook_id and third.body == first.body

@@ -1,18 +1,22 @@
-"""Webhook delivery outcomes that need no receiver: retry schedule, and what is retried."""
+"""Webhook delivery outcomes that need no receiver: retry schedules, what is retried, and the
+plain-http rule for registered endpoints (decisions only: nothing connects)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from hatchery.domain.webhooks import Schedule, parse_schedule
 from hatchery.store.notify import Notifier
 from hatchery.store.outbox import Delivery
-from hatchery.webhooks.delivery import RetryPolicy, WebhookDispatcher
+from hatchery.store.webhooks import Signing
+from hatchery.webhooks.delivery import Schedules, WebhookDispatcher
 
-
-class FakeOutbox:
-    async def secret(self, account_id: str) -> str | None:
-        return None
+EGG = Schedule.exponential(5, 60, 4 * 3600, 30)
+VIDEOGEN = Schedule(parse_schedule("5s,5m,30m,2h,5h,10h"), 15)
+UNSIGNED = Signing(None, egg_headers=True)
 
 
 def dispatcher(resolver: object, allow_private: bool = False) -> WebhookDispatcher:
@@ -20,28 +24,42 @@ def dispatcher(resolver: object, allow_private: bool = False) -> WebhookDispatch
         raise AssertionError(f"no connection may be made, got {request.url}")
 
     return WebhookDispatcher(
-        FakeOutbox(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
         httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
         Notifier(),
         owner="t",
-        policy=RetryPolicy(),
-        timeout=1,
+        schedules=Schedules(url=EGG, endpoint=VIDEOGEN),
         allow_private=allow_private,
         poll_interval=1,
         resolver=resolver,  # type: ignore[arg-type]
     )
 
 
-DELIVERY = Delivery(
-    "whd_1", "gen_x", "acct_x", "task.completed", "http://hooks.test/h", "{}", 0, "t"
-)
+def delivery(url: str = "http://hooks.test/h", endpoint_id: str | None = None) -> Delivery:
+    return Delivery(
+        id="whd_1",
+        message_id="msg_1",
+        subject_id="gen_x",
+        account_id="acct_x",
+        endpoint_id=endpoint_id,
+        event="task.completed",
+        url=url,
+        body="{}",
+        attempts=0,
+        schedule_from=0,
+        lease_owner="t",
+        created_at=datetime.now(UTC),
+    )
+
+
+DELIVERY = delivery()
 
 
 async def test_a_failed_dns_lookup_is_retried() -> None:
     async def broken(host: str, port: int) -> list[str]:
         raise OSError("Temporary failure in name resolution")
 
-    outcome = await dispatcher(broken)._attempt(DELIVERY)
+    outcome = await dispatcher(broken)._attempt(DELIVERY, UNSIGNED)
     assert not outcome.ok and not outcome.final
     assert "cannot resolve host" in (outcome.error or "")
 
@@ -50,16 +68,44 @@ async def test_a_refused_address_is_final() -> None:
     async def private(host: str, port: int) -> list[str]:
         return ["10.1.2.3"]  # a decision only: nothing connects
 
-    outcome = await dispatcher(private)._attempt(DELIVERY)
+    outcome = await dispatcher(private)._attempt(DELIVERY, UNSIGNED)
     assert outcome.final and not outcome.ok
     assert "refused" in (outcome.error or "")
 
 
-@pytest.mark.parametrize(("retry", "low", "high"), [(1, 54, 60), (2, 216, 240), (5, 12960, 14400)])
-def test_backoff_grows_fourfold_and_is_capped(retry: int, low: float, high: float) -> None:
-    delay = RetryPolicy(max_retries=5, base=60, cap=4 * 3600).delay(retry)
-    assert delay is not None and low <= delay <= high
+@pytest.mark.parametrize(("retry", "expected"), [(1, 60), (2, 240), (3, 960), (5, 4 * 3600)])
+def test_egg_backoff_grows_fourfold_and_is_capped(retry: int, expected: float) -> None:
+    assert EGG.delay(retry) == expected
+
+
+@pytest.mark.parametrize(("retry", "expected"), [(1, 5), (2, 300), (3, 1800), (6, 36000)])
+def test_endpoint_schedule_is_the_written_one(retry: int, expected: float) -> None:
+    assert VIDEOGEN.delay(retry) == expected
 
 
 def test_no_delay_after_the_last_retry() -> None:
-    assert RetryPolicy(max_retries=5).delay(6) is None
+    assert EGG.delay(6) is None and VIDEOGEN.delay(7) is None and EGG.delay(0) is None
+
+
+def test_a_schedule_that_cannot_be_read_says_how_to_write_it() -> None:
+    with pytest.raises(ValueError, match=r"e\.g\. 5s,5m"):
+        parse_schedule("5s,soon")
+    assert parse_schedule("250ms, 1.5m,1d") == (0.25, 90.0, 86400.0)
+
+
+async def test_plain_http_endpoint_is_refused_without_the_private_switch() -> None:
+    async def public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    endpoint = delivery("http://hooks.test/h", endpoint_id="ep_12345678")
+    outcome = await dispatcher(public)._attempt(endpoint, UNSIGNED)
+    assert outcome.final and "must be https" in (outcome.error or "")
+
+
+async def test_plain_http_endpoint_to_a_public_address_is_refused_even_when_allowed() -> None:
+    async def public(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    endpoint = delivery("http://hooks.test/h", endpoint_id="ep_12345678")
+    outcome = await dispatcher(public, allow_private=True)._attempt(endpoint, UNSIGNED)
+    assert outcome.final and "only to private addresses" in (outcome.error or "")

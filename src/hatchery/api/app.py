@@ -19,7 +19,7 @@ from starlette.routing import Match
 
 from hatchery import errors
 from hatchery.api import ratelimit, routes, storage, videogen
-from hatchery.api.edge import Edge
+from hatchery.api.edge import REQUEST_ID, Edge
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
 from hatchery.api.openapi import openapi_document
@@ -105,8 +105,15 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    """A fault of ours, in the body of the API the path is, with the request's id (this answer
+    is made outside the edge, which adds it to every other)."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return fail(500, "INTERNAL_ERROR", "Internal server error; the request was not completed")
+    message = "Internal server error; the request was not completed"
+    rid = request.scope.get(REQUEST_ID)
+    headers = {"X-Request-ID": rid.decode("latin-1")} if isinstance(rid, bytes) else None
+    if vg_errors.owns(request.url.path):
+        return vg_errors.http_error(500, message, headers)
+    return fail(500, "INTERNAL_ERROR", message, headers=headers)
 
 
 NO_TELEMETRY: TelemetryConfig = {

@@ -52,3 +52,16 @@ def decode(cursor: str) -> int:
             "previous page unchanged"
         )
     return numbers[0]
+
+
+def position(prefix: str, given: str | None, route: str) -> int | None:
+    """The one-number position of a ``prefix`` cursor given to ``route`` (None when none was
+    given); BadRequest, saying how to page, for one it did not give out."""
+    if given is None:
+        return None
+    numbers = unpack(prefix, given, 1)
+    if numbers is None:
+        raise BadRequest(
+            f"cursor is not valid: pass back nextCursor from the previous page of {route} unchanged"
+        )
+    return numbers[0]

@@ -44,6 +44,9 @@ _PROCESS = os.urandom(8).hex()
 _COUNT = itertools.count(1)
 
 
+REQUEST_ID = "hatchery.request_id"  # the scope key the request's id is kept under
+
+
 def request_id(scope: Scope) -> bytes:
     """The client's ``X-Request-ID`` (its first 64 bytes), else a new one."""
     for name, value in scope["headers"]:
@@ -75,7 +78,8 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id(scope))]
+        rid = scope[REQUEST_ID] = request_id(scope)  # an error page of the app's says it too
+        headers: list[tuple[bytes, bytes]] = [(b"x-request-id", rid)]
         path: str = scope["path"]
         if not path.startswith("/v1/"):
             await self.app(scope, receive, _adding(send, headers))

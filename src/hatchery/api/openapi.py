@@ -10,6 +10,7 @@ app, with Swagger UI at ``GET /docs``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from hatchery import __version__
@@ -18,6 +19,7 @@ from hatchery.api.generate import URL_CHECK_TIMEOUT
 from hatchery.api.schemas import generate_model
 from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.money import format_cost
+from hatchery.domain.webhooks import Schedule
 from hatchery.settings import Settings
 
 JSON = "application/json"
@@ -78,11 +80,19 @@ def _json(schema: str, examples: Doc | None = None) -> Doc:
     return {JSON: media}
 
 
-def error(causes: dict[str, str], *, v1: bool = True, headers: Doc | None = None) -> Doc:
-    """An error answer: the envelope, its possible codes (as an enum) and what causes each."""
+def error(
+    causes: dict[str, str],
+    *,
+    v1: bool = True,
+    headers: Doc | None = None,
+    message: str | None = None,
+) -> Doc:
+    """An error answer: the envelope, its possible codes (as an enum) and what causes each; its
+    example is the first code's, with ``message`` if given."""
     lines = [f"- `{code}`: {cause}" for code, cause in causes.items()]
     code = next(iter(causes))
-    envelope = {"data": None, "error": {"code": code, "message": EXAMPLES.get(code, "...")}}
+    example = message or EXAMPLES.get(code, "...")
+    envelope = {"data": None, "error": {"code": code, "message": example}}
     schema = {
         "allOf": [_ref("schemas", "ErrorResponse")],
         "properties": {"error": {"properties": {"code": {"enum": list(causes)}}}},
@@ -149,6 +159,7 @@ TASK_LINKS = {
         ("GetTask", "getTask", "Poll the task."),
         ("CancelTask", "cancelTask", "Cancel the task."),
         ("StreamTaskEvents", "streamTaskEvents", "Follow the task's status changes."),
+        ("ListTaskWebhooks", "listTaskWebhooks", "The webhooks of the task's end."),
     )
 }
 
@@ -527,6 +538,191 @@ def _events() -> Doc:
     return operation
 
 
+# --------------------------------------------------------------------------- task webhooks
+
+
+def _durations(delays: Sequence[float]) -> str:
+    """``1 min, 4 min and 4 h``: each delay in its largest whole unit."""
+
+    def one(seconds: float) -> str:
+        for unit, size in (("h", 3600), ("min", 60)):
+            if seconds >= size and seconds % size == 0:
+                return f"{seconds / size:g} {unit}"
+        return f"{seconds:g} s"
+
+    shown = [one(seconds) for seconds in delays]
+    return " and ".join(filter(None, (", ".join(shown[:-1]), *shown[-1:])))
+
+
+def retried(schedule: Schedule, settings: str) -> str:
+    """What happens after a failed attempt on ``schedule`` (named by its ``settings``)."""
+    count = len(schedule.delays)
+    if not count:
+        return f"is not retried ({settings}): the message is `failed`"
+    times = "once" if count == 1 else f"{count} times"
+    return (
+        f"is retried {times}, {_durations(schedule.delays)} after the attempt before (each up "
+        f"to 10 % sooner; {settings}), then the message is `failed`"
+    )
+
+
+def _task_webhook_prose(settings: Settings) -> str:
+    egg = Schedule.exponential(
+        settings.webhook_max_retries,
+        settings.webhook_backoff_base,
+        settings.webhook_backoff_max,
+        settings.webhook_timeout,
+    )
+    names = "`HATCHERY_WEBHOOK_MAX_RETRIES`, `_BACKOFF_BASE`, `_BACKOFF_MAX`"
+    return (
+        "**The webhook.** A JSON POST of `{event, task_id, status, model, type, output, error, "
+        "cost, timestamp}` (`output` only when completed), the same bytes on every attempt, "
+        "with the Egg API's headers: `X-EggAPI-Timestamp` (Unix seconds) and, when the account "
+        "has a webhook secret (`hatchery webhook-secret rotate EMAIL`), `X-EggAPI-Signature: "
+        'sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">` keyed with the secret\'s text. '
+        "Beside them, the Standard Webhooks headers: `webhook-id` (the message's id, the same "
+        "on every attempt: deduplicate by it), `webhook-timestamp` (this attempt's Unix "
+        "seconds) and, with a secret, `webhook-signature: v1,<base64 HMAC-SHA256 of "
+        '"{webhook-id}.{webhook-timestamp}.{raw body}">` keyed as Standard Webhooks libraries '
+        "read the secret (the base64 after `whsec_`). Any 2xx within "
+        f"{settings.webhook_timeout:g} s (`HATCHERY_WEBHOOK_TIMEOUT`) is success; anything else "
+        f"(redirects are not followed) {retried(egg, names)}. A VideoGen API endpoint gets only "
+        "the Standard Webhooks headers, signed with its own secret, on its own schedule "
+        "(`POST /v1/webhooks/endpoints`)."
+    )
+
+
+_TASK_WEBHOOK: Doc = {
+    "id": "whd_k3v9x0q2m8a1b7c4d5e6",
+    "webhook_id": "msg_2ZKuO0hJjzY7XbB6cN1qWf4r",
+    "event": "task.completed",
+    "url": "https://example.com/eggapi/webhook",
+    "endpoint_id": None,
+    "status": "delivered",
+    "created_at": "2026-05-08T10:30:12Z",
+    "next_attempt_at": None,
+    "delivered_at": "2026-05-08T10:31:10Z",
+    "attempts": [
+        {
+            "attempt": 1,
+            "attempted_at": "2026-05-08T10:30:12Z",
+            "duration_ms": 212,
+            "status_code": 503,
+            "response": "upstream unavailable",
+            "error": "HTTP 503",
+        },
+        {
+            "attempt": 2,
+            "attempted_at": "2026-05-08T10:31:10Z",
+            "duration_ms": 84,
+            "status_code": 200,
+            "response": "ok",
+            "error": None,
+        },
+    ],
+}
+_REDELIVERED: Doc = _TASK_WEBHOOK | {
+    "status": "pending",
+    "next_attempt_at": "2026-05-08T11:02:00Z",
+    "delivered_at": None,
+}
+_TASK_404 = "no task with this id is the account's (`Task not found: ...`)"
+
+
+def _delivery_id() -> Doc:
+    return {
+        "name": "delivery_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": wire.DELIVERY_ID},
+        "description": "The message's `id`. Anything else, or another task's message, is 404 "
+        "NOT_FOUND.",
+        "example": _TASK_WEBHOOK["id"],
+    }
+
+
+def _task_webhooks(settings: Settings) -> dict[str, Doc]:
+    """``api.webhooks``: a task's webhook messages and their redelivery (ours, not the Egg
+    API's)."""
+    listing = _operation(
+        "listTaskWebhooks",
+        "Tasks",
+        "List a task's webhooks",
+        "The messages the task's end queued (Hatchery's, beside the Egg API): one to its "
+        "`webhook_url`, and one to each endpoint of the account's that subscribes to the event "
+        "(registered with the VideoGen API, `POST /v1/webhooks/endpoints`), each with every "
+        "attempt made; newest first, at most 200. `[]` before the task has ended, or when "
+        "nothing receives it.\n\n" + _task_webhook_prose(settings),
+        {
+            "200": {
+                "description": "The task's messages.",
+                "headers": _headers(),
+                "content": _json(
+                    "TaskWebhooksResponse",
+                    {"delivered": {"data": {"items": [_TASK_WEBHOOK]}, "error": None}},
+                ),
+            },
+            "404": error({"NOT_FOUND": _TASK_404}),
+        }
+        | _v1_errors(),
+    )
+    listing["parameters"] = [_ref("parameters", "TaskId")]
+    listing["responses"]["200"]["links"] = {
+        "RedeliverTaskWebhook": {
+            "operationId": "redeliverTaskWebhook",
+            "parameters": {
+                "task_id": "$request.path.task_id",
+                "delivery_id": "$response.body#/data/items/0/id",
+            },
+            "description": "Send the newest message again.",
+        }
+    }
+    return {
+        "/v1/tasks/{task_id}/webhooks": {"get": listing},
+        "/v1/tasks/{task_id}/webhooks/{delivery_id}/redeliver": {"post": _redeliver_task()},
+    }
+
+
+def _redeliver_task() -> Doc:
+    operation = _operation(
+        "redeliverTaskWebhook",
+        "Tasks",
+        "Redeliver a task's webhook",
+        "Sends the message again, now, whatever its status: the same body and `webhook-id`, a "
+        "new timestamp and signature (the account's, or its endpoint's, secret as it is now), "
+        "and a fresh retry schedule. Its attempts go on counting. No body. (Hatchery's, "
+        "beside the Egg API.)",
+        {
+            "202": {
+                "description": "The message, `pending` and due now.",
+                "headers": _headers(),
+                "content": _json(
+                    "TaskWebhookResponse", {"redelivered": {"data": _REDELIVERED, "error": None}}
+                ),
+            },
+            "404": error(
+                {
+                    "NOT_FOUND": f"{_TASK_404}; the task has no message with this id (`Webhook "
+                    "delivery not found: ...`); or the message's endpoint was deleted (`Webhook "
+                    "endpoint not found: ...`)"
+                }
+            ),
+            "409": error(
+                {
+                    "CONFLICT": "the message is to a registered endpoint that is disabled: "
+                    "enable it first (`POST /v1/webhooks/endpoints/{endpointId}/enable`)"
+                },
+                message="Webhook endpoint ep_Xk3mP9qL2vN8rT5wY1zA4b is disabled (every attempt "
+                "failed for 5 days); enable it first with POST "
+                "/v1/webhooks/endpoints/ep_Xk3mP9qL2vN8rT5wY1zA4b/enable",
+            ),
+        }
+        | _v1_errors(),
+    )
+    operation["parameters"] = [_ref("parameters", "TaskId"), _delivery_id()]
+    return operation
+
+
 def _list(
     operation_id: str, tag: str, summary: str, description: str, schema: str, bad: str
 ) -> Doc:
@@ -783,8 +979,11 @@ FIELD_DOCS = {
     "image_urls": "Reference images, at most 9 http(s) URLs: with one or more, an image task "
     "is an `image_edit`. Each is fetched by the server through its outbound URL policy.",
     "webhook_url": "An http(s) URL, at most 2048 characters, POSTed the task's end "
-    "(`task.completed`, `task.failed`, `task.cancelled`), signed with the account's webhook "
-    "secret. Checked at submit against the server's outbound URL policy (see 400).",
+    "(`task.completed`, `task.failed`, `task.cancelled`) with the Egg API's headers "
+    "(`X-EggAPI-Timestamp`, `X-EggAPI-Signature`) and the Standard Webhooks ones (`webhook-id`, "
+    "`webhook-timestamp`, `webhook-signature`), signed with the account's webhook secret (see "
+    "`GET /v1/tasks/{task_id}/webhooks`). Checked at submit against the server's outbound URL "
+    "policy (see 400).",
 }
 
 
@@ -862,6 +1061,7 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
     paths: Doc = {"/v1/generate": {"post": _generate(catalog, settings)}}
     paths |= _task_operations()
     paths["/v1/tasks/{task_id}/events"] = {"get": _events()}
+    paths |= _task_webhooks(settings)
     paths |= _list_operations()
     paths["/v1/account"] = {"get": _account()}
     paths |= _public_operations()

@@ -34,6 +34,15 @@ ErrorCode = Literal[
     "SERVICE_UNAVAILABLE",
 ]
 
+# Webhook messages: a delivery's id (``domain.keys.new_id("whd_")``), a message's (its
+# ``webhook-id`` header, ``domain.webhooks.new_message_id``; one queued before migration 0010 has
+# its delivery's id), a registered endpoint's (``domain.webhooks.is_endpoint_id``).
+DELIVERY_ID = r"^whd_[a-z0-9]{20}$"
+MESSAGE_ID = r"^(?:msg_[A-Za-z0-9_-]{24}|whd_[a-z0-9]{20})$"
+ENDPOINT_ID = r"^ep_[A-Za-z0-9_-]{8,40}$"
+DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]  # store.outbox
+TaskEvent = Literal["task.completed", "task.failed", "task.cancelled"]  # domain.webhooks
+
 Cost = Annotated[str, Field(pattern=COST, examples=["$0.0100"])]
 Dollars = Annotated[str, Field(pattern=BALANCE, examples=["$9.9900"])]
 Count = Annotated[int, Field(ge=0)]
@@ -234,6 +243,57 @@ class Health(Wire):
     status: Literal["ok"]
 
 
+class TaskWebhookAttempt(Wire):
+    """One attempt to send a message."""
+
+    attempt: int = Field(ge=1, description="1 for the first; a redelivery's go on counting.")
+    attempted_at: datetime
+    duration_ms: Count = Field(description="Until the answer came, or the attempt failed.")
+    status_code: int | None = Field(
+        description="The receiver's HTTP status; null when it did not answer (`error` says why)."
+    )
+    response: str | None = Field(
+        description="The start of the receiver's answer (at most 1024 bytes, as UTF-8 text); "
+        "null when none was read."
+    )
+    error: str | None = Field(
+        description="Why the attempt failed (`HTTP 500`, a timeout, a refused address); null "
+        "when it succeeded (any 2xx).",
+        examples=["HTTP 503"],
+    )
+
+
+class TaskWebhook(Wire):
+    """One message of the task's end to one receiver: its `webhook_url`, or an endpoint of the
+    account's registered with the VideoGen API that subscribes to the event."""
+
+    id: str = Field(pattern=DELIVERY_ID, examples=["whd_k3v9x0q2m8a1b7c4d5e6"])
+    webhook_id: str = Field(
+        pattern=MESSAGE_ID,
+        description="The message's `webhook-id` header: the same on every attempt and every "
+        "receiver of the event.",
+        examples=["msg_2ZKuO0hJjzY7XbB6cN1qWf4r"],
+    )
+    event: TaskEvent
+    url: str = Field(description="Where it is sent.")
+    endpoint_id: str | None = Field(
+        pattern=ENDPOINT_ID, description="The registered endpoint's id; null for `webhook_url`."
+    )
+    status: DeliveryStatus = Field(
+        description="`pending` (waiting for its next attempt), `delivered` (a 2xx), `failed` "
+        "(its retries ran out, or its URL was refused) or `cancelled` (its endpoint was "
+        "deleted or disabled first)."
+    )
+    created_at: datetime
+    next_attempt_at: datetime | None = Field(description="While `pending`: when it is tried.")
+    delivered_at: datetime | None = Field(description="When the attempt that got a 2xx began.")
+    attempts: list[TaskWebhookAttempt] = Field(description="Every attempt made, oldest first.")
+
+
+class TaskWebhooks(Wire):
+    items: list[TaskWebhook] = Field(description="Newest first, at most 200.")
+
+
 class Error(Wire):
     code: ErrorCode
     message: str = Field(description="What went wrong and what to fix, for people.")
@@ -256,6 +316,10 @@ UsageSummaryResponse = _envelope(
 )
 AccountResponse = _envelope("AccountResponse", Account, "The account.")
 HealthResponse = _envelope("HealthResponse", Health, "The server and its database answer.")
+TaskWebhooksResponse = _envelope(
+    "TaskWebhooksResponse", TaskWebhooks, "The messages of a task's end, with their attempts."
+)
+TaskWebhookResponse = _envelope("TaskWebhookResponse", TaskWebhook, "A message of a task's end.")
 
 
 class ErrorResponse(Wire):
@@ -272,6 +336,8 @@ RESPONSES = (
     UsageSummaryResponse,
     AccountResponse,
     HealthResponse,
+    TaskWebhooksResponse,
+    TaskWebhookResponse,
     ErrorResponse,
 )
 

@@ -7,7 +7,7 @@ import re
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from hatchery.api import cursor, query, usage, watch
+from hatchery.api import cursor, query, usage, watch, webhooks
 from hatchery.api.auth import authenticate
 from hatchery.api.cancel import cancel
 from hatchery.api.context import services_of
@@ -17,7 +17,7 @@ from hatchery.api.idempotency import idempotency_key
 from hatchery.api.storage import serve_object
 from hatchery.domain.money import format_balance, format_cost
 from hatchery.domain.present import task_json
-from hatchery.domain.tasks import EGG_TYPES, is_task_id
+from hatchery.domain.tasks import EGG_TYPES, Task, is_task_id
 from hatchery.errors import NotFound, ServiceUnavailable
 from hatchery.services import Services
 from hatchery.storage import CONTENT_TYPES, output_key
@@ -30,6 +30,7 @@ EGG_TYPE_VALUES = tuple(t.value for t in EGG_TYPES)
 
 router = APIRouter()
 router.include_router(usage.router)
+router.include_router(webhooks.router)
 
 
 def _waited(wait: int | None) -> dict[str, str]:
@@ -104,20 +105,37 @@ async def list_tasks(request: Request) -> Response:
         types=EGG_TYPE_VALUES,  # not the VideoGen API's tool executions
     )
     before = query.position(request)
-    async with services.db.read() as conn:
-        found, after = await task_store.page(
-            conn,
-            account.id,
-            where,
-            limit=per_page,
-            offset=0 if before is not None else (page - 1) * per_page,
-            before=before,
-        )
-        total = await counts.total(conn, account.id, where)
+    found, after, total = await _listed(
+        services,
+        account.id,
+        where,
+        per_page,
+        0 if before is not None else (page - 1) * per_page,
+        before,
+    )
     public_url = services.settings.public_url
     pagination = query.pagination(None if before is not None else page, per_page, total)
     pagination["cursor"] = None if after is None else cursor.encode(after)
     return ok({"items": [task_json(t, public_url) for t in found], "pagination": pagination})
+
+
+async def _listed(
+    services: Services,
+    account_id: str,
+    where: task_store.TaskFilter,
+    limit: int,
+    offset: int,
+    before: int | None,
+) -> tuple[list[Task], int | None, int]:
+    """A page of the account's tasks, where the next starts, and how many there are in all."""
+    if where.model is not None and "\x00" in where.model:  # no model's name (nor PostgreSQL's
+        return [], None, 0  # text) holds a NUL: none of the account's tasks is that model's
+    async with services.db.read() as conn:
+        found, after = await task_store.page(
+            conn, account_id, where, limit=limit, offset=offset, before=before
+        )
+        total = await counts.total(conn, account_id, where)
+    return found, after, total
 
 
 @router.get("/v1/account")

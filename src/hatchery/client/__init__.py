@@ -9,7 +9,8 @@ imported). ::
         spent = client.usage.summary(start_date="2026-12-01")  # a UsageSummary per model
 
 Errors are drawn in ``hatchery.client.errors``; webhooks are verified by ``verify`` (the same
-function as ``hatchery.webhooks.verify``).
+function as ``hatchery.webhooks.verify``), or by ``verify_standard`` for the Standard Webhooks
+headers (registered endpoints).
 """
 
 from hatchery.client._async import AsyncClient, AsyncTasks, AsyncUsage
@@ -49,8 +50,10 @@ from hatchery.client.models import (
     UsageRecord,
     UsageSummary,
     UsageTotals,
+    WebhookAttempt,
+    WebhookDelivery,
 )
-from hatchery.webhooks.signing import verify
+from hatchery.webhooks.signing import verify, verify_standard
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -91,5 +94,8 @@ __all__ = [
     "UsageTotals",
     "ValidationError",
     "WaitTimeoutError",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "verify",
+    "verify_standard",
 ]

@@ -49,6 +49,7 @@ from hatchery.client.models import (
     UsagePage,
     UsageRecord,
     UsageSummary,
+    WebhookDelivery,
 )
 
 
@@ -210,6 +211,16 @@ class AsyncTasks:
         task already ended raises ConflictError, and so does a retried cancel whose first try
         went through but whose answer was lost (the task is then cancelled)."""
         return await self._client._request(self._client._cancel_call(task_id), Task.from_json)
+
+    async def webhooks(self, task_id: str) -> list[WebhookDelivery]:
+        """The task's webhook messages, newest first, each with every attempt made."""
+        call = self._client._webhooks_call(task_id)
+        return await self._client._request(call, WebhookDelivery.list_from_json)
+
+    async def redeliver_webhook(self, task_id: str, delivery_id: str) -> WebhookDelivery:
+        """Send one of them again now: the same ``webhook-id``, a new timestamp and signature."""
+        call = self._client._redeliver_call(task_id, delivery_id)
+        return await self._client._request(call, WebhookDelivery.from_json)
 
     async def _poll(self, task_id: str, schedule: PollSchedule) -> tuple[Task, float | None, bool]:
         call = self._client._task_call(task_id, schedule)

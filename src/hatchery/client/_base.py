@@ -597,6 +597,15 @@ class BaseClient:
     def _cancel_call(self, task_id: str) -> Call:
         return Call("POST", self._task_url(task_id, "/cancel"), safe=True)
 
+    def _webhooks_call(self, task_id: str) -> Call:
+        return Call("GET", self._task_url(task_id, "/webhooks"))
+
+    def _redeliver_call(self, task_id: str, delivery_id: str) -> Call:
+        """Safe to retry: a second redelivery sends the message once more, with the same
+        ``webhook-id`` receivers deduplicate by."""
+        action = f"/webhooks/{quote(delivery_id, safe='')}/redeliver"
+        return Call("POST", self._task_url(task_id, action), safe=True)
+
     def _events_call(self, task_id: str, last_id: int | None) -> Call:
         """``GET /v1/tasks/{id}/events``, after event ``last_id`` when reconnecting."""
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}

@@ -332,3 +332,69 @@ class TaskEvent:
     def terminal(self) -> bool:
         """True for the last event: the task completed, failed or was cancelled."""
         return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One try at delivering a webhook: its HTTP status (None: no answer), how long it took,
+    the first bytes of the answer, and what went wrong."""
+
+    attempt: int
+    attempted_at: datetime | None
+    duration_ms: int
+    status_code: int | None
+    response: str | None
+    error: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookAttempt:
+        return cls(
+            attempt=int(data["attempt"]),
+            attempted_at=_time(data.get("attempted_at")),
+            duration_ms=int(data.get("duration_ms") or 0),
+            status_code=data.get("status_code"),
+            response=data.get("response"),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A webhook message to one receiver (the task's ``webhook_url`` or a registered endpoint)
+    and every attempt at it; ``status`` is ``pending``, ``delivered``, ``failed`` or
+    ``cancelled``. ``webhook_id`` is its ``webhook-id`` header, the same on every attempt."""
+
+    id: str
+    webhook_id: str
+    event: str
+    url: str
+    endpoint_id: str | None
+    status: str
+    created_at: datetime | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    attempts: list[WebhookAttempt]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookDelivery:
+        return cls(
+            id=data["id"],
+            webhook_id=data.get("webhook_id", ""),
+            event=data.get("event", ""),
+            url=data.get("url", ""),
+            endpoint_id=data.get("endpoint_id"),
+            status=data.get("status", ""),
+            created_at=_time(data.get("created_at")),
+            next_attempt_at=_time(data.get("next_attempt_at")),
+            delivered_at=_time(data.get("delivered_at")),
+            attempts=[WebhookAttempt.from_json(a) for a in data.get("attempts") or []],
+            raw=data,
+        )
+
+    @classmethod
+    def list_from_json(cls, data: Any) -> list[WebhookDelivery]:
+        """The items of ``GET /v1/tasks/{id}/webhooks``."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a webhook log is an object, not {type(data).__name__}")
+        return [cls.from_json(item) for item in data.get("items") or []]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hatchery import media
+from hatchery.domain import webhooks as hooks
 from hatchery.domain.files import (
     FileStatus,
     FileType,
@@ -32,8 +33,10 @@ from hatchery.domain.files import (
 )
 from hatchery.storage import ObjectMissing, ObjectStore, StorageUnavailable
 from hatchery.store import files as store
+from hatchery.store import outbox
 from hatchery.store.db import Database, utcnow
-from hatchery.store.notify import FILES, Notifier
+from hatchery.store.driver import EngineTx
+from hatchery.store.notify import FILES, WEBHOOKS, Notifier
 
 log = logging.getLogger("hatchery.files")
 
@@ -43,6 +46,11 @@ BACKOFF_CAP = 300.0
 
 class Refused(Exception):
     """The file cannot be used: the message says why, for its owner."""
+
+
+class Unreadable(Refused):
+    """Its bytes are not media of a kind we read, or not of the type declared (the file's
+    analysis failed, besides its upload)."""
 
 
 @dataclass(frozen=True)
@@ -118,10 +126,12 @@ class FileProcessor:
 
     async def _process(self, file: StoredFile) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="hatchery-file-", dir=self.scratch))
+        unreadable = False
         try:
             values = await self._make(file, workdir)
         except Refused as exc:
             values = _refused(file, str(exc))
+            unreadable = isinstance(exc, Unreadable)
         except StorageUnavailable as exc:  # waits for the store as long as it takes
             values = self._later(file, f"the file store was unavailable ({exc})", give_up=False)
         except Exception as exc:  # a fault of ours: try again later, and give up in the end
@@ -130,7 +140,7 @@ class FileProcessor:
             values = self._later(file, why, give_up=True)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        await self._finish(file, values)
+        await self._finish(file, values, unreadable)
 
     def _later(self, file: StoredFile, why: str, *, give_up: bool) -> dict[str, Any]:
         """Try again after a backoff; with ``give_up``, after ``MAX_ATTEMPTS`` the job ends as
@@ -141,14 +151,32 @@ class FileProcessor:
         log.warning("file %s: %s; again in %.0f s", file.id, why, delay)
         return {"next_attempt_at": utcnow() + timedelta(seconds=delay)}
 
-    async def _finish(self, file: StoredFile, values: dict[str, Any]) -> None:
+    async def _finish(
+        self, file: StoredFile, values: dict[str, Any], unreadable: bool = False
+    ) -> None:
+        """Record the job's end and, for an upload that has ended, its webhook events, in one
+        transaction."""
+        is_upload = file.object_key is None
+        now = utcnow()
         async with self.db.write() as conn:
-            done = await store.finish(conn, file, utcnow(), **values)
+            done = await store.finish(conn, file, now, **values)
+            ended = done is not None and done.status in (FileStatus.READY, FileStatus.FAILED)
+            messages = 0
+            if is_upload and done is not None and ended:
+                for event in upload_events(done, unreadable):
+                    messages += await outbox.emit_outline(
+                        EngineTx(conn),
+                        account_id=done.account_id,
+                        event=event,
+                        subject_id=done.id,
+                        now=now,
+                    )
         if done is None:
             log.warning("file %s: the lease went to another worker; its result is dropped", file.id)
             return
-        is_upload = file.object_key is None
-        if is_upload and done.status in (FileStatus.READY, FileStatus.FAILED):
+        if messages:
+            self.notifier.notify(WEBHOOKS)
+        if is_upload and ended:
             await self._drop_upload(done)
         log.info("file %s is %s", done.id, done.status.value)
 
@@ -288,13 +316,26 @@ async def _inspect(path: Path) -> media.MediaInfo:
     try:
         return await asyncio.to_thread(media.inspect, path)
     except media.NotMedia as exc:
-        raise Refused(str(exc)) from None
+        raise Unreadable(str(exc)) from None
 
 
 def _check_type(file: StoredFile, info: media.MediaInfo) -> None:
     wanted = file.requested_type
     if wanted is not None and wanted != FileType(info.kind):
-        raise Refused(
+        raise Unreadable(
             f"the upload was declared {wanted.value} but its bytes are {info.kind.lower()} "
             f"({info.content_type}); upload it again with type {info.kind} or without a type"
         )
+
+
+def upload_events(file: StoredFile, unreadable: bool) -> list[str]:
+    """What an upload's end tells its account's endpoints: received and read, downloadable,
+    and (a video or audio file whose preview was made) playable; or failed, and, when its bytes
+    could not be read as media of the declared type, its analysis failed too."""
+    if file.status is FileStatus.FAILED:
+        return [hooks.FILE_UPLOAD_FAILED, *([hooks.FILE_ANALYSIS_FAILED] if unreadable else [])]
+    events = [hooks.FILE_UPLOAD_COMPLETED, hooks.FILE_ANALYSIS_COMPLETED, hooks.FILE_DOWNLOAD_READY]
+    playable = file.type in (FileType.VIDEO, FileType.AUDIO)
+    if playable and file.source_status("preview") is SourceStatus.READY:
+        events.append(hooks.FILE_PLAYBACK_READY)
+    return events

@@ -1,7 +1,8 @@
 """The file janitor, on the workers, every ``HATCHERY_JANITOR_INTERVAL`` seconds:
 
 - an upload whose bytes arrived in an S3-compatible store (which tells nobody) goes to processing;
-- an upload whose URL expired with no bytes fails ("the upload URL expired");
+- an upload whose URL expired with no bytes fails ("the upload URL expired"), which the
+  account's endpoints hear of (``file.upload.failed``);
 - a ``TEMPORARY`` file past its time (``HATCHERY_TEMPORARY_FILE_HOURS``, at least 24) has its
   objects removed from the store, and is archived with the reason as its error.
 
@@ -17,10 +18,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from hatchery.domain.files import FileStatus, StoredFile
+from hatchery.domain.webhooks import FILE_UPLOAD_FAILED
 from hatchery.files.library import FileLibrary
 from hatchery.storage import StorageUnavailable
 from hatchery.store import files as store
+from hatchery.store import outbox
 from hatchery.store.db import utcnow
+from hatchery.store.driver import EngineTx
 
 log = logging.getLogger("hatchery.files")
 
@@ -93,10 +97,20 @@ class FileJanitor:
         return count
 
     async def _fail(self, file: StoredFile, error: str) -> bool:
+        """Failed, and ``file.upload.failed`` queued for the account's endpoints, at once."""
+        now = utcnow()
         async with self.library.db.write() as conn:
             changed = await store.update(
-                conn, file, utcnow(), status=FileStatus.FAILED.value, error=error
+                conn, file, now, status=FileStatus.FAILED.value, error=error
             )
+            if changed is not None:
+                await outbox.emit_outline(
+                    EngineTx(conn),
+                    account_id=file.account_id,
+                    event=FILE_UPLOAD_FAILED,
+                    subject_id=file.id,
+                    now=now,
+                )
         return changed is not None
 
     async def _forget(self, file: StoredFile) -> bool:

@@ -61,6 +61,7 @@ __all__ = [
     "TooManyRedirects",
     "URLRefused",
     "address_refusal",
+    "check_receiver_url",
     "check_url",
     "check_url_syntax",
     "guarded_request",
@@ -348,6 +349,26 @@ async def check_url(
     return await _checked_ips(
         parsed, allow_private=allow_private, resolver=resolver, policy=address_refusal
     )
+
+
+async def check_receiver_url(
+    url: str, *, allow_private: bool, resolver: Resolver = system_resolver, max_length: int = 2048
+) -> None:
+    """A registered webhook endpoint's URL: ``https`` (checked as :func:`check_url` does), or
+    plain ``http`` only where the operator allows private addresses and only to addresses that
+    are not public (a development receiver); URLRefused says why not."""
+    parsed = check_url_syntax(url, max_length=max_length)
+    if parsed.scheme == "https":
+        await check_url(url, allow_private=allow_private, resolver=resolver)
+        return
+    if not allow_private:
+        raise URLRefused("the URL must be https")
+    ips = await _checked_ips(parsed, allow_private=True, resolver=resolver, policy=address_refusal)
+    public = [ip for ip in ips if address_refusal(ip) is None]
+    if public:
+        raise URLRefused(
+            f"plain http is allowed only to private addresses, and {public[0]} is public; use https"
+        )
 
 
 # --------------------------------------------------------------------------- requests

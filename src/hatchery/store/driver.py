@@ -41,10 +41,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from hatchery.errors import StoreUnavailable
@@ -164,6 +165,28 @@ class Driver(Reader, Protocol):
     async def write_one(self, stmt: Statement, params: Mapping[str, Any] = ...) -> Row | None: ...
 
     async def close(self) -> None: ...
+
+
+class EngineTx:
+    """A transaction of the engine (``Database.write()``) seen as a :class:`Tx`, for the few
+    statements both paths run (queueing a webhook in a file's finishing transaction, say)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
+        rows = await self.all(stmt, params)
+        return rows[0] if rows else None
+
+    async def all(self, stmt: Statement, params: Mapping[str, Any] = {}) -> list[Row]:
+        query = cast(sa.Executable, stmt.query(self.conn.dialect.name))
+        result = await self.conn.execute(query, dict(params))
+        return [dict(row._mapping) for row in result]
+
+    async def execute(self, stmt: Statement, params: Mapping[str, Any] = {}) -> int:
+        query = cast(sa.Executable, stmt.query(self.conn.dialect.name))
+        rows: int = (await self.conn.execute(query, dict(params))).rowcount
+        return rows
 
 
 # --- SQLite ---------------------------------------------------------------------------------

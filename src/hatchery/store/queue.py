@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from hatchery.domain.present import webhook_event
-from hatchery.domain.tasks import Task, TaskStatus
+from hatchery.domain.tasks import Task, TaskStatus, TaskType
+from hatchery.domain.webhooks import new_message_id, outline, task_event
 from hatchery.errors import Conflict, InsufficientBalance, NotFound
-from hatchery.store import accounts, counts, events, idempotency, outbox, tasks
+from hatchery.store import accounts, counts, endpoints, events, idempotency, outbox, tasks
 from hatchery.store import files as files_store
 from hatchery.store import usage as usage_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.driver import Tx
 from hatchery.store.notify import TASKS, WEBHOOKS, Notifier
 from hatchery.store.tasks import Lease
+
+Ended = tuple[Task, int]  # a task that has just ended, and the webhook messages it queued
 
 
 def lease_of(task: Task) -> Lease:
@@ -155,9 +158,9 @@ class TaskQueue:
         files: Sequence[dict[str, Any]] = (),
     ) -> Task | None:
         """Completed and charged once with its usage record, its outputs' file records written,
-        webhook queued; None if the lease was lost."""
+        webhooks queued; None if the lease was lost."""
 
-        async def charged(tx: Tx) -> Task | None:
+        async def charged(tx: Tx) -> Ended | None:
             task = await tasks.complete(tx, lease, output, usage, utcnow())
             if task is None:
                 return None
@@ -166,8 +169,7 @@ class TaskQueue:
             usage_record = await usage_store.record(tx, task)
             await accounts.charge(tx, task.account_id, task.id, task.price_micros, task.cost_micros)
             await usage_store.add_to_day(tx, task.account_id, usage_record)
-            await self._ended(tx, task)
-            return task
+            return task, await self._ended(tx, task)
 
         return self._announce(await self.db.driver.write(charged))
 
@@ -183,13 +185,12 @@ class TaskQueue:
         ``lapsed``: only if the lease is still lapsed (the reaper racing a late worker)."""
         now = utcnow()
 
-        async def failed(tx: Tx) -> Task | None:
+        async def failed(tx: Tx) -> Ended | None:
             task = await tasks.fail(tx, lease, error, usage, now, now if lapsed else None)
             if task is None:
                 return None
             await accounts.release(tx, task.account_id, task.price_micros)
-            await self._ended(tx, task)
-            return task
+            return task, await self._ended(tx, task)
 
         return self._announce(await self.db.driver.write(failed))
 
@@ -197,7 +198,7 @@ class TaskQueue:
         """Cancel the account's pending or processing task: reservation released (cost $0.00),
         webhook queued. NotFound if it is not the account's; Conflict if it has already ended."""
 
-        async def cancelled(tx: Tx) -> Task:
+        async def cancelled(tx: Tx) -> Ended:
             task = await tasks.cancel(tx, task_id, account_id, utcnow())
             if task is None:
                 current = await tasks.read(tx, task_id, account_id)
@@ -208,12 +209,11 @@ class TaskQueue:
                     "processing tasks can be cancelled"
                 )
             await accounts.release(tx, task.account_id, task.price_micros)
-            await self._ended(tx, task)
-            return task
+            return task, await self._ended(tx, task)
 
-        task = await self.db.driver.write(cancelled)
-        self._announce(task)
-        return task
+        ended = await self.db.driver.write(cancelled)
+        self._announce(ended)
+        return ended[0]
 
     async def claim_key(self, account_id: str, key: str, fingerprint: str) -> idempotency.Claimed:
         """Claim an Idempotency-Key for a new submit (``mine``), or the row of the request that
@@ -233,57 +233,47 @@ class TaskQueue:
         async with self.db.read() as conn:
             return await tasks.lapsed(conn, utcnow())
 
-    async def _queue_webhook(self, tx: Tx, task: Task) -> None:
-        if not task.webhook_url:
-            return
+    async def _queue_webhooks(self, tx: Tx, task: Task) -> int:
+        """The task's end, for its ``webhook_url`` (the Egg API's tasks) and the account's
+        endpoints that subscribe to it; the messages written. The Egg API's body is made now
+        and sent byte for byte; an execution's is made at each attempt (``api.videogen.hooks``),
+        with fresh signed URLs, from this outline."""
+        assert task.completed_at is not None
+        event = task_event(task)
+        receivers = await endpoints.subscribed(tx, task.account_id, event)
+        url = None if task.type is TaskType.TOOL else task.webhook_url
+        if not (url or receivers):
+            return 0
         now = utcnow()
-        event, body = webhook_event(task, self.public_url, int(now.timestamp()))
-        await outbox.add(
+        if task.type is TaskType.TOOL:
+            body = outline(event, task.id, task.completed_at)
+        else:
+            body = webhook_event(task, self.public_url, int(now.timestamp()))[1]
+        return await outbox.emit(
             tx,
-            task_id=task.id,
+            message_id=new_message_id(),
             account_id=task.account_id,
             event=event,
-            url=task.webhook_url,
+            subject_id=task.id,
             body=body,
             now=now,
+            url=url,
+            receivers=receivers,
         )
 
-    async def _ended(self, tx: Tx, task: Task) -> None:
-        """What every terminal transition writes besides the task and the money."""
+    async def _ended(self, tx: Tx, task: Task) -> int:
+        """What every terminal transition writes besides the task and the money; the webhook
+        messages it queued."""
         assert task.completed_at is not None
         await counts.ended(tx, task)
         await events.record(tx, task.id, task.status, task.completed_at)
-        await self._queue_webhook(tx, task)
+        return await self._queue_webhooks(tx, task)
 
-    def _announce(self, task: Task | None) -> Task | None:
-        if task is not None:
-            self.notifier.task_changed(task.id)
-            if task.webhook_url:
-                self.notifier.notify(WEBHOOKS)
+    def _announce(self, ended: Ended | None) -> Task | None:
+        if ended is None:
+            return None
+        task, messages = ended
+        self.notifier.task_changed(task.id)
+        if messages:
+            self.notifier.notify(WEBHOOKS)
         return task
-
-
-class WebhookOutbox:
-    """Claiming due webhook deliveries and recording each attempt."""
-
-    def __init__(self, db: Database, *, lease_seconds: float) -> None:
-        self.db = db
-        self.lease = timedelta(seconds=lease_seconds)
-
-    async def claim(self, owner: str) -> outbox.Delivery | None:
-        now = utcnow()
-        async with self.db.write() as conn:
-            return await outbox.claim(conn, owner, now, now + self.lease)
-
-    async def secret(self, account_id: str) -> str | None:
-        async with self.db.read() as conn:
-            account = await accounts.by_id(conn, account_id)
-        return account.webhook_secret if account else None
-
-    async def next_due_at(self) -> datetime | None:
-        async with self.db.read() as conn:
-            return await outbox.next_due_at(conn, utcnow())
-
-    async def record(self, delivery: outbox.Delivery, **attempt: Any) -> bool:
-        async with self.db.write() as conn:
-            return await outbox.record_attempt(conn, delivery, **attempt)

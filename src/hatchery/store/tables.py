@@ -219,18 +219,50 @@ usage_daily = sa.Table(
     sa.Index(None, "account_id", "api_key", "day"),  # one key's days
 )
 
+webhook_endpoints = sa.Table(
+    # An account's registered receivers (the VideoGen API's registry, open to every event).
+    # ``failing_since``: when its current run of failed attempts began (NULL after a success);
+    # a run that lasts HATCHERY_WEBHOOK_DISABLE_AFTER disables it. Deleting one keeps the row
+    # (``deleted_at``) so the delivery log still names it.
+    "webhook_endpoints",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("description", sa.String(1024), nullable=True),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failing_since", UTCDateTime, nullable=True),
+    sa.Column("disabled_at", UTCDateTime, nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.Index(None, "account_id", "deleted_at"),
+)
+
 webhook_deliveries = sa.Table(
+    # The outbox: one row a message (an event for one receiver), written in the transaction
+    # of the state change it tells of. ``message_id`` is its ``webhook-id``, shared by the rows
+    # of one event (one per receiver); ``target`` is what the per-receiver concurrency cap
+    # counts (the endpoint, or a per-task URL's origin); ``schedule_from``: the attempts made
+    # before the last redelivery request, from which the retry schedule counts again.
     "webhook_deliveries",
     metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
     sa.Column("id", sa.String(40), nullable=False, unique=True),
-    sa.Column("task_id", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.String(40), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=False),
     sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("endpoint_id", sa.String(40), nullable=True),
+    sa.Column("target", sa.String(2048), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("schedule_from", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime, nullable=True),
@@ -238,8 +270,12 @@ webhook_deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
-    sa.UniqueConstraint("task_id", "event"),
+    sa.UniqueConstraint("message_id", "target"),
     sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "lease_expires_at"),
+    sa.Index(None, "subject_id"),
+    sa.Index(None, "endpoint_id", "seq"),
+    sa.Index(None, "account_id", "seq"),
 )
 
 webhook_attempts = sa.Table(
@@ -252,6 +288,7 @@ webhook_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    sa.Column("response", sa.Text, nullable=True),  # the answer's first bytes, as text
     sa.UniqueConstraint("delivery_id", "attempt"),
 )
 

@@ -7,7 +7,9 @@ from hatchery.webhooks.signing import (
     StaleTimestampError,
     WebhookVerificationError,
     sign,
+    standard_headers,
     verify,
+    verify_standard,
 )
 
 __all__ = [
@@ -16,5 +18,7 @@ __all__ = [
     "StaleTimestampError",
     "WebhookVerificationError",
     "sign",
+    "standard_headers",
     "verify",
+    "verify_standard",
 ]

@@ -1,49 +1,68 @@
-"""Webhook delivery from the durable outbox: claim a due delivery, POST the stored body with fresh
-signed headers, record the attempt, and reschedule with exponential backoff until it succeeds
-(any 2xx) or the retries run out. 3xx counts as a failure: redirects are not followed."""
+"""Webhook delivery from the durable outbox: claim a due message, make its body (stored, or
+rendered now by its event family's renderer), POST it with fresh signed headers, record the
+attempt, and reschedule it on its receiver's schedule until it succeeds (any 2xx) or the retries
+run out. 3xx counts as a failure: redirects are not followed.
+
+Per-task ``webhook_url`` messages carry the Egg API's headers and, beside them, the Standard
+Webhooks ones (signed with the account's secret); registered endpoints get Standard Webhooks
+headers signed with their own secret. A message's ``webhook-id`` is the same on every attempt.
+Messages to one receiver are not ordered: each is tried on its own schedule, and receivers use
+the payload's time and ``webhook-id`` to order and deduplicate.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 
+from hatchery.domain.webhooks import Schedule
 from hatchery.net.guard import (
     HostUnresolvable,
     Resolver,
     ResponseTooLarge,
     URLRefused,
+    check_receiver_url,
     guarded_request,
     system_resolver,
 )
 from hatchery.store import outbox
 from hatchery.store.db import utcnow
 from hatchery.store.notify import WEBHOOKS, Notifier
-from hatchery.store.queue import WebhookOutbox
-from hatchery.webhooks.signing import signed_headers
+from hatchery.store.webhooks import Signing, WebhookOutbox
+from hatchery.webhooks.signing import signed_headers, standard_headers
 
 log = logging.getLogger("hatchery.webhooks")
 
 RESPONSE_LIMIT = 64 * 1024  # of a receiver's answer we read; a larger one is not an error
+RESPONSE_KEPT = 1024  # of it the delivery log keeps
+BLOCKED_POLL = 0.25  # seconds between claims while every due message waits for a busy receiver
+
+Renderer = Callable[[outbox.Delivery], Awaitable[str]]
+"""Makes a message's body when it is sent, from its stored outline (an event family whose
+payload carries signed URLs that must be fresh)."""
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 5
-    base: float = 60.0
-    cap: float = 4 * 3600.0
+class Schedules:
+    """Per-task ``webhook_url`` messages (the Egg API's schedule) and registered endpoints'."""
 
-    def delay(self, retry: int) -> float | None:
-        """Seconds before retry number ``retry`` (1-based), or None when retries are exhausted."""
-        if retry > self.max_retries:
-            return None
-        raw = min(self.base * 4.0 ** (retry - 1), self.cap)
-        return raw * random.uniform(0.9, 1.0)
+    url: Schedule
+    endpoint: Schedule
+
+    def of(self, delivery: outbox.Delivery) -> Schedule:
+        return self.url if delivery.endpoint_id is None else self.endpoint
+
+
+def jittered(delay: float) -> float:
+    return delay * random.uniform(0.9, 1.0)
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ class Outcome:
     status_code: int | None
     error: str | None
     final: bool = False  # no point retrying (a refused URL)
+    response: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,20 +85,20 @@ class WebhookDispatcher:
         notifier: Notifier,
         *,
         owner: str,
-        policy: RetryPolicy,
-        timeout: float,
+        schedules: Schedules,
         allow_private: bool,
         poll_interval: float,
         concurrency: int = 16,
         resolver: Resolver = system_resolver,
+        renderers: Mapping[str, Renderer] | None = None,
     ) -> None:
         self.resolver = resolver
         self.outbox = outbox_
         self.client = client
         self.notifier = notifier
         self.owner = owner
-        self.policy = policy
-        self.timeout = timeout
+        self.schedules = schedules
+        self.renderers = dict(renderers or {})
         self.allow_private = allow_private
         self.poll_interval = poll_interval
         self.slots = asyncio.Semaphore(concurrency)
@@ -99,6 +119,7 @@ class WebhookDispatcher:
     def _done(self, job: asyncio.Task[None]) -> None:
         self._inflight.discard(job)
         self.slots.release()
+        self.notifier.notify(WEBHOOKS)  # its receiver may take another message now
 
     async def drain(self, timeout: float) -> None:
         """Once ``run`` is cancelled: let the attempts in flight finish and be recorded, for up to
@@ -125,41 +146,74 @@ class WebhookDispatcher:
             return self.poll_interval
         if due is None:
             return self.poll_interval
-        return max(0.05, min(self.poll_interval, (due - utcnow()).total_seconds()))
+        wait = (due - utcnow()).total_seconds()
+        if wait <= 0:  # due, yet not ours to claim: another claimer holds it, or its receiver
+            wait = BLOCKED_POLL  # has its fill of attempts (one of ours ending wakes us sooner)
+        return max(0.05, min(self.poll_interval, wait))
 
     async def _deliver(self, delivery: outbox.Delivery) -> None:
+        try:
+            signing = await self.outbox.signing(delivery)
+        except Exception:  # the database: the claim lapses and the message is tried again
+            log.exception("webhook %s: reading its endpoint failed", delivery.id)
+            return
+        if signing is None:
+            with contextlib.suppress(Exception):  # else its claim lapses and this comes again
+                await self.outbox.drop(delivery, "the endpoint was deleted or disabled")
+            return
         started = utcnow()
         clock = time.monotonic()
-        outcome = await self._attempt(delivery)
-        made = delivery.attempts + 1  # attempts made, this one included; the next is retry `made`
-        delay = None if outcome.ok or outcome.final else self.policy.delay(made)
+        outcome = await self._attempt(delivery, signing)
+        retry = delivery.attempts + 1 - delivery.schedule_from  # this attempt's place, 1-based
+        delay = None if outcome.ok or outcome.final else self.schedules.of(delivery).delay(retry)
         status = outbox.DELIVERED if outcome.ok else (outbox.PENDING if delay else outbox.FAILED)
-        recorded = await self.outbox.record(
-            delivery,
-            started_at=started,
-            duration_ms=int((time.monotonic() - clock) * 1000),
-            status_code=outcome.status_code,
-            error=outcome.error,
-            outcome=status,
-            next_attempt_at=started + timedelta(seconds=delay) if delay else None,
-        )
+        try:
+            recorded = await self.outbox.record(
+                delivery,
+                started_at=started,
+                duration_ms=int((time.monotonic() - clock) * 1000),
+                status_code=outcome.status_code,
+                error=outcome.error,
+                response=outcome.response,
+                outcome=status,
+                next_attempt_at=started + timedelta(seconds=jittered(delay)) if delay else None,
+            )
+        except Exception:  # the claim lapses and the message is sent again: at least once
+            log.exception("webhook %s: recording attempt %d failed", delivery.id, retry)
+            return
         if not recorded:
             log.warning("webhook %s was taken over by another worker", delivery.id)
         elif not outcome.ok:
-            log.info("webhook %s attempt %d failed: %s", delivery.id, made, outcome.error)
+            log.info("webhook %s attempt %d failed: %s", delivery.id, retry, outcome.error)
 
-    async def _attempt(self, delivery: outbox.Delivery) -> Outcome:
+    async def _body(self, delivery: outbox.Delivery) -> str:
+        render = self.renderers.get(delivery.event.split(".", 1)[0])
+        return delivery.body if render is None else await render(delivery)
+
+    def _headers(self, delivery: outbox.Delivery, signing: Signing, body: str) -> dict[str, str]:
+        now = int(time.time())
+        headers = {"Content-Type": "application/json"}
+        if signing.egg_headers:
+            headers.update(signed_headers(body, signing.secret, now))
+        headers.update(standard_headers(delivery.message_id, now, body, signing.secret))
+        return headers
+
+    async def _attempt(self, delivery: outbox.Delivery, signing: Signing) -> Outcome:
+        schedule = self.schedules.of(delivery)
         try:
-            secret = await self.outbox.secret(delivery.account_id)
-            headers = signed_headers(delivery.body, secret, int(time.time()))
+            body = await self._body(delivery)
+            if not delivery.url.startswith("https:") and delivery.endpoint_id is not None:
+                await check_receiver_url(
+                    delivery.url, allow_private=self.allow_private, resolver=self.resolver
+                )
             response = await guarded_request(
                 self.client,
                 "POST",
                 delivery.url,
                 allow_private=self.allow_private,
-                headers=headers,
-                content=delivery.body.encode("utf-8"),
-                timeout=self.timeout,
+                headers=self._headers(delivery, signing, body),
+                content=body.encode("utf-8"),
+                timeout=schedule.timeout,
                 max_bytes=RESPONSE_LIMIT,
                 max_redirects=0,
                 resolver=self.resolver,
@@ -169,12 +223,13 @@ class WebhookDispatcher:
         except URLRefused as exc:
             return Outcome(None, f"refused: {exc}", final=True)
         except ResponseTooLarge as exc:  # the receiver answered; we only skipped its body
-            return _by_status(exc.status_code)
+            return _by_status(exc.status_code, None)
         except Exception as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
-        return _by_status(response.status_code)
+        return _by_status(response.status_code, response.content)
 
 
-def _by_status(status_code: int) -> Outcome:
+def _by_status(status_code: int, content: bytes | None) -> Outcome:
     error = None if 200 <= status_code < 300 else f"HTTP {status_code}"
-    return Outcome(status_code, error)
+    kept = None if content is None else content[:RESPONSE_KEPT].decode("utf-8", "replace")
+    return Outcome(status_code, error, response=kept)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hatchery.api.videogen import files, resources, tools
+from hatchery.api.videogen import files, resources, tools, webhooks
 
 router = APIRouter()
 router.include_router(files.router)
 router.include_router(tools.router)
 router.include_router(resources.router)
+router.include_router(webhooks.router)

@@ -33,6 +33,7 @@ class Group(StrEnum):
     RESOURCES = "resources"
     WEBHOOKS_READ = "webhooks-read"
     WEBHOOKS_CHANGE = "webhooks-change"
+    WEBHOOKS_SEND = "webhooks-send"  # redelivery and test events: not in the contract's table
 
 
 LIMITS = {
@@ -47,6 +48,7 @@ LIMITS = {
     Group.RESOURCES: "2500/hour",
     Group.WEBHOOKS_READ: "500/hour",
     Group.WEBHOOKS_CHANGE: "10/hour",
+    Group.WEBHOOKS_SEND: "500/hour",
 }
 
 

@@ -117,7 +117,7 @@ class VideoGenRoute(APIRoute):
 
 # Where the VideoGen API answers: errors on these paths that no route of the dialect handled
 # (no such method, the per-IP limit at the edge) get its body too (``api.app``, ``api.edge``).
-PATHS = ("/v1/files", "/v1/tools", "/v1/resources", "/v1/webhooks/endpoints")
+PATHS = ("/v1/files", "/v1/tools", "/v1/resources", "/v1/webhooks")
 STATUS_CODES = {400: "invalid_parameters", 404: "not_found", 405: "method_not_allowed"}
 
 

@@ -1,9 +1,10 @@
 """The VideoGen API's part of the OpenAPI document, merged into it by ``api.openapi``: the files
 operations (contract §3.9 and §4; ``api.videogen.files``), the tools, tool executions and resources
 (§3.1 to §3.8, §3.10 and §6; ``api.videogen.tools`` and ``resources``, written out in
-``api.videogen.openapi_tools``), and the object URLs the files' answers hand out, which answer
-errors with the same ``{"message", "code"}`` body: signed downloads and uploads (``api.storage``)
-and streaming (``api.videogen.playback``).
+``api.videogen.openapi_tools``), the webhook endpoints and the delivery log (§5;
+``api.videogen.webhooks``, written out in ``api.videogen.openapi_webhooks``), and the object URLs
+the files' answers hand out, which answer errors with the same ``{"message", "code"}`` body:
+signed downloads and uploads (``api.storage``) and streaming (``api.videogen.playback``).
 
 Each operation lists the statuses and codes its route can answer, as ``api.videogen.errors`` maps
 the domain's errors (the object URLs write theirs out themselves), and its hourly limit per API
@@ -26,14 +27,16 @@ from hatchery.api import openapi_schemas as wire
 from hatchery.api.openapi import JSON, RETRY_AFTER, Doc, _headers, _ref
 from hatchery.api.videogen.auth import Group, group_limits
 from hatchery.api.videogen.errors import ANSWERS, MISSING_KEY
-from hatchery.api.videogen.schemas import CreateFileUpload, SearchFiles
+from hatchery.api.videogen.schemas import Body, CreateFileUpload, SearchFiles
 from hatchery.domain.catalog import Catalog
 from hatchery.settings import Settings
 
 TAG = "VideoGen: Files"
 TOOLS_TAG = "VideoGen: Tools"
 RESOURCES_TAG = "VideoGen: Resources"
-DIALECT_TAGS = (TAG, TOOLS_TAG, RESOURCES_TAG)  # the VideoGen API's operations, by what they do
+WEBHOOKS_TAG = "VideoGen: Webhooks"
+# the VideoGen API's operations, by what they do
+DIALECT_TAGS = (TAG, TOOLS_TAG, RESOURCES_TAG, WEBHOOKS_TAG)
 OBJECT_TAG = "Files"
 
 FILE_ID = r"^vg_file_[A-Za-z0-9_-]{8,40}$"  # domain.files.is_file_id
@@ -44,6 +47,8 @@ SIGNATURE = r"^[A-Za-z0-9_-]{43}$"  # an HMAC-SHA256, base64url without padding
 # A character Pydantic's str_strip_whitespace does not strip (it strips Unicode's White_Space, not
 # quite Python's str.strip()): a string with one is not blank once stripped.
 NOT_BLANK = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+# Text kept as given (``schemas.TextBody``): something not blank, and no NUL anywhere.
+TEXT = f"^[^\\u0000]*{NOT_BLANK.removesuffix(']')}\\u0000][^\\u0000]*$"
 
 
 # --------------------------------------------------------------------------- the files cursor
@@ -211,9 +216,10 @@ ERROR_CODES = {  # what each code means, for the descriptions of the error answe
     "invalid_file_type": "a file given to a tool is of another type, or could not be processed",
     "file_too_large": "the body is larger than this server takes",
     "request_timeout": "the body did not arrive in time",
-    "not_found": "no such file, execution, voice or presenter (for this account), or nothing at "
-    "this URL",
-    "conflict": "the state of the file (or of the Idempotency-Key) does not allow the request",
+    "not_found": "no such file, execution, voice, presenter, webhook endpoint or webhook "
+    "delivery (for this account), or nothing at this URL",
+    "conflict": "the state of the file, of the Idempotency-Key or of the webhook endpoint does "
+    "not allow the request",
     "file_not_ready": "a file given to a tool has not been processed yet",
     "idempotency_key_reused": "the Idempotency-Key was used with another body",
     "rate_limited": "over a rate limit",
@@ -340,16 +346,16 @@ def component_schemas(more: Sequence[type[BaseModel]] = ()) -> Doc:
     return schemas
 
 
-def _body(model: type[CreateFileUpload | SearchFiles], description: str, docs: Doc) -> Doc:
+def _body(model: type[Body], description: str, docs: Doc) -> Doc:
     """The server's own request model, with descriptions; its stripped strings must not be
-    blank."""
+    blank, nor hold a NUL."""
     schema: Doc = model.model_json_schema()
     schema.pop("title", None)
     for name, prop in schema["properties"].items():
         prop.pop("title", None)
         prop["description"] = docs[name]
         if prop.get("type") == "string":
-            prop["pattern"] = NOT_BLANK
+            prop["pattern"] = TEXT
     schema["description"] = description
     return schema
 
@@ -1221,6 +1227,14 @@ TAGS = (
         RESOURCES_TAG,
         "The VideoGen API's resources: the text-to-speech voices and the avatar presenters.",
     ),
+    (
+        WEBHOOKS_TAG,
+        "The VideoGen API's webhook endpoints (contract §5): register a URL for the events it "
+        "wants, list them, delete one. And Hatchery's own: get or enable one, send it a test "
+        "event, the delivery log of every message and its attempts, and redelivery. The events, "
+        "their payloads, their Standard Webhooks signature and retries: `POST "
+        "/v1/webhooks/endpoints`.",
+    ),
 )
 
 
@@ -1228,12 +1242,13 @@ def document(settings: Settings, catalog: Catalog | None = None) -> Doc:
     """The VideoGen operations and the object URLs (``paths``), and the schemas they add to
     ``components``, for ``api.openapi.openapi_document``; with the ``catalog``, each tool's price
     is in its description."""
-    # The tools' part builds on this module's helpers: imported once this one is loaded.
+    # The tools' and webhooks' parts build on this module's helpers: imported once it is loaded.
     from hatchery.api.videogen import openapi_tools as tools
+    from hatchery.api.videogen import openapi_webhooks as hooks
 
+    dialect = files_paths(settings) | tools.paths(settings, catalog) | hooks.paths(settings)
+    requests = tools.request_schemas(settings) | hooks.request_schemas(settings)
     return {
-        "paths": files_paths(settings) | tools.paths(settings, catalog) | object_paths(settings),
-        "components": {
-            "schemas": component_schemas(tools.ANSWERS) | tools.request_schemas(settings)
-        },
+        "paths": dialect | object_paths(settings),
+        "components": {"schemas": component_schemas((*tools.ANSWERS, *hooks.ANSWERS)) | requests},
     }

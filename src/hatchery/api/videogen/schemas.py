@@ -23,13 +23,26 @@ class Body(BaseModel):
         return value
 
 
-class CreateFileUpload(Body):
+class TextBody(Body):
+    """A body whose text is kept as it is given (a name, a description): no NUL character,
+    which no database keeps as text."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
+
+
+class CreateFileUpload(TextBody):
     displayName: str = Field(min_length=1, max_length=512)
     type: FileTypeName | None = None
     isTemporary: bool | None = False
 
 
-class SearchFiles(Body):
+class SearchFiles(TextBody):
     query: str = Field(min_length=1, max_length=1000)
     numResults: int | None = Field(default=10, ge=1, le=100)
     selfOnly: bool | None = False
@@ -135,3 +148,10 @@ TOOL_BODIES: dict[str, type[ToolBody]] = {
     "upscale-image": ImageAsset,
     "upscale-video": VideoAsset,
 }
+
+
+# --------------------------------------------------------------------------------- webhooks
+class CreateWebhookEndpoint(TextBody):
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=1024)

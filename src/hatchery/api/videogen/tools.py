@@ -29,7 +29,7 @@ from hatchery.api.videogen.requests import ToolRequests
 from hatchery.api.videogen.schemas import TOOL_BODIES, ToolBody
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.domain.tools import TOOLS, ToolParams, is_execution_id, new_execution_id
-from hatchery.errors import BadRequest, Conflict, InvalidId, NotFound, ValidationFailed
+from hatchery.errors import Conflict, InvalidId, NotFound, ValidationFailed
 from hatchery.providers.base import Job
 from hatchery.providers.registry import servable
 from hatchery.services import Services
@@ -191,15 +191,7 @@ async def list_executions(
 
 
 def _position(given: str | None) -> int | None:
-    if given is None:
-        return None
-    numbers = cursor.unpack(CURSOR, given, 1)
-    if numbers is None:
-        raise BadRequest(
-            "cursor is not valid: pass back nextCursor from the previous page of "
-            "GET /v1/tools/executions unchanged"
-        )
-    return numbers[0]
+    return cursor.position(CURSOR, given, "GET /v1/tools/executions")
 
 
 @router.get("/v1/tools/executions/{toolExecutionId}")
