@@ -29,6 +29,7 @@ FAST_SETTINGS = {
     "HATCHERY_POLL_INTERVAL": "0.5",
     "HATCHERY_WEBHOOK_BACKOFF_BASE": "0.2",
     "HATCHERY_WEBHOOK_TIMEOUT": "5",
+    "HATCHERY_WEBHOOK_ENDPOINT_TIMEOUT": "5",  # a claim's lease is twice the longer timeout
     "HATCHERY_SHUTDOWN_GRACE": "5",
     "HATCHERY_WORKERS": "4",
     "HATCHERY_LOG_LEVEL": "warning",

@@ -235,3 +235,71 @@ async def test_on_postgresql_each_task_event_is_announced_with_the_task_id(
     finally:
         await listener.close()
         await db.dispose()
+
+
+async def test_0010_carries_the_outbox_over_and_back(database_url: str) -> None:
+    """A webhook queued before 0010 keeps its body, gets its id as its message id and its
+    URL's origin as its receiver; back at 0009 the rows of endpoints (and their attempts) go
+    and the old guard against a task's webhook queued twice is there again."""
+    from alembic import command
+
+    db = Database.connect(database_url)
+    try:
+        await migrate.upgrade(db, "0009")
+        account_id = await old_account(db)
+        task_id = await old_submit(db, account_id)
+        now = utcnow()
+        legacy = {
+            "id": "whd_legacy",
+            "task_id": task_id,
+            "account_id": account_id,
+            "event": "task.completed",
+            "url": "https://hooks.example:8443/in?x=1",
+            "body": "{}",
+            "status": "pending",
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        columns = ", ".join(legacy)
+        insert = f"INSERT INTO webhook_deliveries ({columns}) VALUES (:{', :'.join(legacy)})"
+        async with db.write() as conn:
+            await conn.execute(sa.text(insert), legacy)
+        await migrate.upgrade(db)
+        d = tables.webhook_deliveries.c
+        async with db.read() as conn:
+            row = (await conn.execute(sa.select(d.message_id, d.target, d.subject_id))).one()
+        assert tuple(row) == ("whd_legacy", "https://hooks.example:8443", task_id)
+        async with db.write() as conn:  # a message to an endpoint, with an attempt
+            await conn.execute(
+                tables.webhook_deliveries.insert().values(
+                    {
+                        **{k: v for k, v in legacy.items() if k != "task_id"},
+                        "id": "whd_endpoint",
+                        "message_id": "msg_1",
+                        "subject_id": task_id,
+                        "endpoint_id": "ep_12345678",
+                        "target": "ep_12345678",
+                    }
+                )
+            )
+            await conn.execute(
+                tables.webhook_attempts.insert().values(
+                    delivery_id="whd_endpoint", attempt=1, started_at=now, duration_ms=1
+                )
+            )
+
+        def downgrade(connection: sa.Connection) -> None:
+            command.downgrade(migrate._config(connection), "0009")
+
+        async with db.write() as conn:
+            await conn.run_sync(downgrade)
+        async with db.read() as conn:
+            kept = await conn.execute(sa.text("SELECT id, task_id FROM webhook_deliveries"))
+            assert [tuple(r) for r in kept] == [("whd_legacy", task_id)]
+            attempts = await conn.execute(sa.text("SELECT count(*) FROM webhook_attempts"))
+            assert attempts.scalar_one() == 0
+        with pytest.raises(sa.exc.IntegrityError):
+            async with db.write() as conn:
+                await conn.execute(sa.text(insert), {**legacy, "id": "whd_twice"})
+    finally:
+        await db.dispose()

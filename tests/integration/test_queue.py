@@ -20,6 +20,7 @@ from hatchery.errors import Conflict, NotFound, StoreUnavailable
 from hatchery.providers.base import Artifact, Finished, Job, Running
 from hatchery.storage import LocalStore, UrlSigner
 from hatchery.store import counts, events, idempotency, migrate
+from hatchery.store import outbox as outbox_store
 from hatchery.store import tasks as task_store
 from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
@@ -412,10 +413,51 @@ async def test_stop_keeps_to_the_grace_period_when_every_slot_is_busy(
     assert task is not None and task.status is TaskStatus.PENDING and task.lease_owner is None
 
 
-def outbox_of(db: Database, queue: TaskQueue, per_receiver: int = 1000) -> WebhookOutbox:
+def outbox_of(
+    db: Database, queue: TaskQueue, per_receiver: int = 1000, lease: float = 60
+) -> WebhookOutbox:
     return WebhookOutbox(
-        db, queue.notifier, lease_seconds=60, per_target=per_receiver, disable_after=86400
+        db, queue.notifier, lease_seconds=lease, per_target=per_receiver, disable_after=86400
     )
+
+
+async def test_a_redelivery_of_a_message_whose_sender_died_gets_the_whole_schedule(
+    db: Database, queue: TaskQueue
+) -> None:
+    """Two failed attempts, then a third whose worker dies (its lease lapses, unrecorded); a
+    redelivery then starts the schedule after the two recorded: the next attempt is its first
+    retry place, not past its end. One asked for during a live attempt starts after that."""
+    account_id = await new_account(db)
+    await submit(queue, account_id, webhook="http://127.0.0.1:9/h")
+    task = await queue.claim("w")
+    assert task is not None
+    await queue.complete(lease_of(task), output={"files": []}, usage={})
+    outbox = outbox_of(db, queue, lease=0.2)
+    for _ in range(2):
+        delivery = await outbox.claim("sender")
+        assert delivery is not None
+        failed = {"duration_ms": 1, "status_code": 500, "error": "HTTP 500", "response": None}
+        assert await outbox.record(
+            delivery, started_at=utcnow(), outcome="pending", next_attempt_at=utcnow(), **failed
+        )
+    dying = await outbox.claim("dies")
+    assert dying is not None and dying.attempts == 2
+    await asyncio.sleep(0.3)  # its lease lapses
+    async with db.write() as conn:
+        assert await outbox_store.redeliver(conn, dying.id, account_id, utcnow())
+    again = await outbox.claim("heir")
+    assert again is not None and again.id == dying.id
+    assert again.attempts + 1 - again.schedule_from == 1  # the first place of the new schedule
+    async with db.write() as conn:  # asked for while the heir's attempt is live
+        assert await outbox_store.redeliver(conn, again.id, account_id, utcnow())
+    assert await outbox.record(
+        again, started_at=utcnow(), outcome="delivered", next_attempt_at=None, **failed
+    )
+    async with db.read() as conn:
+        [logged], _ = await outbox_store.logged(conn, account_id)
+    assert (logged.status, len(logged.attempts)) == ("pending", 3)  # sent again, and then
+    last = await outbox.claim("next")
+    assert last is not None and last.attempts + 1 - last.schedule_from == 1
 
 
 async def test_an_in_flight_delivery_is_not_due_until_its_lease_lapses(

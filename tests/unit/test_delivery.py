@@ -3,7 +3,9 @@ plain-http rule for registered endpoints (decisions only: nothing connects)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -59,7 +61,7 @@ async def test_a_failed_dns_lookup_is_retried() -> None:
     async def broken(host: str, port: int) -> list[str]:
         raise OSError("Temporary failure in name resolution")
 
-    outcome = await dispatcher(broken)._attempt(DELIVERY, UNSIGNED)
+    outcome = await dispatcher(broken)._attempt(DELIVERY, UNSIGNED, "{}")
     assert not outcome.ok and not outcome.final
     assert "cannot resolve host" in (outcome.error or "")
 
@@ -68,7 +70,7 @@ async def test_a_refused_address_is_final() -> None:
     async def private(host: str, port: int) -> list[str]:
         return ["10.1.2.3"]  # a decision only: nothing connects
 
-    outcome = await dispatcher(private)._attempt(DELIVERY, UNSIGNED)
+    outcome = await dispatcher(private)._attempt(DELIVERY, UNSIGNED, "{}")
     assert outcome.final and not outcome.ok
     assert "refused" in (outcome.error or "")
 
@@ -98,7 +100,7 @@ async def test_plain_http_endpoint_is_refused_without_the_private_switch() -> No
         return ["93.184.216.34"]
 
     endpoint = delivery("http://hooks.test/h", endpoint_id="ep_12345678")
-    outcome = await dispatcher(public)._attempt(endpoint, UNSIGNED)
+    outcome = await dispatcher(public)._attempt(endpoint, UNSIGNED, "{}")
     assert outcome.final and "must be https" in (outcome.error or "")
 
 
@@ -107,5 +109,58 @@ async def test_plain_http_endpoint_to_a_public_address_is_refused_even_when_allo
         return ["93.184.216.34"]
 
     endpoint = delivery("http://hooks.test/h", endpoint_id="ep_12345678")
-    outcome = await dispatcher(public, allow_private=True)._attempt(endpoint, UNSIGNED)
+    outcome = await dispatcher(public, allow_private=True)._attempt(endpoint, UNSIGNED, "{}")
     assert outcome.final and "only to private addresses" in (outcome.error or "")
+
+
+class RecordingOutbox:
+    """What the dispatcher asks of the outbox, kept: postponements and recorded attempts."""
+
+    def __init__(self) -> None:
+        self.postponed: list[float] = []
+        self.recorded: list[dict[str, object]] = []
+
+    async def signing(self, delivery: Delivery) -> Signing:
+        return UNSIGNED
+
+    async def postpone(self, delivery: Delivery, seconds: float) -> bool:
+        self.postponed.append(seconds)
+        return True
+
+    async def record(self, delivery: Delivery, **attempt: object) -> bool:
+        self.recorded.append(attempt)
+        return True
+
+
+def recording(outbox: RecordingOutbox, schedules: Schedules, **renderers: Any) -> WebhookDispatcher:
+    async def unresolvable(host: str, port: int) -> list[str]:
+        raise OSError("Temporary failure in name resolution")
+
+    sender = dispatcher(unresolvable)
+    sender.outbox = outbox  # type: ignore[assignment]
+    sender.schedules = schedules
+    sender.renderers = renderers
+    return sender
+
+
+async def test_a_payload_that_cannot_be_made_is_put_off_not_counted_as_an_attempt() -> None:
+    async def broken(delivery: Delivery) -> str:
+        raise ConnectionError("the database is down")
+
+    outbox = RecordingOutbox()
+    endpoint = replace(delivery(), event="tool_execution.succeeded", endpoint_id="ep_12345678")
+    await recording(outbox, Schedules(url=EGG, endpoint=VIDEOGEN), tool_execution=broken)._deliver(
+        endpoint
+    )
+    assert outbox.postponed == [30.0] and outbox.recorded == []
+
+
+async def test_a_zero_delay_is_a_retry_now_not_the_end() -> None:
+    outbox = RecordingOutbox()
+    now = Schedule((0.0, 0.0), 1)
+    await recording(outbox, Schedules(url=now, endpoint=now))._deliver(DELIVERY)
+    [attempt] = outbox.recorded
+    assert attempt["outcome"] == "pending" and attempt["next_attempt_at"] is not None
+    last = replace(DELIVERY, attempts=2)  # its third attempt: past the schedule's two retries
+    await recording(outbox, Schedules(url=now, endpoint=now))._deliver(last)
+    assert outbox.recorded[1]["outcome"] == "failed"

@@ -298,6 +298,17 @@ async def record_attempt(
     return True
 
 
+async def postpone(conn: AsyncConnection, delivery: Delivery, until: datetime) -> bool:
+    """Give a claimed message back, unattempted, due again ``until`` (its payload could not be
+    made: a fault of ours, which neither uses up a retry nor counts against the receiver)."""
+    result = await conn.execute(
+        webhook_deliveries.update()
+        .where(d.id == delivery.id, d.lease_owner == delivery.lease_owner, d.status == PENDING)
+        .values(lease_owner=None, lease_expires_at=None, next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
 async def drop(conn: AsyncConnection, delivery: Delivery, why: str) -> bool:
     """Close a claimed message without an attempt (its endpoint went away meanwhile)."""
     result = await conn.execute(
@@ -308,12 +319,14 @@ async def drop(conn: AsyncConnection, delivery: Delivery, why: str) -> bool:
     return result.rowcount == 1
 
 
-async def cancel_pending(conn: AsyncConnection, endpoint_id: str, why: str) -> int:
+async def cancel_pending(conn: AsyncConnection, endpoint_id: str, why: str, now: datetime) -> int:
     """Every message still waiting for ``endpoint_id`` is not sent (it was deleted or
-    disabled); one in flight now is recorded when it ends, and tried no more."""
+    disabled); one in flight now is recorded when it ends, and tried no more (its endpoint is
+    read again before every attempt)."""
+    waiting = sa.or_(d.lease_owner.is_(None), d.lease_expires_at < now)  # or its sender died
     result = await conn.execute(
         webhook_deliveries.update()
-        .where(d.endpoint_id == endpoint_id, d.status == PENDING, d.lease_owner.is_(None))
+        .where(d.endpoint_id == endpoint_id, d.status == PENDING, waiting)
         .values(status=CANCELLED, last_error=why)
     )
     return result.rowcount
@@ -325,7 +338,7 @@ async def redeliver(
     """Make the message due now with a fresh retry schedule, whatever its state; False if the
     account has no such message. One in flight is sent again once its attempt ends: the new
     schedule starts after that attempt, which :func:`record_attempt` sees."""
-    in_flight = d.lease_owner.is_not(None)
+    in_flight = sa.and_(d.lease_owner.is_not(None), d.lease_expires_at >= now)
     result = await conn.execute(
         webhook_deliveries.update()
         .where(d.id == delivery_id, d.account_id == account_id)

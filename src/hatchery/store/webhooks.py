@@ -76,6 +76,10 @@ class WebhookOutbox:
             return None
         return Signing(endpoint.secret, egg_headers=False)
 
+    async def postpone(self, delivery: outbox.Delivery, seconds: float) -> bool:
+        async with self.db.write() as conn:
+            return await outbox.postpone(conn, delivery, utcnow() + timedelta(seconds=seconds))
+
     async def drop(self, delivery: outbox.Delivery, why: str) -> bool:
         async with self.db.write() as conn:
             return await outbox.drop(conn, delivery, why)
@@ -104,7 +108,7 @@ class WebhookOutbox:
         endpoint = await endpoints.failed(conn, endpoint_id, at, at - self.disable_after, why)
         if endpoint is None:
             return False
-        await outbox.cancel_pending(conn, endpoint.id, f"the endpoint was disabled: {why}")
+        await outbox.cancel_pending(conn, endpoint.id, f"the endpoint was disabled: {why}", at)
         await outbox.emit_outline(
             EngineTx(conn),
             account_id=endpoint.account_id,
@@ -153,10 +157,11 @@ class WebhookRegistry:
 
     async def delete(self, account_id: str, endpoint_id: str) -> None:
         """Deleted, and nothing still waiting for it is sent."""
+        now = utcnow()
         async with self.db.write() as conn:
-            if not await endpoints.delete(conn, endpoint_id, account_id, utcnow()):
+            if not await endpoints.delete(conn, endpoint_id, account_id, now):
                 raise NotFound(f"Webhook endpoint not found: {endpoint_id}")
-            await outbox.cancel_pending(conn, endpoint_id, "the endpoint was deleted")
+            await outbox.cancel_pending(conn, endpoint_id, "the endpoint was deleted", now)
 
     async def enable(self, account_id: str, endpoint_id: str) -> Endpoint:
         async with self.db.write() as conn:
@@ -232,6 +237,6 @@ def _usable(endpoint: Endpoint | None, endpoint_id: str) -> Endpoint:
     if not found.enabled:
         raise Conflict(
             f"Webhook endpoint {endpoint_id} is disabled ({found.disabled_reason}); enable it "
-            f"first with POST /v1/webhooks/endpoints/{endpoint_id}/enable"
+            "again first"
         )
     return found

@@ -43,6 +43,7 @@ log = logging.getLogger("hatchery.webhooks")
 
 RESPONSE_LIMIT = 64 * 1024  # of a receiver's answer we read; a larger one is not an error
 RESPONSE_KEPT = 1024  # of it the delivery log keeps
+RENDER_RETRY = 30.0  # seconds before a message whose payload could not be made is tried again
 BLOCKED_POLL = 0.25  # seconds between claims while every due message waits for a busy receiver
 
 Renderer = Callable[[outbox.Delivery], Awaitable[str]]
@@ -161,12 +162,21 @@ class WebhookDispatcher:
             with contextlib.suppress(Exception):  # else its claim lapses and this comes again
                 await self.outbox.drop(delivery, "the endpoint was deleted or disabled")
             return
+        body = await self._render(delivery)
+        if body is not None:
+            await self._send(delivery, signing, body)
+
+    async def _send(self, delivery: outbox.Delivery, signing: Signing, body: str) -> None:
+        """One attempt, recorded with what comes next: done, again after the schedule's delay
+        (this attempt's place in it counted from the last redelivery), or failed for good."""
         started = utcnow()
         clock = time.monotonic()
-        outcome = await self._attempt(delivery, signing)
-        retry = delivery.attempts + 1 - delivery.schedule_from  # this attempt's place, 1-based
+        outcome = await self._attempt(delivery, signing, body)
+        retry = max(1, delivery.attempts + 1 - delivery.schedule_from)
         delay = None if outcome.ok or outcome.final else self.schedules.of(delivery).delay(retry)
-        status = outbox.DELIVERED if outcome.ok else (outbox.PENDING if delay else outbox.FAILED)
+        status, due = (outbox.DELIVERED if outcome.ok else outbox.FAILED), None
+        if delay is not None:
+            status, due = outbox.PENDING, started + timedelta(seconds=jittered(delay))
         try:
             recorded = await self.outbox.record(
                 delivery,
@@ -176,7 +186,7 @@ class WebhookDispatcher:
                 error=outcome.error,
                 response=outcome.response,
                 outcome=status,
-                next_attempt_at=started + timedelta(seconds=jittered(delay)) if delay else None,
+                next_attempt_at=due,
             )
         except Exception:  # the claim lapses and the message is sent again: at least once
             log.exception("webhook %s: recording attempt %d failed", delivery.id, retry)
@@ -186,9 +196,20 @@ class WebhookDispatcher:
         elif not outcome.ok:
             log.info("webhook %s attempt %d failed: %s", delivery.id, retry, outcome.error)
 
-    async def _body(self, delivery: outbox.Delivery) -> str:
+    async def _render(self, delivery: outbox.Delivery) -> str | None:
+        """The body to send; None if it could not be made (the database or the file store
+        unreachable): the message is given back for later, its retries and its receiver's
+        standing untouched, since the fault is ours."""
         render = self.renderers.get(delivery.event.split(".", 1)[0])
-        return delivery.body if render is None else await render(delivery)
+        if render is None:
+            return delivery.body
+        try:
+            return await render(delivery)
+        except Exception:
+            log.exception("webhook %s: its payload could not be made; later", delivery.id)
+            with contextlib.suppress(Exception):  # else its claim lapses: later all the same
+                await self.outbox.postpone(delivery, RENDER_RETRY)
+            return None
 
     def _headers(self, delivery: outbox.Delivery, signing: Signing, body: str) -> dict[str, str]:
         now = int(time.time())
@@ -198,10 +219,9 @@ class WebhookDispatcher:
         headers.update(standard_headers(delivery.message_id, now, body, signing.secret))
         return headers
 
-    async def _attempt(self, delivery: outbox.Delivery, signing: Signing) -> Outcome:
+    async def _attempt(self, delivery: outbox.Delivery, signing: Signing, body: str) -> Outcome:
         schedule = self.schedules.of(delivery)
         try:
-            body = await self._body(delivery)
             if not delivery.url.startswith("https:") and delivery.endpoint_id is not None:
                 await check_receiver_url(
                     delivery.url, allow_private=self.allow_private, resolver=self.resolver

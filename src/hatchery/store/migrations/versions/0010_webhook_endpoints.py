@@ -33,6 +33,24 @@ PG_NOTIFY_AGAIN = (
 )
 
 
+def _origin(url: str) -> str:
+    """``https://host:port`` of a URL: what a per-task URL's messages count against (as
+    ``hatchery.store.outbox.target_of`` says, at this revision)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
+
+
+def _backfill(conn: sa.Connection) -> None:
+    """Rows written before keep their id as their message id; their receiver is their URL's
+    origin."""
+    rows = conn.execute(sa.text("SELECT id, url FROM webhook_deliveries")).fetchall()
+    update = sa.text(
+        "UPDATE webhook_deliveries SET message_id = :id, target = :target WHERE id = :id"
+    )
+    for delivery_id, url in rows:
+        conn.execute(update, {"id": delivery_id, "target": _origin(url)})
+
+
 def upgrade() -> None:
     op.create_table(
         "webhook_endpoints",
@@ -68,7 +86,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("endpoint_id", sa.String(40), nullable=True))
         batch.add_column(sa.Column("target", sa.String(2048), nullable=True))
         batch.add_column(sa.Column("schedule_from", sa.Integer, nullable=False, server_default="0"))
-    op.execute("UPDATE webhook_deliveries SET message_id = id, target = url")
+    _backfill(op.get_bind())
     with op.batch_alter_table("webhook_deliveries") as batch:
         batch.alter_column("message_id", existing_type=sa.String(40), nullable=False)
         batch.alter_column("target", existing_type=sa.String(2048), nullable=False)
@@ -90,6 +108,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS webhook_deliveries_notify_due ON webhook_deliveries")
     with op.batch_alter_table("webhook_attempts") as batch:
         batch.drop_column("response")
+    endpoint_rows = "SELECT id FROM webhook_deliveries WHERE endpoint_id IS NOT NULL"
+    op.execute(f"DELETE FROM webhook_attempts WHERE delivery_id IN ({endpoint_rows})")
     op.execute("DELETE FROM webhook_deliveries WHERE endpoint_id IS NOT NULL")
     with op.batch_alter_table("webhook_deliveries") as batch:
         batch.drop_index("ix_webhook_deliveries_account_id_seq")
@@ -103,6 +123,7 @@ def downgrade() -> None:
         batch.drop_column("message_id")
         batch.alter_column("subject_id", new_column_name="task_id")
         batch.alter_column("event", type_=sa.String(32))
+    with op.batch_alter_table("webhook_deliveries") as batch:  # once the column has its name
         batch.create_unique_constraint("uq_webhook_deliveries_task_id_event", ["task_id", "event"])
     op.drop_index("ix_webhook_endpoints_account_id_deleted_at", "webhook_endpoints")
     op.drop_table("webhook_endpoints")
