@@ -54,6 +54,13 @@ def decode(cursor: str) -> int:
     return numbers[0]
 
 
+def tail(prefix: str, after: int | None) -> dict[str, object]:
+    """G2's ``hasMore`` and ``nextCursor`` of a page whose next one starts after the position
+    ``after`` (None: this was the last page)."""
+    next_cursor = None if after is None else pack(prefix, after)
+    return {"hasMore": next_cursor is not None, "nextCursor": next_cursor}
+
+
 def position(prefix: str, given: str | None, route: str) -> int | None:
     """The one-number position of a ``prefix`` cursor given to ``route`` (None when none was
     given); BadRequest, saying how to page, for one it did not give out."""

@@ -78,8 +78,5 @@ async def redeliver(request: Request, task_id: str, delivery_id: str) -> Respons
     services, account_id = await _task_of(request, task_id)
     if not is_delivery_id(delivery_id):
         raise NotFound(f"Webhook delivery not found: {delivery_id}")
-    found = await services.webhooks.delivery(account_id, delivery_id)
-    if found.subject_id != task_id:
-        raise NotFound(f"Webhook delivery not found: {delivery_id}")
-    again = await services.webhooks.redeliver(account_id, delivery_id)
+    again = await services.webhooks.redeliver(account_id, delivery_id, subject_id=task_id)
     return ok(delivery_json(again), 202)

@@ -10,12 +10,9 @@ from typing import Any
 from hatchery.domain.money import format_cost, format_webhook_cost
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.domain.usage import Totals, UsageRecord
+from hatchery.domain.webhooks import TASK_ENDS
 
-EVENTS = {
-    TaskStatus.COMPLETED: "task.completed",
-    TaskStatus.FAILED: "task.failed",
-    TaskStatus.CANCELLED: "task.cancelled",
-}
+EVENTS = TASK_ENDS  # the webhook events of a task's end (``domain.webhooks``)
 
 
 def iso(value: datetime | None) -> str | None:

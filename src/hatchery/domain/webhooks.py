@@ -18,12 +18,19 @@ from datetime import datetime
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 
-TASK_EVENTS = ("task.completed", "task.failed", "task.cancelled")
-EXECUTION_EVENTS = (
-    "tool_execution.succeeded",
-    "tool_execution.failed",
-    "tool_execution.cancelled",
-)
+# What a task's end is called: the Egg API's names, and the VideoGen API's for an execution.
+TASK_ENDS = {
+    TaskStatus.COMPLETED: "task.completed",
+    TaskStatus.FAILED: "task.failed",
+    TaskStatus.CANCELLED: "task.cancelled",
+}
+EXECUTION_ENDS = {
+    TaskStatus.COMPLETED: "tool_execution.succeeded",
+    TaskStatus.FAILED: "tool_execution.failed",
+    TaskStatus.CANCELLED: "tool_execution.cancelled",
+}
+TASK_EVENTS = tuple(TASK_ENDS.values())
+EXECUTION_EVENTS = tuple(EXECUTION_ENDS.values())
 FILE_UPLOAD_COMPLETED = "file.upload.completed"
 FILE_UPLOAD_FAILED = "file.upload.failed"
 FILE_PLAYBACK_READY = "file.playback_ready"
@@ -42,17 +49,6 @@ ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 TEST_EVENT = "webhook.test"  # sent on request to one endpoint, whatever it subscribes to
 SUBSCRIBABLE = (*EXECUTION_EVENTS, *FILE_EVENTS, *TASK_EVENTS, ENDPOINT_DISABLED)
 
-_TASK = {
-    TaskStatus.COMPLETED: "task.completed",
-    TaskStatus.FAILED: "task.failed",
-    TaskStatus.CANCELLED: "task.cancelled",
-}
-_EXECUTION = {
-    TaskStatus.COMPLETED: "tool_execution.succeeded",
-    TaskStatus.FAILED: "tool_execution.failed",
-    TaskStatus.CANCELLED: "tool_execution.cancelled",
-}
-
 MAX_ENDPOINTS = 50  # an account's registered endpoints, at most
 ENDPOINT_PREFIX = "ep_"
 MESSAGE_PREFIX = "msg_"
@@ -63,7 +59,7 @@ _DELIVERY_ID = re.compile(r"whd_[a-z0-9]{20}")  # hatchery.domain.keys.new_id("w
 def task_event(task: Task) -> str:
     """The event a task's terminal state emits: ``tool_execution.*`` for a tool execution,
     ``task.*`` for the Egg API's tasks."""
-    return (_EXECUTION if task.type is TaskType.TOOL else _TASK)[task.status]
+    return (EXECUTION_ENDS if task.type is TaskType.TOOL else TASK_ENDS)[task.status]
 
 
 def new_endpoint_id() -> str:

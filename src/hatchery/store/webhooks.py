@@ -188,9 +188,14 @@ class WebhookRegistry:
         self.notifier.notify(WEBHOOKS)
         return await self.delivery(account_id, delivery_id)
 
-    async def redeliver(self, account_id: str, delivery_id: str) -> outbox.Logged:
-        """The message again, now, with the same ``webhook-id`` and a fresh retry schedule."""
+    async def redeliver(
+        self, account_id: str, delivery_id: str, subject_id: str | None = None
+    ) -> outbox.Logged:
+        """The message again, now, with the same ``webhook-id`` and a fresh retry schedule;
+        with ``subject_id``, only if it is that task's (or execution's, or file's)."""
         found = await self.delivery(account_id, delivery_id)
+        if subject_id is not None and found.subject_id != subject_id:
+            raise NotFound(f"Webhook delivery not found: {delivery_id}")
         async with self.db.write() as conn:
             if found.endpoint_id is not None:
                 endpoint = await endpoints.get(conn, found.endpoint_id, account_id)

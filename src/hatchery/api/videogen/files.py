@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -26,7 +27,8 @@ CURSOR = "vgf1."
 PAGE = 50  # files a page when a cursor comes without a limit
 
 
-async def _shown(services: Services, file: StoredFile) -> dict[str, object]:
+async def hydrated(services: Services, file: StoredFile) -> dict[str, Any]:
+    """The ``StorageFile``, its sources' signed URLs made now."""
     links = await services.files.links(file)
     return storage_file(file, links, services.settings.public_url)
 
@@ -63,7 +65,7 @@ async def get_files(
     if last is not None:
         next_cursor = cursor.pack(CURSOR, int(last[0].timestamp() * 1e6), last[1])
     body = {
-        "files": [await _shown(services, f) for f in files],
+        "files": [await hydrated(services, f) for f in files],
         "hasMore": next_cursor is not None,
         "nextCursor": next_cursor,
     }
@@ -77,7 +79,7 @@ async def search_files(request: Request, body: SearchFiles) -> Response:
     account = await caller(services, request, Group.FILES_SEARCH)
     found = await services.files.search(account.id, body.query, body.numResults or 10)
     results = [
-        {"similarity": hit.similarity, "file": await _shown(services, hit.file)} for hit in found
+        {"similarity": hit.similarity, "file": await hydrated(services, hit.file)} for hit in found
     ]
     return JSONResponse({"results": results})
 
@@ -101,7 +103,7 @@ async def _on_file(request: Request, file_id: str, group: Group, action: FileAct
     services = services_of(request)
     account = await caller(services, request, group)
     file = await action(services.files, account.id, file_id)
-    return JSONResponse(await _shown(services, file))
+    return JSONResponse(await hydrated(services, file))
 
 
 @router.get("/v1/files/{fileId}")

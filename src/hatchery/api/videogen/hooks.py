@@ -15,12 +15,11 @@ however late a retry or a redelivery comes. ``occurredAt`` stays the time of the
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hatchery.api.videogen.present import execution_error, storage_file
+from hatchery.api.videogen.files import hydrated
+from hatchery.api.videogen.present import execution_error
 from hatchery.api.videogen.tools import shown
-from hatchery.domain.files import StoredFile
 from hatchery.domain.tasks import TaskStatus
 from hatchery.domain.tools import TOOLS
 from hatchery.domain.webhooks import FILE_ANALYSIS_FAILED, FILE_UPLOAD_FAILED, read_outline
@@ -28,8 +27,7 @@ from hatchery.services import Services
 from hatchery.store import files as file_store
 from hatchery.store import tasks as task_store
 from hatchery.store.outbox import Delivery
-
-Renderer = Callable[[Delivery], Awaitable[str]]
+from hatchery.webhooks.delivery import Renderer
 
 
 def _dump(payload: dict[str, Any]) -> str:
@@ -51,10 +49,6 @@ class Payloads:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def _file(self, file: StoredFile) -> dict[str, Any]:
-        links = await self.services.files.links(file)
-        return storage_file(file, links, self.services.settings.public_url)
-
     async def tool_execution(self, delivery: Delivery) -> str:
         told = read_outline(delivery.body)
         execution_id, at = told.subject_id, told.occurred_at
@@ -74,7 +68,7 @@ class Payloads:
         async with self.services.db.read() as conn:
             found = await file_store.get(conn, file_id, delivery.account_id)
         payload: dict[str, Any] = {"event": event, "fileId": file_id, "occurredAt": at}
-        payload["file"] = await self._file(found) if found else None
+        payload["file"] = await hydrated(self.services, found) if found else None
         if event in (FILE_UPLOAD_FAILED, FILE_ANALYSIS_FAILED):
             message = (found.error if found else None) or "the file could not be processed"
             payload["error"] = {"message": message, "code": "file_processing_failed"}

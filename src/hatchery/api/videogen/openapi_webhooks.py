@@ -7,6 +7,7 @@ retried (``webhooks.delivery``, ``webhooks.signing``, ``api.videogen.hooks``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
@@ -368,11 +369,16 @@ def _delivery_id() -> Doc:
     return _path(
         "deliveryId",
         wire.DELIVERY_ID,
-        "The message's `deliveryId`. A value that does not start with `whd_`, or is longer "
-        "than 40 characters, is 400 `invalid_id`; any other that is not one of the account's "
-        "messages is 404 `not_found`.",
+        "The message's `deliveryId`: `whd_` and 20 lowercase letters or digits; anything else "
+        "is 400 `invalid_id`, and one that is not the account's message 404 `not_found`.",
         DELIVERY_EXAMPLE,
     )
+
+
+_BY_ID: dict[str, tuple[Callable[[], Doc], Callable[[], Doc]]] = {
+    "endpoint": (_endpoint_errors, _endpoint_id),
+    "delivery": (_delivery_errors, _delivery_id),
+}
 
 
 def _links(field: str, *targets: tuple[str, str, str]) -> Doc:
@@ -498,7 +504,8 @@ def _create(settings: Settings) -> Doc:
     return operation
 
 
-def _by_endpoint(
+def _by_id(
+    of: str,
     settings: Settings,
     operation_id: str,
     summary: str,
@@ -507,11 +514,20 @@ def _by_endpoint(
     answers: Doc,
     shared: str,
 ) -> Doc:
-    responses = _endpoint_errors() | answers
+    """An operation on one endpoint (``of="endpoint"``) or one message (``"delivery"``): its
+    id in the path, and the errors an id of the wrong shape or of no such one gives."""
+    errors, parameter = _BY_ID[of]
     operation = _operation(
-        settings, operation_id, summary, description, group, responses, shared, tag=WEBHOOKS_TAG
+        settings,
+        operation_id,
+        summary,
+        description,
+        group,
+        errors() | answers,
+        shared,
+        tag=WEBHOOKS_TAG,
     )
-    operation["parameters"] = [_endpoint_id()]
+    operation["parameters"] = [parameter()]
     return operation
 
 
@@ -534,7 +550,8 @@ def _endpoint_paths(settings: Settings) -> dict[str, Doc]:
         _READS,
         tag=WEBHOOKS_TAG,
     )
-    get = _by_endpoint(
+    get = _by_id(
+        "endpoint",
         settings,
         "getWebhookEndpoint",
         "Get a webhook endpoint",
@@ -543,7 +560,8 @@ def _endpoint_paths(settings: Settings) -> dict[str, Doc]:
         {"200": _answer("The endpoint.", "WebhookEndpoint", {"enabled": _ENDPOINT})},
         _READS,
     )
-    delete = _by_endpoint(
+    delete = _by_id(
+        "endpoint",
         settings,
         "deleteWebhookEndpoint",
         "Delete a webhook endpoint",
@@ -554,7 +572,8 @@ def _endpoint_paths(settings: Settings) -> dict[str, Doc]:
         {"204": {"description": "Deleted.", "headers": _headers()}},
         "creating and enabling endpoints",
     )
-    enable = _by_endpoint(
+    enable = _by_id(
+        "endpoint",
         settings,
         "enableWebhookEndpoint",
         "Enable a webhook endpoint",
@@ -566,7 +585,8 @@ def _endpoint_paths(settings: Settings) -> dict[str, Doc]:
         {"200": _answer("The endpoint, enabled.", "WebhookEndpoint", {"enabled": _ENDPOINT})},
         "creating and deleting endpoints",
     )
-    test = _by_endpoint(
+    test = _by_id(
+        "endpoint",
         settings,
         "testWebhookEndpoint",
         "Send a test event",
@@ -665,25 +685,9 @@ def _list_deliveries(settings: Settings) -> Doc:
     return operation
 
 
-def _by_delivery(
-    settings: Settings,
-    operation_id: str,
-    summary: str,
-    description: str,
-    group: Group,
-    answers: Doc,
-    shared: str,
-) -> Doc:
-    responses = _delivery_errors() | answers
-    operation = _operation(
-        settings, operation_id, summary, description, group, responses, shared, tag=WEBHOOKS_TAG
-    )
-    operation["parameters"] = [_delivery_id()]
-    return operation
-
-
 def _delivery_paths(settings: Settings) -> dict[str, Doc]:
-    get = _by_delivery(
+    get = _by_id(
+        "delivery",
         settings,
         "getWebhookDelivery",
         "Get a webhook delivery",
@@ -692,7 +696,8 @@ def _delivery_paths(settings: Settings) -> dict[str, Doc]:
         _delivery_answer("The message.", {"delivered": _DELIVERED, "queued": _TEST}),
         _READS,
     )
-    redeliver = _by_delivery(
+    redeliver = _by_id(
+        "delivery",
         settings,
         "redeliverWebhookDelivery",
         "Redeliver a webhook",

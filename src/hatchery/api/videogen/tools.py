@@ -24,7 +24,8 @@ from hatchery.api.generate import json_object, read_body
 from hatchery.api.idempotency import idempotency_key
 from hatchery.api.videogen.auth import Group, caller
 from hatchery.api.videogen.errors import VideoGenRoute
-from hatchery.api.videogen.present import EXECUTION_STATUS, execution, result, storage_file
+from hatchery.api.videogen.files import hydrated
+from hatchery.api.videogen.present import EXECUTION_STATUS, execution, result
 from hatchery.api.videogen.requests import ToolRequests
 from hatchery.api.videogen.schemas import TOOL_BODIES, ToolBody
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
@@ -155,8 +156,7 @@ async def shown(services: Services, task: Task, *, hydrate: bool = True) -> dict
         async with services.db.read() as conn:
             found = await file_store.many(conn, ids, task.account_id)
         for file in found:
-            links = await services.files.links(file)
-            files[file.id] = storage_file(file, links, services.settings.public_url)
+            files[file.id] = await hydrated(services, file)
     kind = TOOLS[task.model].output.value.upper() if task.model in TOOLS else None
     return execution(task, [result(file_id, kind, files.get(file_id)) for file_id in ids])
 
@@ -180,14 +180,8 @@ async def list_executions(
             limit=limit or PAGE,
             before=before,
         )
-    next_cursor = None if after is None else cursor.pack(CURSOR, after)
-    return JSONResponse(
-        {
-            "toolExecutions": [await shown(services, task, hydrate=False) for task in found],
-            "hasMore": next_cursor is not None,
-            "nextCursor": next_cursor,
-        }
-    )
+    page = [await shown(services, task, hydrate=False) for task in found]
+    return JSONResponse({"toolExecutions": page, **cursor.tail(CURSOR, after)})
 
 
 def _position(given: str | None) -> int | None:

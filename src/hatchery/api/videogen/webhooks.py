@@ -199,14 +199,8 @@ async def list_deliveries(
         before=_before(cursor_),
         limit=limit or PAGE,
     )
-    next_cursor = None if after is None else cursor.pack(CURSOR, after)
-    return JSONResponse(
-        {
-            "deliveries": [delivery_json(d) for d in found],
-            "hasMore": next_cursor is not None,
-            "nextCursor": next_cursor,
-        }
-    )
+    page = [delivery_json(d) for d in found]
+    return JSONResponse({"deliveries": page, **cursor.tail(CURSOR, after)})
 
 
 def _delivery_id(value: str) -> str:
