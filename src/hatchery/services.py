@@ -65,7 +65,7 @@ class Services:
         )
         storage = open_store(settings, signer)
         providers = build_providers(
-            settings, upstream_http, partial(fetch_reference, client, settings), storage.get
+            settings, upstream_http, partial(fetch_reference, client, settings), storage
         )
         catalog = Catalog.load(settings.catalog, vendors(providers))
         check_catalog(catalog, providers)

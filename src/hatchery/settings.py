@@ -65,6 +65,17 @@ class Settings:
     fal_base_url: str = "https://queue.fal.run"
     replicate_api_token: str = field(default="", repr=False)
     replicate_base_url: str = "https://api.replicate.com/v1"
+    elevenlabs_api_key: str = field(default="", repr=False)
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    # Self-hosted inference: a ComfyUI server (its workflows named in the catalog) and any server
+    # speaking the OpenAI images API; each provider exists once its URL is set.
+    comfyui_url: str = ""
+    comfyui_token: str = field(default="", repr=False)
+    openai_images_url: str = ""  # e.g. http://gpu-box:8000/v1, or https://api.openai.com/v1
+    openai_api_key: str = field(default="", repr=False)
+    # How long an input file's presigned URL given to a vendor works (S3-compatible stores only;
+    # with local storage, vendors get the bytes inline or through their own upload API).
+    vendor_input_url_seconds: int = 7200
     upstream_timeout: float = 120.0
     upstream_deadline: float = 1800.0
     upstream_poll_max: float = 10.0
@@ -189,6 +200,10 @@ class Settings:
             )
         if not 60 <= self.signed_url_seconds <= 7 * 86400:
             raise SettingsError(f"{PREFIX}SIGNED_URL_SECONDS must be from 60 to 604800 (7 days)")
+        if not 60 <= self.vendor_input_url_seconds <= 7 * 86400:
+            raise SettingsError(
+                f"{PREFIX}VENDOR_INPUT_URL_SECONDS must be from 60 to 604800 (7 days)"
+            )
         if not 60 <= self.upload_url_seconds <= 86400:
             raise SettingsError(f"{PREFIX}UPLOAD_URL_SECONDS must be from 60 to 86400")
         if not 24 <= self.temporary_file_hours <= 24 * 365:  # NaN fails this too
@@ -204,6 +219,13 @@ class Settings:
             raise SettingsError(f"{PREFIX}WATERMARK_TEXT must be 1 to 40 characters")
         if self.local_parallel < 0:
             raise SettingsError(f"{PREFIX}LOCAL_PARALLEL must be 0 (one per core) or more")
+        for name in ("comfyui_url", "openai_images_url", "elevenlabs_base_url"):
+            value = getattr(self, name)
+            if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()} must be an http(s) URL such as "
+                    f"http://gpu-box:8188 (got {value!r})"
+                )
 
     def _check_webhooks(self) -> None:
         from hatchery.domain.webhooks import parse_schedule

@@ -9,7 +9,12 @@ then and charged at completion, and its usage record says the same.
 The built-in catalog routes by the vendors that have credentials: with none, every model is made
 by the ``local`` renderer; with any, each model lists only the vendors (of its built-in list, in
 order) that have credentials, and a model none of them serves is left out. ``local`` never stands
-in for a vendor's model unless a catalog file says so. A catalog file is used exactly as written.
+in for a vendor's model unless a catalog file says so: a tool is made by ``local`` only when no
+vendor of its built-in list has credentials. A catalog file is used exactly as written.
+
+What each provider runs for a model or tool (its *route*) may be set in an ``upstream`` table,
+``upstream = {fal = "fal-ai/esrgan", comfyui = "workflows/sdxl.json"}``; a route ending in
+``.json`` is a file, read relative to the catalog file.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class Model:
     synchronous: bool = False  # its submits wait for the result (up to a minute) by default
     price_rules: tuple[PriceRule, ...] = ()
     tool_unit: str | None = None  # a tool's: "output", "second" or "character"
+    routes: Mapping[str, str] = field(default_factory=dict)  # what each provider runs
 
     @property
     def is_video(self) -> bool:
@@ -127,7 +133,7 @@ class Catalog:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise CatalogError(f"cannot read the catalog file {path}: {exc}") from None
-        catalog = cls.parse(text)
+        catalog = cls.parse(text, base=path.parent)
         if catalog.tools:
             return catalog
         # a file written before tools existed: the built-in tools, as routed without a file
@@ -140,7 +146,11 @@ class Catalog:
             models = {n: replace(m, providers=("local",)) for n, m in self.models.items()}
         else:
             models = _routed(self.models, vendors)
-        return Catalog(models, _routed(self.tools, vendors | {"local"}))
+        tools = {
+            name: replace(tool, providers=_tool_providers(tool.providers, vendors))
+            for name, tool in self.tools.items()
+        }
+        return Catalog(models, tools)
 
     def check_providers(
         self, available: set[str], missing: Mapping[str, str] | None = None
@@ -163,7 +173,8 @@ class Catalog:
                 )
 
     @classmethod
-    def parse(cls, text: str) -> Catalog:
+    def parse(cls, text: str, base: Path | None = None) -> Catalog:
+        """A catalog's text; ``base`` is the folder its routes' file paths are relative to."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -174,9 +185,10 @@ class Catalog:
         tools = data.get("tools", {})
         if not isinstance(tools, dict):
             raise CatalogError("tools must be tables: [tools.NAME]")
+        here = base or Path(".")
         return cls(
-            {name: _model(name, spec) for name, spec in entries.items()},
-            {name: _tool(name, spec) for name, spec in tools.items()},
+            {name: _model(name, spec, here) for name, spec in entries.items()},
+            {name: _tool(name, spec, here) for name, spec in tools.items()},
         )
 
 
@@ -189,6 +201,32 @@ def _routed(models: dict[str, Model], vendors: set[str]) -> dict[str, Model]:
     return routed
 
 
+def _tool_providers(listed: tuple[str, ...], vendors: set[str]) -> tuple[str, ...]:
+    """A built-in tool's providers: its vendors with credentials, else ``local``."""
+    chosen = tuple(p for p in listed if p in vendors and p != "local")
+    return chosen or ("local",)
+
+
+def _routes(
+    spec: dict[str, Any], where: str, providers: tuple[str, ...], base: Path
+) -> dict[str, str]:
+    """``upstream = {provider = "route"}``: only for providers the entry lists; a ``.json``
+    route is a file path, made absolute against the catalog's folder."""
+    table = spec.get("upstream", {})
+    if not isinstance(table, dict):
+        raise CatalogError(f'{where}.upstream must be a table, e.g. {{fal = "fal-ai/esrgan"}}')
+    routes = {}
+    for provider, route in table.items():
+        if not isinstance(route, str) or not route.strip():
+            raise CatalogError(f"{where}.upstream.{provider} must be a non-empty string")
+        if provider not in providers:
+            raise CatalogError(
+                f"{where}.upstream.{provider}: {provider} is not in {where}.providers"
+            )
+        routes[provider] = str(base / route) if route.endswith(".json") else route
+    return routes
+
+
 TOOL_PRICES = {
     "price_per_output": "output",
     "price_per_second": "second",
@@ -196,7 +234,7 @@ TOOL_PRICES = {
 }
 
 
-def _tool(name: str, spec: Any) -> Model:
+def _tool(name: str, spec: Any, base: Path) -> Model:
     """One ``[tools.NAME]`` table: a tool of ``domain.tools``, one price key, its providers."""
     where = f"tools.{name}"
     if name not in TOOLS:
@@ -208,7 +246,10 @@ def _tool(name: str, spec: Any) -> Model:
         raise CatalogError(f"{where} needs exactly one of {', '.join(TOOL_PRICES)}")
     providers = _providers(spec, where)
     price = _price(spec, where, keys[0])
-    return Model(name, TaskType.TOOL, price, providers, tool_unit=TOOL_PRICES[keys[0]])
+    routes = _routes(spec, where, providers, base)
+    return Model(
+        name, TaskType.TOOL, price, providers, tool_unit=TOOL_PRICES[keys[0]], routes=routes
+    )
 
 
 def _providers(spec: dict[str, Any], where: str) -> tuple[str, ...]:
@@ -222,7 +263,7 @@ def _providers(spec: dict[str, Any], where: str) -> tuple[str, ...]:
     return tuple(providers)
 
 
-def _model(name: str, spec: Any) -> Model:
+def _model(name: str, spec: Any, base: Path) -> Model:
     if not isinstance(spec, dict):
         raise CatalogError(f"models.{name} must be a table")
     kinds = {"image": TaskType.IMAGE, "video": TaskType.VIDEO}
@@ -240,7 +281,8 @@ def _model(name: str, spec: Any) -> Model:
     synchronous = spec.get("synchronous", False)
     if not isinstance(synchronous, bool):
         raise CatalogError(f"models.{name}.synchronous must be true or false")
-    return Model(name, kind, price, providers, synchronous, rules)
+    routes = _routes(spec, f"models.{name}", providers, base)
+    return Model(name, kind, price, providers, synchronous, rules, routes=routes)
 
 
 def _price(spec: dict[str, Any], where: str, key: str) -> int:

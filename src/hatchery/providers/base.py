@@ -15,6 +15,12 @@ submits again.
     └── TerminalError        the request itself cannot succeed (a safety or moderation refusal,
                              invalid input): the task fails with the upstream's reason
 
+What a vendor runs for a model or a tool is its *route*: a vendor model id (``fal-ai/birefnet/v2``,
+``nightmareai/real-esrgan:<version>``, ``eleven_multilingual_v2``) or a ComfyUI workflow file,
+set per provider in the catalog (``upstream = {fal = "..."}``) or else the adapter's default. A
+provider checks a route when the server starts (``route_problem``) and finds it on the job
+(``Job.route``).
+
 A provider also says, before anything is queued, which models it serves (``serves``) and why it
 cannot serve a request's values (``unsupported``), so that a request no provider of its model can
 serve is refused at submit with ``VALIDATION_ERROR`` instead of failing later. An image size is
@@ -25,7 +31,7 @@ for the nearest of them when it cannot make the one requested (``providers.regis
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from hatchery.domain.tools import TOOLS, InputFile, ToolParams
@@ -70,11 +76,23 @@ class Job:
     tool: str | None = None
     inputs: tuple[tuple[str, InputFile], ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    routes: Mapping[str, str] = field(default_factory=dict)  # the catalog's, by provider
+
+    def route(self, provider: str) -> str | None:
+        """What the catalog has ``provider`` run for this job (None: the adapter's default)."""
+        return self.routes.get(provider)
 
     @classmethod
-    def from_params(cls, task_id: str, model: str, kind: str, params: dict[str, Any]) -> Job:
+    def from_params(
+        cls,
+        task_id: str,
+        model: str,
+        kind: str,
+        params: dict[str, Any],
+        routes: Mapping[str, str] | None = None,
+    ) -> Job:
         if "tool" in params:
-            return cls.for_tool(task_id, ToolParams.of(params))
+            return replace(cls.for_tool(task_id, ToolParams.of(params)), routes=routes or {})
         return cls(
             task_id=task_id,
             model=model,
@@ -86,6 +104,7 @@ class Job:
             aspect_ratio=params["aspect_ratio"],
             resolution=params["resolution"],
             image_urls=tuple(params.get("image_urls") or ()),
+            routes=routes or {},
         )
 
     @classmethod
@@ -132,11 +151,23 @@ class Running:
     poll_after: float = 2.0
 
 
+def fixed_route(provider: str, route: str | None) -> str | None:
+    """The ``route_problem`` of a provider that always runs its own models."""
+    if route is None:
+        return None
+    return f"{provider} runs its own models and takes no upstream setting (got {route!r})"
+
+
 class Provider(Protocol):
     name: str
 
     def serves(self, model: str) -> bool:
         """Whether this provider knows how to make ``model`` (checked against the catalog)."""
+        ...
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        """Why this provider cannot run ``model`` the way the catalog routes it (an unknown
+        vendor model, a workflow file that does not load), or None; checked at start."""
         ...
 
     def unsupported(self, job: Job) -> str | None:

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
+from hatchery.providers.base import (
+    Artifact,
+    Finished,
+    Job,
+    RetryableError,
+    Running,
+    TerminalError,
+    fixed_route,
+)
+from hatchery.providers.inputs import InputFiles
 from hatchery.providers.media import (
     image_prompt,
     image_sizes,
@@ -37,11 +46,15 @@ POLL_AFTER = 2.0
 class FalProvider:
     name = "fal"
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, inputs: InputFiles | None = None) -> None:
         self.upstream = upstream
+        self.inputs = inputs
 
     def serves(self, model: str) -> bool:
         return model in MODELS
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        return fixed_route(self.name, route)
 
     def unsupported(self, job: Job) -> str | None:
         if job.kind == "video":

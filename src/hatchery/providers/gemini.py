@@ -15,7 +15,15 @@ import base64
 import binascii
 from typing import Any
 
-from hatchery.providers.base import Artifact, Finished, Job, RetryableError, Running, TerminalError
+from hatchery.providers.base import (
+    Artifact,
+    Finished,
+    Job,
+    RetryableError,
+    Running,
+    TerminalError,
+    fixed_route,
+)
 from hatchery.providers.media import (
     Fetch,
     image_artifact,
@@ -42,6 +50,9 @@ class GeminiProvider:
 
     def serves(self, model: str) -> bool:
         return model in MODELS
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        return fixed_route(self.name, route)
 
     def image_sizes(self, model: str) -> frozenset[str]:
         return image_sizes(MODELS[model] in SIZED)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PIL import Image
@@ -23,14 +22,11 @@ from hatchery.providers.base import (
     Artifact,
     Finished,
     Job,
-    RetryableError,
     Running,
-    TerminalError,
+    fixed_route,
 )
+from hatchery.providers.inputs import InputFiles, Read
 from hatchery.providers.media import Fetch, ReferenceFailure, fetch_reference
-from hatchery.storage.base import ObjectMissing, StorageUnavailable
-
-Read = Callable[[str], Awaitable[bytes]]
 
 
 class LocalProvider:
@@ -38,12 +34,15 @@ class LocalProvider:
 
     def __init__(self, fetch: Fetch, read: Read | None = None, parallel: int = 1) -> None:
         self._fetch = fetch
-        self._read = read
+        self._files = InputFiles(read) if read is not None else None
         self._slots = asyncio.Semaphore(max(parallel, 1))
         self._speech = asyncio.Semaphore(1)
 
     def serves(self, model: str) -> bool:
         return True
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        return fixed_route(self.name, route)
 
     def unsupported(self, job: Job) -> str | None:
         return None
@@ -90,16 +89,10 @@ class LocalProvider:
     async def _inputs(self, job: Job) -> local_tools.Inputs:
         """The bytes of the job's input files, by role; a file gone from the store (a temporary
         one past its time) fails the job with its id."""
+        assert self._files is not None, "the local provider was built without the store"
         files: dict[str, list[bytes]] = {}
         for role, stored in job.inputs:
-            assert self._read is not None, "the local provider was built without the store"
-            try:
-                data = await self._read(stored.key)
-            except ObjectMissing:
-                raise TerminalError(f"input file {stored.file_id} no longer exists") from None
-            except StorageUnavailable as exc:
-                raise RetryableError(f"the file store could not be read: {exc}") from exc
-            files.setdefault(role, []).append(data)
+            files.setdefault(role, []).append(await self._files.read(stored))
         return local_tools.Inputs(files)
 
     async def _reference(self, index: int, url: str) -> Image.Image:

@@ -4,13 +4,18 @@ format and size; a video must at least be an MP4. Anything else (an HTML error p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from hatchery.domain.tools import TOOLS
+from hatchery.media.probe import SVG, NotMedia, inspect
 from hatchery.providers import render
 from hatchery.providers.base import IMAGE_SIZES, Artifact, Job, RetryableError, TerminalError
 from hatchery.storage import CONTENT_TYPES
@@ -40,6 +45,38 @@ def video_artifact(provider: str, job: Job, data: bytes) -> Artifact:
         raise RetryableError(f"{provider}: an output is not an MP4 file")
     width, height = render.video_size(job.aspect_ratio, job.resolution)
     return Artifact(data, "mp4", width, height, float(job.duration))
+
+
+async def tool_artifact(provider: str, job: Job, data: bytes, made_by: str) -> Artifact:
+    """One downloaded output of a tool execution, read from its bytes: of the tool's kind
+    (image, video, audio), in a format we store, SVG for ``vectorize-image`` and only there.
+    ``made_by`` is shown on the file (``fal fal-ai/birefnet/v2``)."""
+    assert job.tool is not None
+    info = await asyncio.to_thread(_inspect, data)
+    if info is None:
+        raise RetryableError(f"{provider}: an output is not an image, video or audio file")
+    wanted = TOOLS[job.tool].output.value.upper()
+    vector = job.tool == "vectorize-image"
+    problem = None
+    if info.kind != wanted:
+        problem = f"is {info.kind.lower()}, not {wanted.lower()}"
+    elif (info.content_type == SVG) != vector:
+        problem = "is not an SVG" if vector else "is an SVG"
+    elif info.extension not in CONTENT_TYPES:
+        problem = f"is a {info.extension} file, which is not stored"
+    if problem:
+        raise RetryableError(f"{provider}: an output of {job.tool} {problem}")
+    return Artifact(data, info.extension, info.width, info.height, info.duration_seconds, made_by)
+
+
+def _inspect(data: bytes) -> Any:
+    with tempfile.TemporaryDirectory(prefix="hatchery-output-") as folder:
+        path = Path(folder) / "output"
+        path.write_bytes(data)
+        try:
+            return inspect(path)
+        except NotMedia:
+            return None
 
 
 def video_resolution(resolution: str) -> str:

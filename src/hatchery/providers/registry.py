@@ -12,12 +12,14 @@ from hatchery.domain.catalog import Catalog, CatalogError, Model
 from hatchery.providers.base import IMAGE_SIZES, Job, Provider
 from hatchery.providers.fal import FalProvider
 from hatchery.providers.gemini import GeminiProvider
-from hatchery.providers.local import LocalProvider, Read
+from hatchery.providers.inputs import InputFiles
+from hatchery.providers.local import LocalProvider
 from hatchery.providers.media import Fetch
 from hatchery.providers.replicate import ReplicateProvider
 from hatchery.providers.upstream import Upstream
 from hatchery.providers.veo import VeoProvider
 from hatchery.settings import Settings
+from hatchery.storage.base import ObjectStore
 
 # what each vendor provider needs before it exists
 CREDENTIALS = {
@@ -28,10 +30,23 @@ CREDENTIALS = {
 }
 
 
+def input_files(settings: Settings, storage: ObjectStore) -> InputFiles:
+    """How vendors get a job's input files: presigned URLs from an S3-compatible store, else the
+    bytes (inline or uploaded): a local store's URLs work only inside our network."""
+    sign = None
+    if settings.storage_url:
+
+        async def sign(key: str, seconds: int) -> str:
+            return await storage.signed_get_url(key, seconds)
+
+    return InputFiles(storage.get, sign, settings.vendor_input_url_seconds)
+
+
 def build_providers(
-    settings: Settings, http: httpx.AsyncClient, fetch: Fetch, read: Read | None = None
+    settings: Settings, http: httpx.AsyncClient, fetch: Fetch, storage: ObjectStore
 ) -> dict[str, Provider]:
-    """``read`` gets a stored file's bytes (the object store's ``get``): the tools' inputs."""
+    """``storage`` holds the tools' input files."""
+    inputs = input_files(settings, storage)
 
     def upstream(name: str, base_url: str, auth: dict[str, str]) -> Upstream:
         return Upstream(
@@ -43,7 +58,9 @@ def build_providers(
             max_bytes=settings.upstream_max_bytes,
         )
 
-    providers: dict[str, Provider] = {"local": LocalProvider(fetch, read, settings.local_threads)}
+    providers: dict[str, Provider] = {
+        "local": LocalProvider(fetch, storage.get, settings.local_threads)
+    }
     if settings.gemini_api_key:
         google = {"x-goog-api-key": settings.gemini_api_key}
         providers["gemini"] = GeminiProvider(
@@ -52,12 +69,13 @@ def build_providers(
         providers["veo"] = VeoProvider(upstream("veo", settings.gemini_base_url, google), fetch)
     if settings.fal_key:
         providers["fal"] = FalProvider(
-            upstream("fal", settings.fal_base_url, {"authorization": f"Key {settings.fal_key}"})
+            upstream("fal", settings.fal_base_url, {"authorization": f"Key {settings.fal_key}"}),
+            inputs,
         )
     if settings.replicate_api_token:
         auth = {"authorization": f"Bearer {settings.replicate_api_token}"}
         providers["replicate"] = ReplicateProvider(
-            upstream("replicate", settings.replicate_base_url, auth)
+            upstream("replicate", settings.replicate_base_url, auth), inputs
         )
     return providers
 
@@ -71,12 +89,16 @@ def check_catalog(catalog: Catalog, providers: Mapping[str, Provider]) -> None:
     missing = {name: need for name, need in CREDENTIALS.items() if name not in providers}
     catalog.check_providers(set(providers), missing)
     for model in catalog.everything():
+        where = f"{'tools' if model.tool_unit else 'models'}.{model.name}"
         for name in model.providers:
-            if not providers[name].serves(model.name):
+            provider = providers[name]
+            if not provider.serves(model.name):
                 raise CatalogError(
-                    f"models.{model.name}.providers names {name}, which does not make "
-                    f"{model.name!r} (it makes the built-in models only)"
+                    f"{where}.providers names {name}, which does not make {model.name!r}"
                 )
+            problem = provider.route_problem(model.name, model.routes.get(name))
+            if problem:
+                raise CatalogError(f"{where}.upstream.{name}: {problem}")
 
 
 def nearest_size(wanted: str, sizes: frozenset[str]) -> str:
@@ -100,6 +122,7 @@ def servable(model: Model, providers: Mapping[str, Provider], job: Job) -> tuple
     """The model's providers that can make the job's values, and why the others cannot
     (``"duration must be 4, 6 or 8 seconds (veo, fal)"``). In catalog order, except that those
     that make the image size asked for come before those that would make the nearest one."""
+    job = replace(job, routes=model.routes)
     reasons = {name: providers[name].unsupported(job) for name in model.providers}
     usable = [name for name, reason in reasons.items() if reason is None]
     usable.sort(key=lambda name: fitted(providers[name], job) != job)

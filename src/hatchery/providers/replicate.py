@@ -22,7 +22,9 @@ from hatchery.providers.base import (
     RetryableError,
     Running,
     TerminalError,
+    fixed_route,
 )
+from hatchery.providers.inputs import InputFiles
 from hatchery.providers.media import (
     image_prompt,
     image_sizes,
@@ -47,11 +49,15 @@ POLL_AFTER = 2.0
 class ReplicateProvider:
     name = "replicate"
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, inputs: InputFiles | None = None) -> None:
         self.upstream = upstream
+        self.inputs = inputs
 
     def serves(self, model: str) -> bool:
         return model in MODELS
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        return fixed_route(self.name, route)
 
     def image_sizes(self, model: str) -> frozenset[str]:
         return image_sizes(model in SIZED)

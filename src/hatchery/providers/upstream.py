@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +71,32 @@ class Upstream:
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; the decoded JSON answer, or a classified ProviderError."""
+        response = await self.exchange(method, path, body)
+        return self.json_of(f"{method} {path}", response)
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request (a JSON ``body``, or a multipart form of ``files`` and ``data``); the
+        whole answer when its status is below 400, else a classified ProviderError. For vendors
+        that answer with the output's bytes (ElevenLabs) or that take uploads (ComfyUI, the
+        OpenAI images API)."""
         what = f"{method} {path}"
+        request = self._request(method, self.url(path), body, params=params, files=files, data=data)
         async with self._calls:
-            response = await self._send(what, self._request(method, self.url(path), body))
+            response = await self._send(what, request)
         if response.status_code >= 400:
             raise failure(self.name, what, response)
+        return response
+
+    def json_of(self, what: str, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -106,14 +127,33 @@ class Upstream:
                 await response.aclose()
         raise RetryableError(f"{self.name}: an output download redirected more than 5 times")
 
-    def _request(self, method: str, url: str, body: Any) -> httpx.Request:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        *,
+        params: Mapping[str, str] | None = None,
+        files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
         headers = dict(self.auth)
+        if files is not None:
+            return self.http.build_request(
+                method,
+                url,
+                params=params,
+                files=list(files),
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+            )
         content = None
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["content-type"] = "application/json"
         return self.http.build_request(
-            method, url, content=content, headers=headers, timeout=self.timeout
+            method, url, params=params, content=content, headers=headers, timeout=self.timeout
         )
 
     async def _send(

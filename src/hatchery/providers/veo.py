@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hatchery.providers.base import Finished, Job, RetryableError, Running, TerminalError
+from hatchery.providers.base import (
+    Finished,
+    Job,
+    RetryableError,
+    Running,
+    TerminalError,
+    fixed_route,
+)
 from hatchery.providers.media import (
     Fetch,
     inline_reference,
@@ -38,6 +45,9 @@ class VeoProvider:
 
     def serves(self, model: str) -> bool:
         return model in MODELS
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        return fixed_route(self.name, route)
 
     def image_sizes(self, model: str) -> frozenset[str]:
         return frozenset()  # it makes videos only

@@ -128,7 +128,8 @@ class TaskRunner:
         if self.denylist.matches(task.params.get("prompt")):
             await self.queue.fail(lease, MODERATION_ERROR)
             return
-        job = Job.from_params(task.id, model.name, model.type.name.lower(), task.params)
+        kind = model.type.name.lower()
+        job = Job.from_params(task.id, model.name, kind, task.params, model.routes)
         progress = Progress(task.upstream, lambda record: self._save(lease, record))
         try:
             await self._run(Attempt(task, lease, job, progress, on_wait), model)
