@@ -277,3 +277,42 @@ def test_a_catalog_file_naming_a_vendor_without_its_key_says_which_key() -> None
     )
     with pytest.raises(CatalogError, match=r"models\.x\.providers .* fal needs HATCHERY_FAL_KEY"):
         catalog.check_providers({"local"}, {"fal": "HATCHERY_FAL_KEY"})
+
+
+def test_an_upstream_table_routes_each_provider_and_resolves_workflow_files(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "catalog.toml").write_text(
+        '[models.sdxl]\ntype = "image"\nprice_per_output = "0.002"\n'
+        'providers = ["comfyui", "openai"]\n'
+        'upstream = { comfyui = "workflows/sdxl.json", openai = "sdxl-turbo" }\n'
+        '[tools.upscale-image]\nprice_per_output = "0.01"\nproviders = ["fal", "local"]\n'
+        'upstream = { fal = "fal-ai/esrgan" }\n'
+    )
+    catalog = Catalog.load(tmp_path / "catalog.toml")
+    assert dict(catalog.models["sdxl"].routes) == {
+        "comfyui": str(tmp_path / "workflows" / "sdxl.json"),  # next to the catalog file
+        "openai": "sdxl-turbo",
+    }
+    assert dict(catalog.tools["upscale-image"].routes) == {"fal": "fal-ai/esrgan"}
+    assert dict(Catalog.load().tools["upscale-image"].routes) == {}
+
+
+@pytest.mark.parametrize(
+    ("upstream", "error"),
+    [
+        ('upstream = "fal-ai/esrgan"', r"models\.m\.upstream must be a table"),
+        ('upstream = { fal = "" }', r"models\.m\.upstream\.fal must be a non-empty string"),
+        ("upstream = { fal = 3 }", r"models\.m\.upstream\.fal must be a non-empty string"),
+        (
+            'upstream = { replicate = "a/b" }',
+            r"models\.m\.upstream\.replicate: replicate is not in models\.m\.providers",
+        ),
+    ],
+)
+def test_a_bad_upstream_table_is_refused_with_its_key(upstream: str, error: str) -> None:
+    text = (
+        f'[models.m]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["fal"]\n{upstream}\n'
+    )
+    with pytest.raises(CatalogError, match=error):
+        Catalog.parse(text)

@@ -84,3 +84,37 @@ def test_providers_that_make_the_size_come_first_and_the_rest_stay_usable() -> N
     assert servable(model, providers, job("1k")) == (["small", "big", "mid"], "")
     video = Model("pic", TaskType.VIDEO, 1, ("small", "big"))
     assert servable(video, providers, job("1k", "video", 5)) == ([], "no 5 s videos (small, big)")
+
+
+class Routed(Sized):
+    """A provider that knows one route per model, and says which route a job came with."""
+
+    def route_problem(self, model: str, route: str | None) -> str | None:
+        return None if route in (None, "known/model") else f"unknown route {route!r}"
+
+    def unsupported(self, job: Job) -> str | None:
+        return None if job.route(self.name) == "known/model" else "only with its route"
+
+
+def test_servable_gives_each_provider_its_catalog_route() -> None:
+    model = Model("m", TaskType.IMAGE, 1, ("a", "b"), routes={"a": "known/model", "b": "other"})
+    providers = {"a": Routed("a", {"1k"}), "b": Routed("b", {"1k"})}
+    job = Job("t", "m", "image", "p", None, 1, 0, "1:1", "1k")
+    usable, why = servable(model, providers, job)  # type: ignore[arg-type]
+    assert usable == ["a"]
+    assert why == "only with its route (b)"
+
+
+def test_check_catalog_refuses_a_route_the_provider_cannot_run() -> None:
+    from hatchery.domain.catalog import Catalog, CatalogError
+    from hatchery.providers.registry import check_catalog
+
+    text = (
+        '[models.m]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["a"]\n'
+        'upstream = { a = "nope" }\n'
+    )
+    providers = {"a": Routed("a", {"1k"})}
+    with pytest.raises(CatalogError, match=r"models\.m\.upstream\.a: unknown route 'nope'"):
+        check_catalog(Catalog.parse(text), providers)  # type: ignore[arg-type]
+    good = text.replace('"nope"', '"known/model"')
+    check_catalog(Catalog.parse(good), providers)  # type: ignore[arg-type]

@@ -28,15 +28,27 @@ from hatchery.store.accounts import Account
 MODELS = '[models.m]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["local"]\n'
 
 
-def test_the_built_in_catalog_prices_every_tool_and_keeps_local_with_vendors() -> None:
+def test_the_built_in_catalog_prices_every_tool_and_routes_it_by_the_vendor_keys() -> None:
     catalog = Catalog.load()
     assert set(catalog.tools) == set(TOOLS)
+    assert {tool.providers for tool in catalog.tools.values()} == {("local",)}  # no keys
     assert catalog.tools["text-to-speech"].unit == "character"
     assert catalog.tools["generate-video-clip"].unit == "second"
     assert catalog.tools["generate-image"].unit == "output"
     routed = Catalog.load(None, {"fal"})
-    assert routed.tools["generate-image"].providers == ("local",)
+    assert routed.tools["generate-image"].providers == ("fal",)  # local stands in for none
+    assert routed.tools["upscale-video"].providers == ("fal",)
     assert "generate-image" not in routed.models  # the Egg models stay apart
+    voices = Catalog.load(None, {"elevenlabs"})
+    assert voices.tools["text-to-speech"].providers == ("elevenlabs",)
+    assert voices.tools["upscale-image"].providers == ("local",)  # no vendor of its has a key
+    assert set(voices.models) == set(catalog.models)  # made locally: no key for the models
+    assert {m.providers for m in voices.models.values()} == {("local",)}
+    both = Catalog.load(None, {"fal", "replicate", "elevenlabs"})
+    assert both.tools["remove-image-background"].providers == ("fal", "replicate")
+    assert both.tools["generate-sound-effect"].providers == ("elevenlabs", "fal")
+    selfhosted = Catalog.load(None, {"comfyui", "openai"})  # named in a catalog file only
+    assert {m.providers for m in selfhosted.everything()} == {("local",)}
     assert catalog.for_task("generate-image", TaskType.TOOL) is catalog.tools["generate-image"]
     assert catalog.for_task("generate-image", TaskType.IMAGE) is None
 

@@ -141,8 +141,10 @@ class Catalog:
 
     def routed(self, vendors: set[str]) -> Catalog:
         """The built-in catalog for these vendors: each model and tool with the providers of its
-        list that have credentials (``local`` counts as one for the tools, which list it)."""
-        if not vendors:
+        list that have credentials; ``local`` for all the models when none of their vendors has
+        (a self-hosted provider is named in a catalog file only), and for a tool when none of
+        its vendors has."""
+        if not vendors & {p for model in self.models.values() for p in model.providers}:
             models = {n: replace(m, providers=("local",)) for n, m in self.models.items()}
         else:
             models = _routed(self.models, vendors)

@@ -27,6 +27,9 @@ CREDENTIALS = {
     "veo": "HATCHERY_GEMINI_API_KEY",
     "fal": "HATCHERY_FAL_KEY",
     "replicate": "HATCHERY_REPLICATE_API_TOKEN",
+    "elevenlabs": "HATCHERY_ELEVENLABS_API_KEY",
+    "comfyui": "HATCHERY_COMFYUI_URL",
+    "openai": "HATCHERY_OPENAI_IMAGES_URL",
 }
 
 

@@ -1,0 +1,28 @@
+"""Whose a text-to-speech voice is, read from its id. Pure.
+
+The VideoGen API names every voice ``vg_voic_…``. The ``local`` provider's eSpeak NG voices have
+11 base-36 characters after the prefix (``offline.speech``); an ElevenLabs voice is its own
+``voice_id`` behind ``vg_voic_el_`` (``vg_voic_el_21m00Tcm4TlvDq8ikWAM``), so the id alone says
+which provider can speak it and what to send that provider.
+"""
+
+from __future__ import annotations
+
+import re
+
+VOICE_PREFIX = "vg_voic_"
+ELEVENLABS_PREFIX = VOICE_PREFIX + "el_"
+_ELEVENLABS_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
+def elevenlabs_voice(voice_id: str | None) -> str | None:
+    """The ElevenLabs ``voice_id`` behind one of our voice ids, or None if it is not one."""
+    if not voice_id or not voice_id.startswith(ELEVENLABS_PREFIX):
+        return None
+    vendor_id = voice_id.removeprefix(ELEVENLABS_PREFIX)
+    return vendor_id if _ELEVENLABS_ID.fullmatch(vendor_id) else None
+
+
+def from_elevenlabs(vendor_id: str) -> str:
+    """Our id for an ElevenLabs voice."""
+    return ELEVENLABS_PREFIX + vendor_id
