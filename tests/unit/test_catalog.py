@@ -316,3 +316,23 @@ def test_a_bad_upstream_table_is_refused_with_its_key(upstream: str, error: str)
     )
     with pytest.raises(CatalogError, match=error):
         Catalog.parse(text)
+
+
+def test_a_price_rule_may_name_the_provider_asked_first() -> None:
+    catalog = Catalog.parse(
+        '[models.m]\ntype = "image"\nprice_per_output = "0.01"\n'
+        '[tools.upscale-image]\nprice_per_output = "0.01"\nproviders = ["fal", "local"]\n'
+        '[[tools.upscale-image.prices]]\nwhen = { provider = "fal" }\nprice_per_output = "0.10"\n'
+    )
+    tool = catalog.tools["upscale-image"]
+    assert tool.price(num_outputs=2, provider="fal") == 200_000
+    assert tool.price(num_outputs=2, provider="local") == 20_000
+
+
+def test_the_built_in_tools_cost_more_on_a_vendor_than_locally() -> None:
+    routed = Catalog.load(None, {"fal", "replicate", "elevenlabs"})
+    clip = routed.tools["generate-video-clip"]
+    assert clip.price(num_outputs=1, duration=8, provider="fal") == 8 * 500_000
+    assert clip.price(num_outputs=1, duration=8, provider="local") == 8 * 100_000
+    speech = routed.tools["text-to-speech"]
+    assert speech.price(num_outputs=1, prompt="x" * 1000, provider="elevenlabs") == 200_000

@@ -111,12 +111,14 @@ class Submitter:
                 f"{go_message(go_name, 'url')} ({field} is not allowed: {exc})"
             ) from None
 
-    def check_servable(self, model: Model, params: dict[str, Any]) -> None:
-        """Refuse values none of the model's providers can make, before anything is queued."""
+    def check_servable(self, model: Model, params: dict[str, Any]) -> str:
+        """Refuse values none of the model's providers can make, before anything is queued; the
+        provider that will be asked first (the one a price rule may name)."""
         job = Job.from_params("", model.name, model.type.name.lower(), params)
         usable, why = servable(model, self.services.providers, job)
         if not usable:
             raise ValidationFailed(f"{model.name} cannot make this request: {why}")
+        return usable[0]
 
     async def submit(
         self, account: Account, raw: bytes, key: str | None = None
@@ -147,9 +149,9 @@ class Submitter:
     ) -> Task:
         model = self.catalog.models[request.model]
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
-        self.check_servable(model, params)
+        first = self.check_servable(model, params)
         await self.check_urls(request)
-        quote = model.quote(params)
+        quote = model.quote({**params, "provider": first})
         return await self.services.queue.submit(
             {
                 "id": new_task_id(),

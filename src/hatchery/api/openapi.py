@@ -439,10 +439,21 @@ def _models_table(catalog: Catalog) -> str:
 
 def _price(model: Model) -> str:
     unit = "second of video (per output)" if model.is_video else "output image"
-    text = f"{format_cost(model.unit_price_micros)} per {unit}"
+    return f"{format_cost(model.unit_price_micros)} per {unit}{price_rules(model)}"
+
+
+def price_rules(model: Model) -> str:
+    """``; $0.10 when resolution = 4k; $0.50 when fal is asked first``: the rules that can apply
+    (a rule naming a provider the entry does not list never does)."""
+    text = ""
     for rule in model.price_rules:
-        when = ", ".join(f"{name} = {value}" for name, value in rule.when)
-        text += f"; {format_cost(rule.unit_price_micros)} when {when}"
+        named = dict(rule.when).get("provider")
+        if named is not None and named not in model.providers:
+            continue
+        when = [f"{name} = {value}" for name, value in rule.when if name != "provider"]
+        if named is not None:
+            when.append(f"{named} is asked first")
+        text += f"; {format_cost(rule.unit_price_micros)} when {', '.join(when)}"
     return text
 
 

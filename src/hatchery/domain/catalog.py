@@ -2,9 +2,10 @@
 
 A model has a base price per unit (an output image, or a second of video per output) and may
 have price rules: ``[[models.NAME.prices]]`` tables with ``when = {resolution = "4k"}`` and the
-unit price that applies when every value in ``when`` equals the request's; the first rule that
-matches wins. A task's quote (units, unit price, total) is taken at submit; the total is reserved
-then and charged at completion, and its usage record says the same.
+unit price that applies when every value in ``when`` equals the request's (or, for ``provider``,
+names the provider asked first); the first rule that matches wins. Tools have the same
+``[[tools.NAME.prices]]``. A task's quote (units, unit price, total) is taken at submit; the
+total is reserved then and charged at completion, and its usage record says the same.
 
 The built-in catalog routes by the vendors that have credentials: with none, every model is made
 by the ``local`` renderer; with any, each model lists only the vendors (of its built-in list, in
@@ -35,8 +36,9 @@ class CatalogError(ValueError):
     """A catalog file that cannot be used; the message names the model and the key."""
 
 
-# The request values a price rule may depend on.
-PRICED_BY = ("resolution", "aspect_ratio", "duration")
+# The request values a price rule may depend on, and the provider that will be asked first (the
+# first of the model's providers that can make the request): a fallback keeps the quoted price.
+PRICED_BY = ("resolution", "aspect_ratio", "duration", "provider")
 
 
 @dataclass(frozen=True)
@@ -248,9 +250,21 @@ def _tool(name: str, spec: Any, base: Path) -> Model:
         raise CatalogError(f"{where} needs exactly one of {', '.join(TOOL_PRICES)}")
     providers = _providers(spec, where)
     price = _price(spec, where, keys[0])
-    routes = _routes(spec, where, providers, base)
     return Model(
-        name, TaskType.TOOL, price, providers, tool_unit=TOOL_PRICES[keys[0]], routes=routes
+        name,
+        TaskType.TOOL,
+        price,
+        providers,
+        price_rules=_rules(spec, where, keys[0]),
+        tool_unit=TOOL_PRICES[keys[0]],
+        routes=_routes(spec, where, providers, base),
+    )
+
+
+def _rules(spec: dict[str, Any], where: str, price_key: str) -> tuple[PriceRule, ...]:
+    return tuple(
+        _rule(rule, f"{where}.prices[{i}]", price_key)
+        for i, rule in enumerate(_list(spec.get("prices", []), f"{where}.prices"))
     )
 
 
@@ -275,10 +289,7 @@ def _model(name: str, spec: Any, base: Path) -> Model:
         raise CatalogError(f'models.{name}.type must be "image" or "video"')
     price_key = "price_per_second" if kind is TaskType.VIDEO else "price_per_output"
     price = _price(spec, f"models.{name}", price_key)
-    rules = tuple(
-        _rule(rule, f"models.{name}.prices[{i}]", price_key)
-        for i, rule in enumerate(_list(spec.get("prices", []), f"models.{name}.prices"))
-    )
+    rules = _rules(spec, f"models.{name}", price_key)
     providers = _providers(spec, f"models.{name}")
     synchronous = spec.get("synchronous", False)
     if not isinstance(synchronous, bool):

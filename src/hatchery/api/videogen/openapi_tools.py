@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from hatchery.api import openapi_schemas as wire
-from hatchery.api.openapi import JSON, RETRY_AFTER, Doc, _headers, _ref
+from hatchery.api.openapi import JSON, RETRY_AFTER, Doc, _headers, _ref, price_rules
 from hatchery.api.videogen import schemas
 from hatchery.api.videogen.auth import Group
 from hatchery.api.videogen.openapi import (
@@ -688,8 +688,8 @@ def _price(tool: ToolDoc, catalog: Catalog | None) -> str:
         return "**This server does not offer it**: every request is 404 `not_found`."
     per = {"output": "output", "second": "second of each output", "character": "character"}
     return (
-        f"Its price: {format_cost(model.unit_price_micros)} per {per[model.unit]} "
-        f"(providers, in order: {', '.join(model.providers)})."
+        f"Its price: {format_cost(model.unit_price_micros)} per {per[model.unit]}"
+        f"{price_rules(model)} (providers, in order: {', '.join(model.providers)})."
     )
 
 

@@ -74,7 +74,7 @@ async def _queue(
     usable, why = servable(model, services.providers, Job.for_tool("", params))
     if not usable:
         raise ValidationFailed(f"{params.tool} cannot make this request: {why}")
-    quote = model.quote(values)
+    quote = model.quote({**values, "provider": usable[0]})  # priced as its first provider
     return await services.queue.submit(
         {
             "id": new_execution_id(),
