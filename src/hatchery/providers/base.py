@@ -40,9 +40,21 @@ IMAGE_SIZES = ("1k", "2k", "4k")  # the image resolutions of the API, smallest f
 
 
 class ProviderError(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    """``status`` and ``body`` are the upstream's HTTP error answer (its decoded JSON), when
+    there was one: an adapter reads its vendor's own error codes there."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        body: Any = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+        self.body = body
 
 
 class RetryableError(ProviderError):

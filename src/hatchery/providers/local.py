@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from hatchery.domain.voices import elevenlabs_voice
 from hatchery.providers import local_tools, render
 from hatchery.providers.base import (
     IMAGE_SIZES,
@@ -45,6 +46,9 @@ class LocalProvider:
         return fixed_route(self.name, route)
 
     def unsupported(self, job: Job) -> str | None:
+        voice = job.options.get("voice_id") if job.tool == "text-to-speech" else None
+        if elevenlabs_voice(voice) is not None:
+            return f"voice {voice} is an ElevenLabs voice; local speaks its eSpeak NG voices"
         return None
 
     def image_sizes(self, model: str) -> frozenset[str]:

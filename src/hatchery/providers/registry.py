@@ -3,18 +3,21 @@ Built once at start-up from the settings; the catalog is checked against it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import httpx
 
 from hatchery.domain.catalog import Catalog, CatalogError, Model
 from hatchery.providers.base import IMAGE_SIZES, Job, Provider
+from hatchery.providers.comfyui import ComfyUIProvider
+from hatchery.providers.elevenlabs import ElevenLabsProvider
 from hatchery.providers.fal import FalProvider
 from hatchery.providers.gemini import GeminiProvider
 from hatchery.providers.inputs import InputFiles
 from hatchery.providers.local import LocalProvider
 from hatchery.providers.media import Fetch
+from hatchery.providers.openai_images import OpenAIImagesProvider
 from hatchery.providers.replicate import ReplicateProvider
 from hatchery.providers.upstream import Upstream
 from hatchery.providers.veo import VeoProvider
@@ -49,7 +52,6 @@ def build_providers(
     settings: Settings, http: httpx.AsyncClient, fetch: Fetch, storage: ObjectStore
 ) -> dict[str, Provider]:
     """``storage`` holds the tools' input files."""
-    inputs = input_files(settings, storage)
 
     def upstream(name: str, base_url: str, auth: dict[str, str]) -> Upstream:
         return Upstream(
@@ -61,26 +63,63 @@ def build_providers(
             max_bytes=settings.upstream_max_bytes,
         )
 
+    inputs = input_files(settings, storage)
     providers: dict[str, Provider] = {
         "local": LocalProvider(fetch, storage.get, settings.local_threads)
     }
+    providers.update(_vendors(settings, upstream, inputs, fetch))
+    providers.update(_self_hosted(settings, upstream, inputs, fetch))
+    return providers
+
+
+MakeUpstream = Callable[[str, str, dict[str, str]], Upstream]
+
+
+def _vendors(
+    settings: Settings, upstream: MakeUpstream, inputs: InputFiles, fetch: Fetch
+) -> dict[str, Provider]:
+    """The hosted vendors whose credentials are set."""
+    made: dict[str, Provider] = {}
     if settings.gemini_api_key:
         google = {"x-goog-api-key": settings.gemini_api_key}
-        providers["gemini"] = GeminiProvider(
-            upstream("gemini", settings.gemini_base_url, google), fetch
-        )
-        providers["veo"] = VeoProvider(upstream("veo", settings.gemini_base_url, google), fetch)
+        made["gemini"] = GeminiProvider(upstream("gemini", settings.gemini_base_url, google), fetch)
+        made["veo"] = VeoProvider(upstream("veo", settings.gemini_base_url, google), fetch)
     if settings.fal_key:
-        providers["fal"] = FalProvider(
-            upstream("fal", settings.fal_base_url, {"authorization": f"Key {settings.fal_key}"}),
-            inputs,
-        )
+        fal = {"authorization": f"Key {settings.fal_key}"}
+        made["fal"] = FalProvider(upstream("fal", settings.fal_base_url, fal), inputs)
     if settings.replicate_api_token:
         auth = {"authorization": f"Bearer {settings.replicate_api_token}"}
-        providers["replicate"] = ReplicateProvider(
+        made["replicate"] = ReplicateProvider(
             upstream("replicate", settings.replicate_base_url, auth), inputs
         )
-    return providers
+    if settings.elevenlabs_api_key:
+        key = {"xi-api-key": settings.elevenlabs_api_key}
+        made["elevenlabs"] = ElevenLabsProvider(
+            upstream("elevenlabs", settings.elevenlabs_base_url, key), inputs
+        )
+    return made
+
+
+def _self_hosted(
+    settings: Settings, upstream: MakeUpstream, inputs: InputFiles, fetch: Fetch
+) -> dict[str, Provider]:
+    """The operator's own inference servers whose URLs are set (a bearer key when given)."""
+    made: dict[str, Provider] = {}
+    if settings.comfyui_url:
+        auth = _bearer(settings.comfyui_token)
+        made["comfyui"] = ComfyUIProvider(
+            upstream("comfyui", settings.comfyui_url, auth), inputs, fetch
+        )
+    if settings.openai_images_url:
+        auth = _bearer(settings.openai_api_key)
+        made["openai"] = OpenAIImagesProvider(
+            upstream("openai", settings.openai_images_url, auth), inputs, fetch
+        )
+    return made
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token else {}
 
 
 def vendors(providers: Mapping[str, Provider]) -> set[str]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,16 +83,17 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None,
         data: Mapping[str, str] | None = None,
+        keep: Collection[int] = (),
     ) -> httpx.Response:
         """Send one request (a JSON ``body``, or a multipart form of ``files`` and ``data``); the
-        whole answer when its status is below 400, else a classified ProviderError. For vendors
-        that answer with the output's bytes (ElevenLabs) or that take uploads (ComfyUI, the
-        OpenAI images API)."""
+        whole answer when its status is below 400 or in ``keep`` (an error the adapter reads
+        itself), else a classified ProviderError. For vendors that answer with the output's
+        bytes (ElevenLabs) or that take uploads (ComfyUI, the OpenAI images API)."""
         what = f"{method} {path}"
         request = self._request(method, self.url(path), body, params=params, files=files, data=data)
         async with self._calls:
             response = await self._send(what, request)
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in keep:
             raise failure(self.name, what, response)
         return response
 
@@ -201,11 +202,19 @@ def failure(name: str, what: str, response: httpx.Response) -> ProviderError:
     """The ProviderError for an HTTP error answer, with the vendor's own message."""
     status = response.status_code
     message = f"{name}: {what} answered HTTP {status}: {error_message(response)}"
+    answer = {"status": status, "body": _body(response)}
     if status >= 500 or status in BUSY_STATUSES:
-        return UpstreamUnreachable(message, retry_after=retry_after(response))
+        return UpstreamUnreachable(message, retry_after=retry_after(response), **answer)
     if status in CREDENTIAL_STATUSES or _bad_google_key(response):
-        return RetryableError(message)
-    return TerminalError(message)
+        return RetryableError(message, **answer)
+    return TerminalError(message, **answer)
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _bad_google_key(response: httpx.Response) -> bool:

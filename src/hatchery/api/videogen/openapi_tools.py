@@ -939,9 +939,11 @@ def _resources(settings: Settings) -> dict[str, Doc]:
         settings,
         "listTtsVoices",
         "List text-to-speech voices",
-        "The voices of `POST /v1/tools/text-to-speech`: for each of 18 languages a female and a "
-        "male eSpeak NG voice (a classical formant synthesizer, not an AI voice), ordered by "
-        "language. The same for every account; all of them in one answer.",
+        "The voices of `POST /v1/tools/text-to-speech`: when the tool runs on ElevenLabs, the "
+        "voices of the server's ElevenLabs account first (`vg_voic_el_…`, read from ElevenLabs "
+        "at most every 10 minutes); then, when it runs locally, for each of 18 languages a "
+        "female and a male eSpeak NG voice (a classical formant synthesizer, not an AI voice), "
+        "ordered by language. The same for every account; all of them in one answer.",
         Group.RESOURCES,
         {
             "200": _answer(
@@ -956,6 +958,13 @@ def _resources(settings: Settings) -> dict[str, Doc]:
                 },
                 message="query.includeDeprecatedVoices: Input should be a valid boolean, unable "
                 "to interpret input",
+            ),
+            "503": error(
+                {
+                    "service_unavailable": "the database did not answer in time, or the "
+                    "ElevenLabs voices could not be listed and the tool has no local voices; "
+                    "retry"
+                }
             ),
         },
         "the presenters' list",

@@ -9,7 +9,7 @@ keeps (its models allow extra keys): ``status`` (``uploading``, ``processing``, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from hatchery.domain.files import FileStatus, FileType, SourceStatus, StoredFile
 from hatchery.domain.moderation import MODERATION_ERROR
@@ -18,7 +18,6 @@ from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.domain.tools import TOOLS
 from hatchery.files.library import Link
 from hatchery.offline.avatar import Presenter
-from hatchery.offline.speech import Voice
 
 STREAMABLE = (FileType.VIDEO, FileType.AUDIO)
 
@@ -141,7 +140,32 @@ def result(file_id: str, kind: str | None, file: dict[str, Any] | None) -> dict[
     return {"fileId": file_id, "type": file["type"] if file else kind, "file": file}
 
 
-def voice(v: Voice) -> dict[str, Any]:
+class ListedVoice(Protocol):
+    """A voice as ``GET /v1/resources/tts-voices`` lists it: eSpeak NG's
+    (:class:`~hatchery.offline.speech.Voice`) or an ElevenLabs account's
+    (:class:`~hatchery.providers.elevenlabs.ElevenLabsVoice`)."""
+
+    @property
+    def voice_id(self) -> str: ...
+    @property
+    def language_code(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def gender(self) -> str: ...
+    @property
+    def accent(self) -> str | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def supports_direct_tool_execution(self) -> bool: ...
+    @property
+    def supports_all_languages(self) -> bool: ...
+    @property
+    def is_deprecated(self) -> bool: ...
+
+
+def voice(v: ListedVoice) -> dict[str, Any]:
     return {
         "voiceId": v.voice_id,
         "languageCode": v.language_code,

@@ -9,12 +9,13 @@ Each refusal names the field as the request spelled it (``imageFileIds[1]: …``
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from hatchery.api.videogen import schemas
 from hatchery.domain.files import FileType
 from hatchery.domain.tools import InputFile, ToolParams
+from hatchery.domain.voices import elevenlabs_voice
 from hatchery.errors import InvalidId, NotAllowed, NotFound, ValidationFailed, WrongFileType
 from hatchery.files.library import FileLibrary
 from hatchery.media.probe import SVG
@@ -35,9 +36,12 @@ VARIED_VIDEO = ("generate-video-clip", "generate-avatar")  # a new video for eac
 class ToolRequests:
     """Turns the account's request bodies into tool params (one per request)."""
 
-    def __init__(self, files: FileLibrary, settings: Settings) -> None:
+    def __init__(
+        self, files: FileLibrary, settings: Settings, speakers: Collection[str] = ()
+    ) -> None:
         self.files = files
         self.settings = settings
+        self.speakers = speakers  # the providers of text-to-speech, in the catalog
 
     async def params(self, account: Account, tool: str, body: schemas.ToolBody) -> ToolParams:
         build = _BUILDERS[tool]
@@ -154,11 +158,16 @@ async def _clip(r: ToolRequests, account: Account, body: schemas.GenerateVideoCl
     }
 
 
-def _voice(voice_id: str | None) -> str | None:
+def _voice(voice_id: str | None, elevenlabs: bool) -> str | None:
+    """The request's voice: a local (eSpeak NG) voice that exists, or, when ``elevenlabs``
+    speaks here, any ElevenLabs voice id (ElevenLabs itself says whether it exists: an unknown
+    one fails the execution with its ``voice_not_found``)."""
     if voice_id is None:
         return None
     if not voice_id.startswith(VOICE_PREFIX):
         raise InvalidId(f"voiceId: {voice_id!r} is not a voice id; voice ids look like vg_voic_...")
+    if elevenlabs and elevenlabs_voice(voice_id) is not None:
+        return voice_id
     voice = speech.voice(voice_id)
     if voice is None:
         raise NotFound(f"voiceId: no voice {voice_id}; list them with GET /v1/resources/tts-voices")
@@ -171,7 +180,7 @@ async def _speech(r: ToolRequests, account: Account, body: schemas.TextToSpeech)
     language = body.speechLanguageCode.lower()[:2] if body.speechLanguageCode else None
     replacements = [[p.original, p.replacement] for p in body.pronunciationReplacements or ()]
     options = {
-        "voice_id": _voice(body.voiceId),
+        "voice_id": _voice(body.voiceId, "elevenlabs" in r.speakers),
         "language": language,
         "speed": body.voiceSpeed,
         "replacements": replacements,

@@ -96,7 +96,9 @@ async def submit(
 ) -> Task:
     """The execution the body asks for (or, for a repeated Idempotency-Key, the first one)."""
     data = json_object(raw or b"{}")  # no body: each missing field is named
-    params = await ToolRequests(services.files, services.settings).params(
+    speech = services.catalog.tools.get("text-to-speech")
+    speakers = speech.providers if speech else ()
+    params = await ToolRequests(services.files, services.settings, speakers).params(
         account, tool, _body(tool, data)
     )
     if key is None:
