@@ -91,6 +91,406 @@ def _inline_image(part: Any) -> bool:
     )
 
 
+# -- the tool endpoints' files and input schemas ---------------------------------------------
+
+
+@cache
+def rgba_png_bytes() -> bytes:
+    """A cut-out: 64x36, its left half transparent."""
+    from PIL import Image
+
+    image = Image.new("RGBA", (64, 36), (200, 40, 90, 255))
+    image.paste((0, 0, 0, 0), (0, 0, 32, 36))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@cache
+def upscaled_mp4_bytes() -> bytes:
+    from hatchery.providers import render
+
+    return render.render_mp4("fake upscaled video", 1, 128, 72, [])
+
+
+@cache
+def webm_alpha_bytes() -> bytes:
+    """One second of 64x36 VP9 WebM with an alpha channel."""
+    import numpy as np
+
+    from hatchery.offline import frames
+
+    pixels = np.zeros((36, 64, 4), dtype=np.uint8)
+    pixels[:, 32:] = (200, 40, 90, 255)
+    return frames.write_webm_alpha([pixels] * 10, 10, (64, 36))
+
+
+@cache
+def svg_bytes() -> bytes:
+    from hatchery.offline import vector
+
+    return vector.vectorize(png_bytes()).data
+
+
+@cache
+def mp3_bytes() -> bytes:
+    from hatchery.offline import sound
+
+    return sound.sound_effect("beep", seconds=1.0).data
+
+
+# what FakeFiles serves, by the end of the file's name (the first that matches)
+FILES = (
+    (".cutout.png", rgba_png_bytes, "image/png"),
+    (".2x.png", lambda: png_bytes(size=(128, 72)), "image/png"),
+    (".png", png_bytes, "image/png"),
+    (".2x.mp4", upscaled_mp4_bytes, "video/mp4"),
+    (".mp4", mp4_bytes, "video/mp4"),
+    (".alpha.webm", webm_alpha_bytes, "video/webm"),
+    (".svg", svg_bytes, "image/svg+xml"),
+    (".mp3", mp3_bytes, "audio/mpeg"),
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One input field: its JSON type (``str``, ``int``, ``num``, ``bool``, ``list``, or the
+    media a URL field points at: ``image``, ``video``, ``audio``; ``images`` for a list of image
+    URLs), whether it is required, its enum or its range."""
+
+    kind: str
+    required: bool = False
+    allowed: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+
+def req(kind: str, *allowed: Any, low: float | None = None, high: float | None = None) -> Spec:
+    return Spec(kind, True, allowed, low, high)
+
+
+def opt(kind: str, *allowed: Any, low: float | None = None, high: float | None = None) -> Spec:
+    return Spec(kind, False, allowed, low, high)
+
+
+MEDIA = frozenset({"image", "video", "audio"})
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "int": int,
+    "num": (int, float),
+    "bool": bool,
+    "list": list,
+    "images": list,
+}
+
+
+def schema_problem(schema: dict[str, Spec], body: Any) -> str | None:
+    """What is wrong with ``body`` under ``schema``: unknown or missing fields, types, enums,
+    ranges and URLs (https, or a data: URI of the right kind of media)."""
+    if not isinstance(body, dict):
+        return "the input must be a JSON object"
+    unknown = sorted(set(body) - set(schema))
+    missing = sorted(name for name, spec in schema.items() if spec.required and name not in body)
+    if unknown or missing:
+        return f"unknown fields {unknown}, missing fields {missing}"
+    for name, value in body.items():
+        problem = _field_problem(schema[name], value)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
+def _field_problem(spec: Spec, value: Any) -> str | None:
+    if spec.kind in MEDIA:
+        return url_problem(value, spec.kind)
+    wanted = TYPES[spec.kind]
+    if not isinstance(value, wanted) or (isinstance(value, bool) and spec.kind != "bool"):
+        return f"{value!r} is not of type {spec.kind}"
+    if spec.allowed and value not in spec.allowed:
+        return f"{value!r} is not one of {list(spec.allowed)}"
+    if spec.low is not None and spec.high is not None:
+        size = len(value) if isinstance(value, str | list) else value
+        if not spec.low <= size <= spec.high:
+            return f"{value!r} is out of range {spec.low:g} to {spec.high:g}"
+    if spec.kind == "images":
+        return next(filter(None, (url_problem(v, "image") for v in value)), None)
+    return None
+
+
+def url_problem(value: Any, media: str) -> str | None:
+    """A URL a vendor can fetch (https), or a data: URI of ``media`` whose bytes decode."""
+    if not isinstance(value, str):
+        return f"{value!r} is not a URL"
+    if value.startswith("https://"):
+        return None
+    if not value.startswith(f"data:{media}/") or ";base64," not in value:
+        return f"{value[:40]!r} is neither an https URL nor a base64 data: URI of {media}"
+    try:
+        data = base64.b64decode(value.split(";base64,", 1)[1], validate=True)
+    except ValueError:
+        return "the data: URI is not base64"
+    if media == "image":
+        from PIL import Image
+
+        try:
+            Image.open(io.BytesIO(data)).verify()
+        except Exception:
+            return "the data: URI is not an image"
+    return None if data else "the data: URI is empty"
+
+
+NANO_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
+_NANO = {
+    "prompt": req("str", low=3, high=50_000),
+    "num_images": opt("int", low=1, high=4),
+    "aspect_ratio": opt("str", *NANO_RATIOS),
+    "output_format": opt("str", "jpeg", "png", "webp"),
+    "sync_mode": opt("bool"),
+    "limit_generations": opt("bool"),
+    "seed": opt("int"),
+    "safety_tolerance": opt("str", "1", "2", "3", "4", "5", "6"),
+}
+_NANO_EDIT = {
+    **_NANO,
+    "image_urls": req("images"),
+    "aspect_ratio": opt("str", "auto", *NANO_RATIOS),
+}
+_PRO = {"resolution": opt("str", "1K", "2K", "4K"), "enable_web_search": opt("bool")}
+_VEO = {
+    "prompt": req("str", low=1, high=20_000),
+    "duration": opt("str", "4s", "6s", "8s"),
+    "aspect_ratio": opt("str", "16:9", "9:16"),
+    "resolution": opt("str", "720p", "1080p", "4k"),
+    "generate_audio": opt("bool"),
+    "auto_fix": opt("bool"),
+    "seed": opt("int"),
+    "negative_prompt": opt("str"),
+    "safety_tolerance": opt("str", "1", "2", "3", "4", "5", "6"),
+}
+_BIREFNET = {
+    "model": opt(
+        "str",
+        "General Use (Light)",
+        "General Use (Light 2K)",
+        "General Use (Heavy)",
+        "Matting",
+        "Portrait",
+        "General Use (Dynamic)",
+    ),
+    "operating_resolution": opt("str", "1024x1024", "2048x2048", "2304x2304"),
+    "output_mask": opt("bool"),
+    "refine_foreground": opt("bool"),
+    "sync_mode": opt("bool"),
+}
+_TTS = {
+    "text": req("str", low=1, high=10_000),
+    "voice": opt("str"),
+    "stability": opt("num", low=0, high=1),
+    "similarity_boost": opt("num", low=0, high=1),
+    "style": opt("num", low=0, high=1),
+    "speed": opt("num", low=0.7, high=1.2),
+    "timestamps": opt("bool"),
+    "language_code": opt("str"),
+    "apply_text_normalization": opt("str", "auto", "on", "off"),
+    "previous_text": opt("str"),
+    "next_text": opt("str"),
+}
+FAL_SCHEMAS: dict[str, dict[str, Spec]] = {
+    "fal-ai/nano-banana": _NANO,
+    "fal-ai/nano-banana/edit": _NANO_EDIT,
+    "fal-ai/nano-banana-pro": {**_NANO, **_PRO},
+    "fal-ai/nano-banana-pro/edit": {**_NANO_EDIT, **_PRO},
+    "fal-ai/veo3.1": _VEO,
+    "fal-ai/veo3.1/image-to-video": {
+        **_VEO,
+        "image_url": req("image"),
+        "aspect_ratio": opt("str", "auto", "16:9", "9:16"),
+    },
+    "fal-ai/veo3.1/reference-to-video": {
+        **{k: v for k, v in _VEO.items() if k not in ("seed", "negative_prompt")},
+        "image_urls": req("images", low=1, high=3),
+        "duration": opt("str", "8s"),
+    },
+    "fal-ai/kling-video/o1/video-to-video/reference": {
+        "prompt": req("str", low=1, high=2500),
+        "video_url": req("video"),
+        "image_urls": opt("images", low=0, high=4),
+        "elements": opt("list"),
+        "keep_audio": opt("bool"),
+        "duration": opt("str", *(str(s) for s in range(3, 11))),
+        "aspect_ratio": opt("str", "auto", "16:9", "9:16", "1:1"),
+    },
+    "fal-ai/birefnet/v2": {
+        "image_url": req("image"),
+        "output_format": opt("str", "webp", "png", "gif"),
+        "mask_only": opt("bool"),
+        **_BIREFNET,
+    },
+    "fal-ai/bria/background/remove": {"image_url": req("image"), "sync_mode": opt("bool")},
+    "veed/video-background-removal": {
+        "video_url": req("video"),
+        "subject_is_person": opt("bool"),
+        "output_codec": opt("str", "vp9", "h264"),
+        "refine_foreground_edges": opt("bool"),
+    },
+    "fal-ai/birefnet/v2/video": {
+        "video_url": req("video"),
+        "video_output_type": opt(
+            "str", "X264 (.mp4)", "VP9 (.webm)", "PRORES4444 (.mov)", "GIF (.gif)"
+        ),
+        "video_quality": opt("str", "low", "medium", "high", "maximum"),
+        "video_write_mode": opt("str", "fast", "balanced", "small"),
+        **_BIREFNET,
+    },
+    "fal-ai/topaz/upscale/image": {
+        "image_url": req("image"),
+        "upscale_factor": opt("num", low=1, high=4),
+        "model": opt("str"),
+        "output_format": opt("str", "jpeg", "png"),
+        "face_enhancement": opt("bool"),
+        "face_enhancement_strength": opt("num", low=0, high=1),
+        "face_enhancement_creativity": opt("num", low=0, high=1),
+        "subject_detection": opt("str", "All", "Foreground", "Background"),
+        "crop_to_fill": opt("bool"),
+    },
+    "fal-ai/esrgan": {
+        "image_url": req("image"),
+        "scale": opt("num", low=1, high=8),
+        "model": opt("str", "RealESRGAN_x4plus", "RealESRGAN_x2plus", "RealESRGAN_x4_v3"),
+        "face": opt("bool"),
+        "tile": opt("int"),
+        "output_format": opt("str", "png", "jpeg"),
+    },
+    "fal-ai/topaz/upscale/video": {
+        "video_url": req("video"),
+        "upscale_factor": opt("num", low=1, high=4),
+        "target_fps": opt("int", low=16, high=60),
+        "H264_output": opt("bool"),
+        "model": opt("str"),
+    },
+    "fal-ai/video-upscaler": {"video_url": req("video"), "scale": opt("num", low=1, high=8)},
+    "fal-ai/recraft/vectorize": {"image_url": req("image")},
+    "fal-ai/image2svg": {
+        "image_url": req("image"),
+        "colormode": opt("str", "color", "binary"),
+        "hierarchical": opt("str", "stacked", "cutout"),
+        "mode": opt("str", "spline", "polygon"),
+        "filter_speckle": opt("int", low=0, high=20),
+    },
+    "fal-ai/elevenlabs/tts/multilingual-v2": _TTS,
+    "fal-ai/elevenlabs/tts/turbo-v2.5": _TTS,
+    "fal-ai/elevenlabs/sound-effects/v2": {
+        "text": req("str", low=1, high=10_000),
+        "duration_seconds": opt("num", low=0.5, high=22),
+        "prompt_influence": opt("num", low=0, high=1),
+        "loop": opt("bool"),
+        "output_format": opt("str"),
+    },
+    "veed/fabric-1.0": {
+        "image_url": req("image"),
+        "audio_url": req("audio"),
+        "resolution": req("str", "720p", "480p"),
+    },
+    "fal-ai/kling-video/ai-avatar/v2/standard": {
+        "image_url": req("image"),
+        "audio_url": req("audio"),
+        "prompt": opt("str"),
+    },
+}
+# where a tool endpoint's result puts its file: (key, in a list?, the file's name ending)
+FAL_OUTPUTS = {
+    "fal-ai/birefnet/v2": ("image", False, "cutout.png"),
+    "fal-ai/bria/background/remove": ("image", False, "cutout.png"),
+    "veed/video-background-removal": ("video", True, "alpha.webm"),
+    "fal-ai/birefnet/v2/video": ("video", False, "alpha.webm"),
+    "fal-ai/topaz/upscale/image": ("image", False, "2x.png"),
+    "fal-ai/esrgan": ("image", False, "2x.png"),
+    "fal-ai/topaz/upscale/video": ("video", False, "2x.mp4"),
+    "fal-ai/video-upscaler": ("video", False, "2x.mp4"),
+    "fal-ai/recraft/vectorize": ("image", False, "svg"),
+    "fal-ai/image2svg": ("images", True, "svg"),
+    "fal-ai/elevenlabs/tts/multilingual-v2": ("audio", False, "mp3"),
+    "fal-ai/elevenlabs/tts/turbo-v2.5": ("audio", False, "mp3"),
+    "fal-ai/elevenlabs/sound-effects/v2": ("audio", False, "mp3"),
+    "veed/fabric-1.0": ("video", False, "mp4"),
+    "fal-ai/kling-video/ai-avatar/v2/standard": ("video", False, "mp4"),
+    "fal-ai/veo3.1/reference-to-video": ("video", False, "mp4"),
+    "fal-ai/kling-video/o1/video-to-video/reference": ("video", False, "mp4"),
+}
+
+REPLICATE_SCHEMAS: dict[str, dict[str, Spec]] = {
+    "google/nano-banana": {
+        "prompt": req("str"),
+        "image_input": opt("images"),
+        "aspect_ratio": opt("str", "match_input_image", *NANO_RATIOS),
+        "output_format": opt("str", "jpg", "png"),
+    },
+    "google/veo-3.1": {
+        "prompt": req("str"),
+        "image": opt("image"),
+        "last_frame": opt("image"),
+        "reference_images": opt("images", low=1, high=3),
+        "aspect_ratio": opt("str", "16:9", "9:16"),
+        "duration": opt("int", 4, 6, 8),
+        "resolution": opt("str", "720p", "1080p"),
+        "generate_audio": opt("bool"),
+        "negative_prompt": opt("str"),
+        "seed": opt("int"),
+    },
+    "topazlabs/video-upscale": {
+        "video": req("video"),
+        "target_resolution": opt("str", "720p", "1080p", "4k"),
+        "target_fps": opt("int", low=15, high=120),
+    },
+    "recraft-ai/recraft-vectorize": {"image": req("image")},
+    "lucataco/remove-bg": {"image": req("image")},
+    "nightmareai/real-esrgan": {
+        "image": req("image"),
+        "scale": opt("num", low=0, high=10),
+        "face_enhance": opt("bool"),
+    },
+    "cjwbw/sadtalker": {
+        "source_image": req("image"),
+        "driven_audio": req("audio"),
+        "still_mode": opt("bool"),
+        "use_enhancer": opt("bool"),
+        "preprocess": opt("str", "crop", "resize", "full"),
+    },
+}
+REPLICATE_SCHEMAS["google/nano-banana-pro"] = {
+    **REPLICATE_SCHEMAS["google/nano-banana"],
+    "resolution": opt("str", "1K", "2K", "4K"),
+    "safety_filter_level": opt("str"),
+}
+# community models by version id (Replicate answers 422 for any other version)
+REPLICATE_VERSIONS = {
+    "95fcc2a26d3899cd6c2691c900465aaeff466285a65c14638cc5f36f34befaf1": "lucataco/remove-bg",
+    "42fed1c4974146d4d4414e2be2c5277c7fcf05fde3b22e94cee859b8a4a39d44": "nightmareai/real-esrgan",
+    "3aa3dac9353cc4d6bd62a8f95957bd844003b401ca4e4a9b33baa574c549d376": "cjwbw/sadtalker",
+}
+# the file a model's prediction outputs, by its name's ending
+REPLICATE_OUTPUTS = {
+    "google/nano-banana": "png",
+    "google/nano-banana-pro": "png",
+    "google/veo-3.1": "mp4",
+    "topazlabs/video-upscale": "2x.mp4",
+    "recraft-ai/recraft-vectorize": "svg",
+    "lucataco/remove-bg": "cutout.png",
+    "nightmareai/real-esrgan": "2x.png",
+    "cjwbw/sadtalker": "mp4",
+}
+
+
+def _veo_references_problem(given: dict[str, Any]) -> str | None:
+    if not given.get("reference_images"):
+        return None
+    return first_problem(
+        (given.get("aspect_ratio", "16:9") != "16:9", "reference_images need aspect_ratio 16:9"),
+        (given.get("duration", 8) != 8, "reference_images need duration 8"),
+        ("image" in given, "reference_images and image do not go together"),
+    )
+
+
 class FakeServer:
     """A threaded HTTP server whose subclass answers ``answer(request)``."""
 
@@ -221,15 +621,16 @@ class FakeServer:
 
 
 class FakeFiles(FakeServer):
-    """Serves ``/files/<name>.png|.mp4``; a request carrying credentials is a violation."""
+    """Serves ``/files/<name>`` by the end of its name (``FILES``: ``.png``, ``.mp4``, a cut-out
+    ``.cutout.png`` with alpha, ``.2x.png`` / ``.2x.mp4`` at twice the size, ``.alpha.webm``,
+    ``.svg``, ``.mp3``); a request carrying credentials is a violation."""
 
     def answer(self, request: Request) -> Answer:
         if "authorization" in request.headers or "x-goog-api-key" in request.headers:
             self.violations.append(f"credentials sent to the file store: {request.path}")
-        if request.path.endswith(".png"):
-            return 200, {"Content-Type": "image/png"}, png_bytes()
-        if request.path.endswith(".mp4"):
-            return 200, {"Content-Type": "video/mp4"}, mp4_bytes()
+        for ending, make, content_type in FILES:
+            if request.path.endswith(ending):
+                return 200, {"Content-Type": content_type}, make()
         return json_answer(404, {"detail": "no such file"})
 
     def url(self, name: str) -> str:
@@ -487,10 +888,14 @@ class FakeGoogle(FakeServer):
 
 
 class FakeFal(FakeServer):
-    """The fal queue API. Kinds: ``submit`` (vendor mode "invalid": 422 with detail), ``status``,
-    ``result`` (vendor modes "filtered": no images / video, "error": 500 detail)."""
+    """The fal queue API. Kinds: ``submit`` (vendor modes "invalid": 422 with detail, "policy":
+    422 ``content_policy_violation``, "retryable": 422 with ``X-Fal-Retryable: true``),
+    ``status``, ``result`` (vendor modes "filtered": no images / video, "error": 500 detail,
+    "moderated": 422 ``content_policy_violation`` after a COMPLETED status). Each endpoint's
+    input is checked against its schema (``FAL_SCHEMAS``); a tool endpoint's result carries its
+    kind of file (``FAL_OUTPUTS``)."""
 
-    ENDPOINTS = frozenset(
+    EGG_ENDPOINTS = frozenset(
         {
             "fal-ai/nano-banana",
             "fal-ai/nano-banana/edit",
@@ -500,6 +905,7 @@ class FakeFal(FakeServer):
             "fal-ai/veo3.1/image-to-video",
         }
     )
+    ENDPOINTS = frozenset(FAL_SCHEMAS)
 
     def __init__(self, key: str, files: FakeFiles, pending_polls: int = 0) -> None:
         self.key = key
@@ -555,9 +961,13 @@ class FakeFal(FakeServer):
                     ]
                 },
             )
-        problem = self._check(endpoint, body)
+        if mode in ("policy", "retryable"):
+            return self._refusal(mode)
+        problem = schema_problem(FAL_SCHEMAS[endpoint], body)
+        if not problem and endpoint in self.EGG_ENDPOINTS:
+            problem = self._check(endpoint, body)
         if problem:
-            return self.refuse(problem)
+            return self.refuse(f"{endpoint}: {problem}")
         request_id = self.new_id()
         kind = "video" if "veo" in endpoint else "image"
         self.jobs[request_id] = Job(
@@ -574,6 +984,24 @@ class FakeFal(FakeServer):
                 "cancel_url": f"{base}/cancel",
             },
         )
+
+    @staticmethod
+    def _refusal(mode: str) -> Answer:
+        """fal's model error: 422 with a typed detail list (and ``X-Fal-Retryable``)."""
+        if mode == "retryable":
+            item = {
+                "loc": ["body", "image_url"],
+                "msg": "Failed to download the file.",
+                "type": "file_download_error",
+            }
+            return json_answer(422, {"detail": [item]}, {"X-Fal-Retryable": "true"})
+        item = {
+            "loc": ["body", "prompt"],
+            "msg": "The content could not be processed because it violates the content policy.",
+            "type": "content_policy_violation",
+            "url": "https://docs.fal.ai/errors#content_policy_violation",
+        }
+        return json_answer(422, {"detail": [item]}, {"X-Fal-Retryable": "false"})
 
     def _check(self, endpoint: str, body: Any) -> str | None:
         if not isinstance(body, dict) or not body.get("prompt"):
@@ -613,6 +1041,11 @@ class FakeFal(FakeServer):
             return common
         if mode == "error":
             return json_answer(500, {"detail": "Internal server error"})
+        if mode == "moderated":
+            return self._refusal("policy")
+        endpoint = job.extra["endpoint"]
+        if endpoint in FAL_OUTPUTS:
+            return self._tool_result(request_id, endpoint, mode)
         if job.kind == "video":
             video = (
                 None
@@ -627,13 +1060,33 @@ class FakeFal(FakeServer):
         ]
         return json_answer(200, {"images": images, "description": ""})
 
+    def _tool_result(self, request_id: str, endpoint: str, mode: str) -> Answer:
+        key, listed, ending = FAL_OUTPUTS[endpoint]
+        if mode == "filtered":
+            return json_answer(200, {key: [] if listed else None})
+        file = {"url": self.files.url(f"{request_id}.{ending}"), "file_name": f"out.{ending}"}
+        return json_answer(200, {key: [file] if listed else file})
+
 
 class FakeReplicate(FakeServer):
     """The Replicate API under ``/v1``. Kinds: ``create``, ``get``; vendor modes of ``create``
     (the prediction's outcome): "ok", "sensitive" (failed: flagged as sensitive), "failed"
-    (failed for another reason), "canceled"."""
+    (failed for another reason), "canceled", "list" (succeeded, its output a list of URIs).
 
-    MODELS = frozenset({"google/nano-banana", "google/nano-banana-pro", "google/veo-3.1"})
+    Official models (``MODELS``) are created at ``/models/{owner}/{name}/predictions``; community
+    models only at ``/predictions`` with a ``version`` (``REPLICATE_VERSIONS``). Inputs are
+    checked against ``REPLICATE_SCHEMAS``."""
+
+    MODELS = frozenset(
+        {
+            "google/nano-banana",
+            "google/nano-banana-pro",
+            "google/veo-3.1",
+            "topazlabs/video-upscale",
+            "recraft-ai/recraft-vectorize",
+        }
+    )
+    BODY = frozenset({"version", "input", "webhook", "webhook_events_filter", "stream"})
 
     def __init__(self, token: str, files: FakeFiles, pending_polls: int = 0) -> None:
         self.token = token
@@ -664,6 +1117,8 @@ class FakeReplicate(FakeServer):
             return self._create(
                 path.removeprefix("models/").removesuffix("/predictions"), request.json()
             )
+        if request.method == "POST" and path == "predictions":
+            return self._create_version(request.json())
         if path.startswith("predictions/"):
             ident, _, action = path.removeprefix("predictions/").partition("/")
             job = self.jobs.get(ident)
@@ -680,42 +1135,78 @@ class FakeReplicate(FakeServer):
         mode = self.mode("create")
         common = self.common(mode)
         if common:
-            if mode == "429":
-                return json_answer(
-                    429,
-                    {
-                        "title": "Request was throttled.",
-                        "detail": "Request was throttled. Expected available in 1 second.",
-                        "status": 429,
-                        "retry_after": 1,
-                    },
-                    {"Retry-After": "1"},
-                )
             return common
         if model not in self.MODELS:
             return self.refuse(f"unknown model {model}")
         problem = self._check(model, body)
         if problem:
             return self.refuse(problem)
+        return self._created(model, body["input"], mode)
+
+    def common(self, mode: str) -> Answer | None:
+        if mode == "429":
+            return json_answer(
+                429,
+                {
+                    "title": "Request was throttled.",
+                    "detail": "Request was throttled. Expected available in 1 second.",
+                    "status": 429,
+                    "retry_after": 1,
+                },
+                {"Retry-After": "1"},
+            )
+        return super().common(mode)
+
+    def _create_version(self, body: Any) -> Answer:
+        """``POST /predictions``: ``version`` is ``<64-hex>``, ``owner/name:<64-hex>`` or, for an
+        official model, ``owner/name``."""
+        if not isinstance(body, dict) or not set(body) <= self.BODY or "input" not in body:
+            return self.refuse('the body must be {"version": ..., "input": {...}}')
+        version = str(body.get("version") or "")
+        named, _, hexa = version.rpartition(":") if ":" in version else ("", "", version)
+        model = REPLICATE_VERSIONS.get(hexa) if len(hexa) == 64 else None
+        if version in self.MODELS:
+            model = version
+        elif model is None or (named and named != model):
+            return json_answer(
+                422,
+                {
+                    "title": "Invalid version or not permitted",
+                    "detail": "The specified version does not exist (or perhaps you don't have "
+                    "permission to use it?)",
+                    "status": 422,
+                },
+            )
+        mode = self.mode("create")
+        common = self.common(mode)
+        if common:
+            return common
+        problem = self._check(model, {"input": body["input"]})
+        if problem:
+            return self.refuse(problem)
+        return self._created(model, body["input"], mode)
+
+    def _created(self, model: str, given: dict[str, Any], mode: str) -> Answer:
         ident = f"p{self.new_id()}"
         kind = "video" if "veo" in model else "image"
         self.jobs[ident] = Job(
-            kind, self.pending_polls, mode, extra={"input": body["input"], "model": model}
+            kind, self.pending_polls, mode, extra={"input": given, "model": model}
         )
         return json_answer(201, self._prediction(ident, self.jobs[ident], "starting"))
 
     def _check(self, model: str, body: Any) -> str | None:
-        if set(body) != {"input"} or not body["input"].get("prompt"):
-            return 'the body must be {"input": {"prompt": ...}}'
+        if not isinstance(body, dict) or set(body) != {"input"}:
+            return 'the body must be {"input": {...}}'
         given = body["input"]
-        if model == "google/veo-3.1":
-            if given.get("duration") not in (4, 6, 8):
-                return f"duration {given.get('duration')!r} is not 4, 6 or 8"
-            if given.get("resolution") not in ("720p", "1080p"):
-                return "resolution must be 720p or 1080p"
-        elif "resolution" in given and model == "google/nano-banana":
-            return "nano-banana takes no resolution"
-        return None
+        problem = schema_problem(REPLICATE_SCHEMAS[model], given)
+        if problem:
+            return f"{model}: {problem}"
+        if model != "google/veo-3.1":
+            return None
+        return first_problem(  # we always send these two, though Veo has defaults
+            ("duration" not in given, "duration is missing"),
+            ("resolution" not in given, "resolution is missing"),
+        ) or _veo_references_problem(given)
 
     def _get(self, ident: str, job: Job) -> Answer:
         common = self.common(self.mode("get"))
@@ -732,7 +1223,7 @@ class FakeReplicate(FakeServer):
         return json_answer(200, self._prediction(ident, job, status))
 
     def _prediction(self, ident: str, job: Job, status: str) -> dict[str, Any]:
-        ext = "mp4" if job.kind == "video" else "png"
+        ext = REPLICATE_OUTPUTS[job.extra["model"]]
         error = None
         if status == "failed":
             error = (
@@ -746,7 +1237,7 @@ class FakeReplicate(FakeServer):
             "model": job.extra.get("model"),
             "status": status,
             "input": job.extra.get("input"),
-            "output": self.files.url(f"{ident}.{ext}") if status == "succeeded" else None,
+            "output": self._output(ident, job, ext) if status == "succeeded" else None,
             "error": error,
             "logs": "",
             "metrics": {"predict_time": 4.25} if status == "succeeded" else {},
@@ -755,3 +1246,7 @@ class FakeReplicate(FakeServer):
                 "cancel": f"{self.base_url}/predictions/{ident}/cancel",
             },
         }
+
+    def _output(self, ident: str, job: Job, ext: str) -> str | list[str]:
+        url = self.files.url(f"{ident}.{ext}")
+        return [url] if job.outcome == "list" else url

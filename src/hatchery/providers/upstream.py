@@ -8,6 +8,7 @@ How a failure is classified (the runner decides what to do with each class):
     408, 409, 425, 429, 5xx             UpstreamUnreachable  (with the vendor's Retry-After)
     401, 403, 404                       RetryableError  (this provider's credentials or model:
                                                          another provider may still serve it)
+    4xx with X-Fal-Retryable: true      RetryableError  (fal says another try may succeed)
     other 4xx                           TerminalError   (the upstream refused the input itself)
 
 Credentials go only to the vendor's own origin: a download that redirects to a file store (Veo's
@@ -205,9 +206,14 @@ def failure(name: str, what: str, response: httpx.Response) -> ProviderError:
     answer = {"status": status, "body": _body(response)}
     if status >= 500 or status in BUSY_STATUSES:
         return UpstreamUnreachable(message, retry_after=retry_after(response), **answer)
-    if status in CREDENTIAL_STATUSES or _bad_google_key(response):
+    if status in CREDENTIAL_STATUSES or _bad_google_key(response) or _fal_retryable(response):
         return RetryableError(message, **answer)
     return TerminalError(message, **answer)
+
+
+def _fal_retryable(response: httpx.Response) -> bool:
+    """fal marks a model error worth another try with ``X-Fal-Retryable: true``."""
+    return response.headers.get("x-fal-retryable", "").lower() == "true"
 
 
 def _body(response: httpx.Response) -> Any:

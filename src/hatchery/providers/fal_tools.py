@@ -1,0 +1,558 @@
+"""fal's endpoints for the VideoGen tools: which endpoint runs a tool, what it is sent and where
+its output file is in the result (``tool-upstreams.md`` §2 and §5).
+
+A *route* is what the catalog names (``upstream = {fal = "fal-ai/esrgan"}``, else the tool's
+default in :data:`DEFAULTS`). Most routes are one endpoint; a few are a family whose member is
+chosen by the job's inputs: ``fal-ai/veo3.1`` runs text-to-video, ``/image-to-video`` (one image),
+``/reference-to-video`` (several) or, for an input video, Kling O1's restyle endpoint;
+``fal-ai/nano-banana`` runs its ``/edit`` endpoint when there are reference images.
+
+Each :class:`Endpoint` says how to build its input from the job and its input URLs, how many
+outputs one request makes, why it cannot serve a job (``problem``) and under which key of the
+result its files are. ``providers.fal`` speaks the queue protocol around them.
+
+Input files reach fal as URLs (``InputFiles.url``: presigned, or a ``data:`` URI); the avatar's
+presenter is a picture we draw, sent as a small PNG data URI (:func:`input_urls`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hatchery.domain.voices import elevenlabs_voice
+from hatchery.offline import avatar
+from hatchery.providers.base import Job, TerminalError
+from hatchery.providers.inputs import InputFiles, data_uri
+from hatchery.providers.local_tools import SAME_EACH_TIME
+from hatchery.providers.media import VEO_DURATIONS
+
+Urls = Mapping[str, Sequence[str]]  # the job's input URLs by role, and its "presenter"
+Build = Callable[[Job, Urls, int], dict[str, Any]]  # (job, urls, outputs of this request)
+Check = Callable[[Job], str | None]
+
+# the aspect ratios of nano-banana (fal and Replicate) and of Veo 3.1
+NANO_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
+VEO_RATIOS = ("16:9", "9:16")
+SPEED_RANGE = (0.7, 1.2)  # ElevenLabs' voice_settings.speed
+FAL_SOUND_SECONDS = (0.5, 22.0)  # duration_seconds on fal (the direct API takes up to 30)
+KLING_PROMPT_CHARS = 2500
+KLING_IMAGES_WITH_VIDEO = 4
+VEO_REFERENCE_IMAGES = 3  # Veo 3.1's limit; fal's own limit for image_urls is unverified
+RECRAFT_SIDES = (256, 4096)  # every side over the first and under the second
+RECRAFT_PIXELS = 16_000_000
+
+
+def _ok(job: Job) -> str | None:
+    return None
+
+
+def _always(job: Job) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One fal endpoint serving a tool."""
+
+    id: str  # "fal-ai/birefnet/v2"
+    label: str  # what runs there, shown on the output file ("BiRefNet")
+    build: Build
+    output: str  # the result's key holding the file(s): a file object or a list of them
+    takes: Callable[[Job], bool] = _always  # whether this member of its route fits the job
+    problem: Check = _ok
+    per_request: int = 1  # outputs one request can make
+
+    @property
+    def made_by(self) -> str:
+        return f"fal {self.id} ({self.label})"
+
+
+@dataclass(frozen=True)
+class Route:
+    tool: str
+    endpoints: tuple[Endpoint, ...]  # the first that takes the job serves it
+
+    def endpoint(self, job: Job) -> Endpoint:
+        return next((e for e in self.endpoints if e.takes(job)), self.endpoints[-1])
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def nearest_ratio(job: Job, choices: Sequence[str]) -> str:
+    """Of ``choices`` ("16:9"), the ratio nearest the job's ``aspect`` option (default 16:9)."""
+    width, height = job.options.get("aspect") or (16, 9)
+    wanted = math.log(int(width) / int(height))
+
+    def distance(choice: str) -> float:
+        w, h = choice.split(":")
+        return abs(math.log(int(w) / int(h)) - wanted)
+
+    return min(choices, key=distance)
+
+
+def presenter_uri(job: Job) -> str:
+    """The avatar presenter's 720x720 portrait as a PNG data URI."""
+    presenter = avatar.presenter(str(job.options.get("presenter_id")))
+    if presenter is None:
+        raise TerminalError(f"no avatar presenter {job.options.get('presenter_id')}")
+    return data_uri(avatar.image_png(presenter), "image/png")
+
+
+async def input_urls(job: Job, inputs: InputFiles) -> dict[str, list[str]]:
+    """The URLs a vendor fetches the job's inputs from, by role (plus ``presenter``)."""
+    urls: dict[str, list[str]] = {}
+    for role, stored in job.inputs:
+        urls.setdefault(role, []).append(await inputs.url(stored))
+    if job.tool == "generate-avatar":
+        urls["presenter"] = [await asyncio.to_thread(presenter_uri, job)]
+    return urls
+
+
+def request_sizes(job: Job, per_request: int) -> list[int]:
+    """How many outputs each upstream request makes: one request for a tool that makes the
+    same output each time, else ``num_outputs`` split in requests of at most ``per_request``."""
+    if job.tool in SAME_EACH_TIME:
+        return [1]
+    full, rest = divmod(job.num_outputs, per_request)
+    return [per_request] * full + ([rest] if rest else [])
+
+
+def recraft_size_problem(job: Job) -> str | None:
+    """Recraft's vectorizer (on fal and on Replicate) takes images with every side over 256 and
+    under 4096 pixels, under 16 megapixels (and under 5 MB, which the input file does not
+    tell here: fal refuses a larger one itself)."""
+    images = job.input("image")
+    width, height = (images[0].width, images[0].height) if images else (None, None)
+    if width is None or height is None:
+        return None
+    low, high = RECRAFT_SIDES
+    if min(width, height) <= low or max(width, height) >= high or width * height >= RECRAFT_PIXELS:
+        return (
+            f"Recraft vectorizes images whose sides are over {low} and under {high} pixels and "
+            f"under 16 megapixels (this one is {width}x{height})"
+        )
+    return None
+
+
+def spoken_text(job: Job) -> str:
+    """The text with the pronunciation replacements applied (ElevenLabs has no field for
+    them; whole words, in order, as the local speech engine applies them)."""
+    text = job.prompt
+    for original, replacement in job.options.get("replacements") or ():
+        if original:
+            pattern = r"(?<!\w)" + re.escape(str(original)) + r"(?!\w)"
+            text = re.sub(pattern, str(replacement).replace("\\", "\\\\"), text)
+    return text
+
+
+def voice_problem(job: Job) -> str | None:
+    voice_id = job.options.get("voice_id")
+    if voice_id and elevenlabs_voice(voice_id) is None:
+        return f"it speaks ElevenLabs voices only (vg_voic_el_...), not {voice_id}"
+    return None
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+
+def _one(role: str, field: str, **fixed: Any) -> Build:
+    """An input of one file (``image_url`` / ``video_url``) and fixed settings."""
+
+    def build(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+        return {field: urls[role][0], **fixed}
+
+    return build
+
+
+def _nano(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt": job.prompt,
+        "num_images": count,
+        "aspect_ratio": nearest_ratio(job, NANO_RATIOS),
+        "output_format": "png",
+    }
+    if urls.get("image"):
+        body["image_urls"] = list(urls["image"])
+    return body
+
+
+def _veo(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    return {
+        "prompt": job.prompt,
+        "duration": f"{job.duration}s",
+        "aspect_ratio": nearest_ratio(job, VEO_RATIOS),
+        "resolution": "720p",
+        "generate_audio": bool(job.options.get("generate_audio")),
+    }
+
+
+def _veo_image(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    return {**_veo(job, urls, count), "image_url": urls["image"][0]}
+
+
+def _veo_references(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    return {**_veo(job, urls, count), "image_urls": list(urls["image"])}
+
+
+def _restyle(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": job.prompt, "video_url": urls["video"][0], "keep_audio": True}
+    if urls.get("image"):
+        body["image_urls"] = list(urls["image"])
+    return body
+
+
+def _speech(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": spoken_text(job)}
+    # Sent as `voice`: fal's examples use voice names ("Aria"); whether it also takes an
+    # ElevenLabs voice_id is unverified (tool-upstreams.md §2.6). No voice: fal's default.
+    voice = elevenlabs_voice(job.options.get("voice_id"))
+    if voice:
+        body["voice"] = voice
+    speed = job.options.get("speed")
+    if speed is not None:
+        body["speed"] = min(max(float(speed), SPEED_RANGE[0]), SPEED_RANGE[1])
+    if job.options.get("language"):
+        body["language_code"] = job.options["language"]
+    if job.options.get("auto_expand"):
+        body["apply_text_normalization"] = "on"
+    return body
+
+
+def _sound(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": job.prompt, "duration_seconds": _sound_seconds(job)}
+    if job.options.get("influence") is not None:
+        body["prompt_influence"] = float(job.options["influence"])
+    return body
+
+
+def _sound_seconds(job: Job) -> float:
+    return float(job.options.get("seconds") or job.duration)
+
+
+def _avatar(**fixed: Any) -> Build:
+    def build(job: Job, urls: Urls, count: int) -> dict[str, Any]:
+        return {"image_url": urls["presenter"][0], "audio_url": urls["audio"][0], **fixed}
+
+    return build
+
+
+# -- why an endpoint cannot serve a job --------------------------------------------------------
+
+
+def _images(job: Job) -> int:
+    return len(job.input("image"))
+
+
+def _needs_prompt(job: Job) -> str | None:
+    return None if job.prompt.strip() else "it needs a prompt"
+
+
+def _veo_problem(job: Job) -> str | None:
+    if job.duration not in VEO_DURATIONS:
+        return "duration must be 4, 6 or 8 seconds"
+    return _needs_prompt(job)
+
+
+def _references_problem(job: Job) -> str | None:
+    if _images(job) > VEO_REFERENCE_IMAGES:
+        return f"it takes at most {VEO_REFERENCE_IMAGES} reference images"
+    if job.duration != 8:
+        return "a video from several reference images must be 8 seconds long"
+    return _needs_prompt(job)
+
+
+def _restyle_problem(job: Job) -> str | None:
+    if _images(job) > KLING_IMAGES_WITH_VIDEO:
+        return f"it takes at most {KLING_IMAGES_WITH_VIDEO} reference images with a video"
+    if len(job.prompt) > KLING_PROMPT_CHARS:
+        return f"a prompt to restyle a video is at most {KLING_PROMPT_CHARS} characters"
+    return _needs_prompt(job)
+
+
+def _nano_problem(job: Job) -> str | None:
+    return None if len(job.prompt.strip()) >= 3 else "its prompt must be 3 characters or more"
+
+
+def _sound_problem(job: Job) -> str | None:
+    low, high = FAL_SOUND_SECONDS
+    if not low <= _sound_seconds(job) <= high:
+        return f"its sound effects last {low:g} to {high:g} seconds"
+    return None
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def _has_video(job: Job) -> bool:
+    return bool(job.input("video"))
+
+
+def _nano_family(app: str, label: str) -> tuple[Endpoint, ...]:
+    return (
+        Endpoint(f"{app}/edit", label, _nano, "images", lambda j: _images(j) > 0, _nano_problem, 4),
+        Endpoint(app, label, _nano, "images", problem=_nano_problem, per_request=4),
+    )
+
+
+RESTYLE = Endpoint(
+    "fal-ai/kling-video/o1/video-to-video/reference",
+    "Kling O1",
+    _restyle,
+    "video",
+    _has_video,
+    _restyle_problem,
+)
+VEO = (
+    RESTYLE,
+    Endpoint(
+        "fal-ai/veo3.1/reference-to-video",
+        "Veo 3.1",
+        _veo_references,
+        "video",
+        lambda j: _images(j) > 1,
+        _references_problem,
+    ),
+    Endpoint(
+        "fal-ai/veo3.1/image-to-video",
+        "Veo 3.1",
+        _veo_image,
+        "video",
+        lambda j: _images(j) == 1,
+        _veo_problem,
+    ),
+    Endpoint("fal-ai/veo3.1", "Veo 3.1", _veo, "video", problem=_veo_problem),
+)
+
+
+def _restyle_only(job: Job) -> str | None:
+    return _restyle_problem(job) if _has_video(job) else "it only restyles an input video"
+
+
+ROUTES: dict[str, dict[str, Route]] = {
+    "remove-image-background": {
+        "fal-ai/birefnet/v2": Route(
+            "remove-image-background",
+            (
+                Endpoint(
+                    "fal-ai/birefnet/v2",
+                    "BiRefNet",
+                    _one("image", "image_url", output_format="png"),
+                    "image",
+                ),
+            ),
+        ),
+        "fal-ai/bria/background/remove": Route(
+            "remove-image-background",
+            (
+                Endpoint(
+                    "fal-ai/bria/background/remove",
+                    "Bria RMBG",
+                    _one("image", "image_url"),
+                    "image",
+                ),
+            ),
+        ),
+    },
+    "remove-video-background": {
+        # vp9: one WebM whose alpha channel is the cut-out (h264 would make two files)
+        "veed/video-background-removal": Route(
+            "remove-video-background",
+            (
+                Endpoint(
+                    "veed/video-background-removal",
+                    "VEED background removal",
+                    _one("video", "video_url", output_codec="vp9"),
+                    "video",  # an array: video[0]
+                ),
+            ),
+        ),
+        "fal-ai/birefnet/v2/video": Route(
+            "remove-video-background",
+            (
+                Endpoint(
+                    "fal-ai/birefnet/v2/video",
+                    "BiRefNet",
+                    _one("video", "video_url", video_output_type="VP9 (.webm)"),
+                    "video",
+                ),
+            ),
+        ),
+    },
+    "upscale-image": {
+        "fal-ai/topaz/upscale/image": Route(
+            "upscale-image",
+            (
+                Endpoint(
+                    "fal-ai/topaz/upscale/image",
+                    "Topaz",
+                    _one("image", "image_url", upscale_factor=2, output_format="png"),
+                    "image",
+                ),
+            ),
+        ),
+        "fal-ai/esrgan": Route(
+            "upscale-image",
+            (
+                Endpoint(
+                    "fal-ai/esrgan", "Real-ESRGAN", _one("image", "image_url", scale=2), "image"
+                ),
+            ),
+        ),
+    },
+    "upscale-video": {
+        # H264_output: fal's Topaz writes H.265 by default, which browsers play poorly
+        "fal-ai/topaz/upscale/video": Route(
+            "upscale-video",
+            (
+                Endpoint(
+                    "fal-ai/topaz/upscale/video",
+                    "Topaz",
+                    _one("video", "video_url", upscale_factor=2, H264_output=True),
+                    "video",
+                ),
+            ),
+        ),
+        "fal-ai/video-upscaler": Route(
+            "upscale-video",
+            (
+                Endpoint(
+                    "fal-ai/video-upscaler",
+                    "video upscaler",
+                    _one("video", "video_url", scale=2),
+                    "video",
+                ),
+            ),
+        ),
+    },
+    "vectorize-image": {
+        "fal-ai/recraft/vectorize": Route(
+            "vectorize-image",
+            (
+                Endpoint(
+                    "fal-ai/recraft/vectorize",
+                    "Recraft vectorizer",
+                    _one("image", "image_url"),
+                    "image",
+                    problem=recraft_size_problem,
+                ),
+            ),
+        ),
+        "fal-ai/image2svg": Route(
+            "vectorize-image",
+            (Endpoint("fal-ai/image2svg", "image2svg", _one("image", "image_url"), "images"),),
+        ),
+    },
+    "generate-avatar": {
+        # fal's audio limit for Fabric (30 s in third-party notes) is unverified: not checked
+        "veed/fabric-1.0": Route(
+            "generate-avatar",
+            (Endpoint("veed/fabric-1.0", "VEED Fabric 1.0", _avatar(resolution="720p"), "video"),),
+        ),
+        "fal-ai/kling-video/ai-avatar/v2/standard": Route(
+            "generate-avatar",
+            (
+                Endpoint(
+                    "fal-ai/kling-video/ai-avatar/v2/standard",
+                    "Kling AI Avatar",
+                    _avatar(),
+                    "video",
+                ),
+            ),
+        ),
+    },
+    "generate-image": {
+        "fal-ai/nano-banana": Route(
+            "generate-image", _nano_family("fal-ai/nano-banana", "Nano Banana")
+        ),
+        "fal-ai/nano-banana-pro": Route(
+            "generate-image", _nano_family("fal-ai/nano-banana-pro", "Nano Banana Pro")
+        ),
+    },
+    "generate-video-clip": {
+        "fal-ai/veo3.1": Route("generate-video-clip", VEO),
+        RESTYLE.id: Route(
+            "generate-video-clip",
+            (Endpoint(RESTYLE.id, RESTYLE.label, _restyle, "video", problem=_restyle_only),),
+        ),
+    },
+    "text-to-speech": {
+        app: Route(
+            "text-to-speech",
+            (Endpoint(app, "ElevenLabs " + model, _speech, "audio", problem=voice_problem),),
+        )
+        for app, model in (
+            ("fal-ai/elevenlabs/tts/multilingual-v2", "Multilingual v2"),
+            ("fal-ai/elevenlabs/tts/turbo-v2.5", "Turbo v2.5"),
+        )
+    },
+    "generate-sound-effect": {
+        "fal-ai/elevenlabs/sound-effects/v2": Route(
+            "generate-sound-effect",
+            (
+                Endpoint(
+                    "fal-ai/elevenlabs/sound-effects/v2",
+                    "ElevenLabs sound effects v2",
+                    _sound,
+                    "audio",
+                    problem=_sound_problem,
+                ),
+            ),
+        ),
+    },
+}
+
+DEFAULTS = {
+    "remove-image-background": "fal-ai/birefnet/v2",
+    "remove-video-background": "veed/video-background-removal",
+    "upscale-image": "fal-ai/topaz/upscale/image",
+    "upscale-video": "fal-ai/topaz/upscale/video",
+    "vectorize-image": "fal-ai/recraft/vectorize",
+    "generate-avatar": "veed/fabric-1.0",
+    "generate-image": "fal-ai/nano-banana",
+    "generate-video-clip": "fal-ai/veo3.1",
+    "text-to-speech": "fal-ai/elevenlabs/tts/multilingual-v2",
+    "generate-sound-effect": "fal-ai/elevenlabs/sound-effects/v2",
+}
+
+# every endpoint by id (a stored handle names the endpoint its request went to); an endpoint
+# in two routes (Kling's restyle) differs there only in its problem, not in its output
+ENDPOINTS: dict[str, Endpoint] = {
+    endpoint.id: endpoint
+    for routes in ROUTES.values()
+    for member in routes.values()
+    for endpoint in member.endpoints
+}
+
+
+def route_problem(tool: str, route: str | None) -> str | None:
+    """Why fal cannot run ``tool`` through ``route`` (an endpoint it has no mapping for)."""
+    known = ROUTES.get(tool, {})
+    if route is None or route in known:
+        return None
+    return f"fal runs {tool} with {', '.join(sorted(known))}, not {route!r}"
+
+
+def route(tool: str, name: str | None) -> Route:
+    return ROUTES[tool][name or DEFAULTS[tool]]
+
+
+def unsupported(job: Job, name: str | None) -> str | None:
+    assert job.tool is not None
+    if route_problem(job.tool, name):
+        return route_problem(job.tool, name)
+    return route(job.tool, name).endpoint(job).problem(job)
+
+
+def output_urls(endpoint: str, result: Any) -> list[str]:
+    """The URLs of the files in an endpoint's result (a file object, or a list of them)."""
+    if not isinstance(result, dict):
+        return []
+    found = result.get(ENDPOINTS[endpoint].output)
+    files = found if isinstance(found, list) else [found]
+    return [f["url"] for f in files if isinstance(f, dict) and isinstance(f.get("url"), str)]
