@@ -213,7 +213,7 @@ def failure(name: str, what: str, response: httpx.Response) -> ProviderError:
 
 def _fal_retryable(response: httpx.Response) -> bool:
     """fal marks a model error worth another try with ``X-Fal-Retryable: true``."""
-    return response.headers.get("x-fal-retryable", "").lower() == "true"
+    return str(response.headers.get("x-fal-retryable", "")).lower() == "true"
 
 
 def _body(response: httpx.Response) -> Any:
