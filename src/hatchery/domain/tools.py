@@ -59,6 +59,18 @@ TOOLS = {
 }
 BY_TOOL_TYPE = {tool.tool_type: tool for tool in TOOLS.values()}
 
+# Tools whose output depends on their input alone: every provider makes it once and gives
+# numResults copies of it.
+SAME_EACH_TIME = frozenset(
+    {
+        "vectorize-image",
+        "remove-image-background",
+        "remove-video-background",
+        "upscale-image",
+        "upscale-video",
+    }
+)
+
 
 @dataclass(frozen=True)
 class InputFile:

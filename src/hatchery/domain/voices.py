@@ -1,4 +1,5 @@
-"""Whose a text-to-speech voice is, read from its id. Pure.
+"""Whose a text-to-speech voice is, read from its id, and the pronunciation replacements every
+speaking provider applies the same way. Pure.
 
 The VideoGen API names every voice ``vg_voic_…``. The ``local`` provider's eSpeak NG voices have
 11 base-36 characters after the prefix (``offline.speech``); an ElevenLabs voice is its own
@@ -9,6 +10,7 @@ which provider can speak it and what to send that provider.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 
 VOICE_PREFIX = "vg_voic_"
 ELEVENLABS_PREFIX = VOICE_PREFIX + "el_"
@@ -26,3 +28,24 @@ def elevenlabs_voice(voice_id: str | None) -> str | None:
 def from_elevenlabs(vendor_id: str) -> str:
     """Our id for an ElevenLabs voice."""
     return ELEVENLABS_PREFIX + vendor_id
+
+
+def replace_word(text: str, original: str, replacement: str) -> str:
+    """``original`` replaced wherever it stands as whole words (case-sensitive)."""
+    if not original:
+        return text
+    pattern = r"(?<!\w)" + re.escape(original) + r"(?!\w)"
+    return re.sub(pattern, replacement.replace("\\", "\\\\"), text)
+
+
+def replace_words(
+    text: str, replacements: Iterable[Sequence[str]], limit: int | None = None
+) -> str:
+    """Each (original, replacement) in order, on whole words: what every provider sends or
+    speaks, so one request says the same words on any of them. Past ``limit`` characters it
+    stops (the text will be refused for its length anyway)."""
+    for original, replacement in replacements:
+        if limit is not None and len(text) > limit:
+            break
+        text = replace_word(text, str(original), str(replacement))
+    return text

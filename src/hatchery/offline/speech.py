@@ -39,6 +39,7 @@ from pathlib import Path
 import espeakng_loader  # type: ignore[import-untyped]
 import numpy as np
 
+from hatchery.domain.voices import replace_word
 from hatchery.offline import spelling
 from hatchery.offline.audio import FloatSamples, encode_mp3
 from hatchery.providers.base import Artifact
@@ -348,10 +349,8 @@ def _replace(text: str, replacements: Sequence[tuple[str, str]]) -> str:
     """The replacements applied in order, the text checked after each: replacements that feed
     each other could otherwise grow it a hundredfold a step."""
     for original, replacement in replacements:
-        if original:
-            pattern = r"(?<!\w)" + re.escape(original) + r"(?!\w)"
-            text = re.sub(pattern, replacement.replace("\\", "\\\\"), text)
-            _check_length(text, "after replacements ")
+        text = replace_word(text, original, replacement)
+        _check_length(text, "after replacements ")
     return text
 
 

@@ -72,7 +72,7 @@ from typing import Any
 
 import httpx
 
-from hatchery.domain.tools import InputFile
+from hatchery.domain.tools import SAME_EACH_TIME, InputFile
 from hatchery.providers import render
 from hatchery.providers.base import (
     IMAGE_SIZES,
@@ -85,7 +85,6 @@ from hatchery.providers.base import (
     TerminalError,
 )
 from hatchery.providers.inputs import InputFiles
-from hatchery.providers.local_tools import SAME_EACH_TIME
 from hatchery.providers.media import (
     Fetch,
     image_prompt,

@@ -36,13 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hatchery.domain.voices import elevenlabs_voice, from_elevenlabs
+from hatchery.domain.voices import elevenlabs_voice, from_elevenlabs, replace_words
 from hatchery.offline import spelling
 from hatchery.providers.base import (
     Artifact,
@@ -278,21 +277,9 @@ def _spoken_text(job: Job, model: str) -> str:
     """The text ElevenLabs is sent: the replacements applied, expanded here if asked and the
     model cannot expand it itself. Past the model's limit it stops growing it (it is refused)."""
     limit = SPEECH_MODELS.get(model, 0)
-    text = _replaced(job.prompt, job.options.get("replacements") or (), limit)
+    text = replace_words(job.prompt, job.options.get("replacements") or (), limit)
     if job.options.get("auto_expand") and model in EXPANDED_HERE and len(text) <= limit:
         text = spelling.expand(text, job.options.get("language") or "en")
-    return text
-
-
-def _replaced(text: str, replacements: Iterable[Sequence[str]], limit: int) -> str:
-    """Each (original, replacement) in order, on whole words, case-sensitively: what the
-    ``local`` provider does, so one request says the same words on either provider."""
-    for original, replacement in replacements:
-        if len(text) > limit:
-            break
-        if original:
-            pattern = r"(?<!\w)" + re.escape(str(original)) + r"(?!\w)"
-            text = re.sub(pattern, str(replacement).replace("\\", "\\\\"), text)
     return text
 
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from hatchery.domain.tools import SAME_EACH_TIME
 from hatchery.providers import fal_tools
 from hatchery.providers.base import (
     Artifact,
@@ -34,7 +35,6 @@ from hatchery.providers.base import (
     fixed_route,
 )
 from hatchery.providers.inputs import InputFiles
-from hatchery.providers.local_tools import SAME_EACH_TIME
 from hatchery.providers.media import (
     image_prompt,
     image_sizes,
@@ -44,6 +44,7 @@ from hatchery.providers.media import (
     veo_duration_problem,
     video_fields,
 )
+from hatchery.providers.tool_inputs import input_urls, request_sizes
 from hatchery.providers.upstream import Upstream
 
 # our model -> (text endpoint, endpoint with reference images)
@@ -135,8 +136,8 @@ class FalProvider:
         """Queue the requests of a tool execution; if one fails, cancel those already queued."""
         assert self.inputs is not None, "fal was built without the input files"
         endpoint = fal_tools.route(str(job.tool), job.route(self.name)).endpoint(job)
-        urls = await fal_tools.input_urls(job, self.inputs)
-        sizes = fal_tools.request_sizes(job, endpoint.per_request)
+        urls = await input_urls(job, self.inputs)
+        sizes = request_sizes(job, endpoint.per_request)
         queued = await asyncio.gather(
             *(self._queue(endpoint.id, endpoint.build(job, urls, n)) for n in sizes),
             return_exceptions=True,

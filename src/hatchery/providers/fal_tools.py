@@ -12,39 +12,35 @@ outputs one request makes, why it cannot serve a job (``problem``) and under whi
 result its files are. ``providers.fal`` speaks the queue protocol around them.
 
 Input files reach fal as URLs (``InputFiles.url``: presigned, or a ``data:`` URI); the avatar's
-presenter is a picture we draw, sent as a small PNG data URI (:func:`input_urls`).
+presenter is a picture we draw, sent as a small PNG data URI (``tool_inputs.input_urls``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hatchery.domain.voices import elevenlabs_voice
-from hatchery.offline import avatar
-from hatchery.providers.base import Job, TerminalError
-from hatchery.providers.inputs import InputFiles, data_uri
-from hatchery.providers.local_tools import SAME_EACH_TIME
+from hatchery.domain.voices import elevenlabs_voice, replace_words
+from hatchery.providers.base import Job
 from hatchery.providers.media import VEO_DURATIONS
+from hatchery.providers.tool_inputs import (
+    NANO_RATIOS,
+    VEO_RATIOS,
+    VEO_REFERENCE_IMAGES,
+    Urls,
+    nearest_ratio,
+    recraft_size_problem,
+)
 
-Urls = Mapping[str, Sequence[str]]  # the job's input URLs by role, and its "presenter"
 Build = Callable[[Job, Urls, int], dict[str, Any]]  # (job, urls, outputs of this request)
 Check = Callable[[Job], str | None]
 
-# the aspect ratios of nano-banana (fal and Replicate) and of Veo 3.1
-NANO_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
-VEO_RATIOS = ("16:9", "9:16")
 SPEED_RANGE = (0.7, 1.2)  # ElevenLabs' voice_settings.speed
+MAX_SPOKEN = 40_000  # characters: the most any ElevenLabs model takes in one request
 FAL_SOUND_SECONDS = (0.5, 22.0)  # duration_seconds on fal (the direct API takes up to 30)
 KLING_PROMPT_CHARS = 2500
 KLING_IMAGES_WITH_VIDEO = 4
-VEO_REFERENCE_IMAGES = 3  # Veo 3.1's limit; fal's own limit for image_urls is unverified
-RECRAFT_SIDES = (256, 4096)  # every side over the first and under the second
-RECRAFT_PIXELS = 16_000_000
 
 
 def _ok(job: Job) -> str | None:
@@ -81,74 +77,10 @@ class Route:
         return next((e for e in self.endpoints if e.takes(job)), self.endpoints[-1])
 
 
-# -- shared helpers ----------------------------------------------------------------------------
-
-
-def nearest_ratio(job: Job, choices: Sequence[str]) -> str:
-    """Of ``choices`` ("16:9"), the ratio nearest the job's ``aspect`` option (default 16:9)."""
-    width, height = job.options.get("aspect") or (16, 9)
-    wanted = math.log(int(width) / int(height))
-
-    def distance(choice: str) -> float:
-        w, h = choice.split(":")
-        return abs(math.log(int(w) / int(h)) - wanted)
-
-    return min(choices, key=distance)
-
-
-def presenter_uri(job: Job) -> str:
-    """The avatar presenter's 720x720 portrait as a PNG data URI."""
-    presenter = avatar.presenter(str(job.options.get("presenter_id")))
-    if presenter is None:
-        raise TerminalError(f"no avatar presenter {job.options.get('presenter_id')}")
-    return data_uri(avatar.image_png(presenter), "image/png")
-
-
-async def input_urls(job: Job, inputs: InputFiles) -> dict[str, list[str]]:
-    """The URLs a vendor fetches the job's inputs from, by role (plus ``presenter``)."""
-    urls: dict[str, list[str]] = {}
-    for role, stored in job.inputs:
-        urls.setdefault(role, []).append(await inputs.url(stored))
-    if job.tool == "generate-avatar":
-        urls["presenter"] = [await asyncio.to_thread(presenter_uri, job)]
-    return urls
-
-
-def request_sizes(job: Job, per_request: int) -> list[int]:
-    """How many outputs each upstream request makes: one request for a tool that makes the
-    same output each time, else ``num_outputs`` split in requests of at most ``per_request``."""
-    if job.tool in SAME_EACH_TIME:
-        return [1]
-    full, rest = divmod(job.num_outputs, per_request)
-    return [per_request] * full + ([rest] if rest else [])
-
-
-def recraft_size_problem(job: Job) -> str | None:
-    """Recraft's vectorizer (on fal and on Replicate) takes images with every side over 256 and
-    under 4096 pixels, under 16 megapixels (and under 5 MB, which the input file does not
-    tell here: fal refuses a larger one itself)."""
-    images = job.input("image")
-    width, height = (images[0].width, images[0].height) if images else (None, None)
-    if width is None or height is None:
-        return None
-    low, high = RECRAFT_SIDES
-    if min(width, height) <= low or max(width, height) >= high or width * height >= RECRAFT_PIXELS:
-        return (
-            f"Recraft vectorizes images whose sides are over {low} and under {high} pixels and "
-            f"under 16 megapixels (this one is {width}x{height})"
-        )
-    return None
-
-
 def spoken_text(job: Job) -> str:
-    """The text with the pronunciation replacements applied (ElevenLabs has no field for
-    them; whole words, in order, as the local speech engine applies them)."""
-    text = job.prompt
-    for original, replacement in job.options.get("replacements") or ():
-        if original:
-            pattern = r"(?<!\w)" + re.escape(str(original)) + r"(?!\w)"
-            text = re.sub(pattern, str(replacement).replace("\\", "\\\\"), text)
-    return text
+    """The text with the pronunciation replacements applied (ElevenLabs has no field for them),
+    as every speaking provider applies them."""
+    return replace_words(job.prompt, job.options.get("replacements") or (), MAX_SPOKEN)
 
 
 def voice_problem(job: Job) -> str | None:

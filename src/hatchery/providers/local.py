@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from hatchery.domain.tools import SAME_EACH_TIME
 from hatchery.domain.voices import elevenlabs_voice
 from hatchery.providers import local_tools, render
 from hatchery.providers.base import (
@@ -81,7 +82,7 @@ class LocalProvider:
             async with serial, self._slots:
                 return await asyncio.to_thread(local_tools.make, job, inputs, index)
 
-        if job.tool in local_tools.SAME_EACH_TIME:
+        if job.tool in SAME_EACH_TIME:
             return Finished([await one(0)] * job.num_outputs, usage={"renderer": "local-tools"})
         try:
             async with asyncio.TaskGroup() as group:

@@ -113,17 +113,6 @@ def _billed(job: Job) -> float:
     return float(max(job.duration, 1))
 
 
-# Tools whose output depends on their input alone: numResults copies of one output.
-SAME_EACH_TIME = frozenset(
-    {
-        "vectorize-image",
-        "remove-image-background",
-        "remove-video-background",
-        "upscale-image",
-        "upscale-video",
-    }
-)
-
 MAKERS: dict[str, Maker] = {
     "generate-image": _image,
     "generate-video-clip": _clip,

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from hatchery.domain.tools import SAME_EACH_TIME
 from hatchery.providers import replicate_tools
 from hatchery.providers.base import (
     Artifact,
@@ -30,9 +31,7 @@ from hatchery.providers.base import (
     TerminalError,
     fixed_route,
 )
-from hatchery.providers.fal_tools import input_urls
 from hatchery.providers.inputs import InputFiles
-from hatchery.providers.local_tools import SAME_EACH_TIME
 from hatchery.providers.media import (
     image_prompt,
     image_sizes,
@@ -42,6 +41,7 @@ from hatchery.providers.media import (
     veo_duration_problem,
     video_fields,
 )
+from hatchery.providers.tool_inputs import input_urls
 from hatchery.providers.upstream import Upstream
 
 MODELS = {

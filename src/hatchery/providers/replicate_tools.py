@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hatchery.providers.base import Job
-from hatchery.providers.fal_tools import (
+from hatchery.providers.media import VEO_DURATIONS
+from hatchery.providers.tool_inputs import (
     NANO_RATIOS,
     VEO_RATIOS,
     VEO_REFERENCE_IMAGES,
@@ -28,7 +29,6 @@ from hatchery.providers.fal_tools import (
     nearest_ratio,
     recraft_size_problem,
 )
-from hatchery.providers.media import VEO_DURATIONS
 
 Build = Callable[[Job, Urls], dict[str, Any]]
 Check = Callable[[Job], str | None]
