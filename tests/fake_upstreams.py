@@ -217,26 +217,50 @@ def _field_problem(spec: Spec, value: Any) -> str | None:
     return None
 
 
+# URL prefixes of object stores on 127.0.0.1 that a test started (a presigned URL's host): the
+# fakes fetch such a URL as the vendor would, and record what it gave in ``FETCHED``.
+OBJECT_STORES: set[str] = set()
+FETCHED: list[tuple[str, bytes]] = []
+
+
 def url_problem(value: Any, media: str) -> str | None:
-    """A URL a vendor can fetch (https), or a data: URI of ``media`` whose bytes decode."""
+    """A URL a vendor can fetch (https, or one of ``OBJECT_STORES``, fetched here), or a data:
+    URI of ``media`` whose bytes decode."""
     if not isinstance(value, str):
         return f"{value!r} is not a URL"
     if value.startswith("https://"):
         return None
+    if any(value.startswith(store) for store in OBJECT_STORES):
+        return _fetched_problem(value, media)
     if not value.startswith(f"data:{media}/") or ";base64," not in value:
         return f"{value[:40]!r} is neither an https URL nor a base64 data: URI of {media}"
     try:
         data = base64.b64decode(value.split(";base64,", 1)[1], validate=True)
     except ValueError:
         return "the data: URI is not base64"
+    return _media_problem(data, media)
+
+
+def _fetched_problem(url: str, media: str) -> str | None:
+    """The vendor fetching a presigned URL, with no credentials of ours."""
+    import httpx
+
+    response = httpx.get(url, timeout=10)
+    if response.status_code != 200:
+        return f"fetching {url[:60]} answered HTTP {response.status_code}"
+    FETCHED.append((url, response.content))
+    return _media_problem(response.content, media)
+
+
+def _media_problem(data: bytes, media: str) -> str | None:
     if media == "image":
         from PIL import Image
 
         try:
             Image.open(io.BytesIO(data)).verify()
         except Exception:
-            return "the data: URI is not an image"
-    return None if data else "the data: URI is empty"
+            return "the bytes are not an image"
+    return None if data else "the bytes are empty"
 
 
 NANO_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
