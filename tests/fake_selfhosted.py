@@ -594,7 +594,7 @@ class FakeOpenAIImages(FakeServer):
     """``/v1/images/*``. Kinds: ``generate`` (either endpoint). Vendor modes: "moderation" (400
     moderation_blocked), "invalid" (400 invalid_request_error about the prompt), "url" (answers
     URLs on the file store even when base64 was asked for, as some self-hosted servers do),
-    "fewer" (one image fewer than n)."""
+    "fewer" (one image fewer than n), "billing" (400 billing_hard_limit_reached)."""
 
     def __init__(self, key: str | None, files: FakeFiles) -> None:
         self.key = key
@@ -671,6 +671,13 @@ class FakeOpenAIImages(FakeServer):
                 None,
                 "Your request was rejected by the safety system. If you believe this is an "
                 "error, contact us.",
+            )
+        if mode == "billing":
+            return self._refusal(
+                "billing_hard_limit_reached",
+                "invalid_request_error",
+                None,
+                "Billing hard limit has been reached",
             )
         if mode == "invalid":
             return self._refusal(

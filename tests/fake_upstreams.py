@@ -1094,8 +1094,9 @@ class FakeFal(FakeServer):
 
 class FakeReplicate(FakeServer):
     """The Replicate API under ``/v1``. Kinds: ``create``, ``get``; vendor modes of ``create``
-    (the prediction's outcome): "ok", "sensitive" (failed: flagged as sensitive), "failed"
-    (failed for another reason), "canceled", "list" (succeeded, its output a list of URIs).
+    (the prediction's outcome): "ok", "credit" (402: the account is out of credit), "sensitive"
+    (failed: flagged as sensitive), "failed" (failed for another reason), "canceled", "list"
+    (succeeded, its output a list of URIs).
 
     Official models (``MODELS``) are created at ``/models/{owner}/{name}/predictions``; community
     models only at ``/predictions`` with a ``version`` (``REPLICATE_VERSIONS``). Inputs are
@@ -1168,6 +1169,16 @@ class FakeReplicate(FakeServer):
         return self._created(model, body["input"], mode)
 
     def common(self, mode: str) -> Answer | None:
+        if mode == "credit":
+            return json_answer(
+                402,
+                {
+                    "title": "Insufficient credit",
+                    "detail": "You have insufficient credit to run this model. Go to "
+                    "https://replicate.com/account/billing#billing to purchase credit.",
+                    "status": 402,
+                },
+            )
         if mode == "429":
             return json_answer(
                 429,

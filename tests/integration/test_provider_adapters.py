@@ -357,7 +357,7 @@ async def test_fal_video_uses_its_string_durations(http: httpx.AsyncClient, fal:
     ("kind", "mode", "error", "message"),
     [
         ("result", "filtered", TerminalError, "fal returned 0 of 1 output"),
-        ("result", "error", UpstreamUnreachable, "HTTP 500: Internal server error"),
+        ("result", "error", RetryableError, "HTTP 500: Internal server error"),  # model failed
         ("submit", "invalid", TerminalError, "HTTP 422: prompt: prompt is not allowed"),
         ("submit", "429", UpstreamUnreachable, "HTTP 429"),
         ("submit", "500", UpstreamUnreachable, "HTTP 500"),
@@ -437,6 +437,7 @@ async def test_replicate_video_input(http: httpx.AsyncClient, replicate: FakeRep
         ("sensitive", TerminalError, "flagged as sensitive"),
         ("failed", RetryableError, "Prediction interrupted"),
         ("canceled", RetryableError, "canceled"),
+        ("credit", RetryableError, "HTTP 402: You have insufficient credit"),  # ours: fall back
         ("429", UpstreamUnreachable, "HTTP 429: Request was throttled"),
         ("500", UpstreamUnreachable, "HTTP 500"),
         ("hang", UpstreamUnreachable, "did not answer within"),

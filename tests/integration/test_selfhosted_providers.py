@@ -642,6 +642,7 @@ async def test_openai_egg_image_urls_are_fetched_and_sent_as_an_edit(
         ("moderation", TerminalError, "HTTP 400: Your request was rejected by the safety system"),
         ("invalid", TerminalError, "HTTP 400: Invalid 'prompt': string too long"),
         ("fewer", RetryableError, "gpt-image-1 answered 1 of 2 image\\(s\\)"),
+        ("billing", RetryableError, "HTTP 400: Billing hard limit has been reached"),
         ("429", UpstreamUnreachable, "HTTP 429"),
         ("500", UpstreamUnreachable, "HTTP 500"),
         ("hang", UpstreamUnreachable, "did not answer within 1.5s"),

@@ -428,7 +428,7 @@ async def test_fal_still_reads_a_single_request_handle(
         ("result", "filtered", TerminalError, "fal returned 0 of 1 output"),
         ("submit", "429", UpstreamUnreachable, "HTTP 429"),
         ("submit", "503", UpstreamUnreachable, "HTTP 503"),
-        ("result", "error", UpstreamUnreachable, "HTTP 500: Internal server error"),
+        ("result", "error", RetryableError, "HTTP 500: Internal server error"),  # model failed
     ],
 )
 async def test_fal_tool_failures_are_classified(

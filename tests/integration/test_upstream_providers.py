@@ -281,6 +281,28 @@ def test_when_every_provider_fails_the_task_fails_after_two_rounds(
     )
 
 
+def test_a_provider_left_after_a_failed_job_has_the_rest_of_that_job_cancelled(
+    server: ServerProcess, google: FakeGoogle, fal: FakeFal, replicate: FakeReplicate
+) -> None:
+    """Replicate makes one prediction per image: when one of two fails, the task moves on, and
+    the other prediction is cancelled rather than left running (and billing) upstream."""
+    google.plan("generate", "500")
+    fal.plan("submit", "503")
+    replicate.plan("create", "ok", "failed")
+    with server.client() as client:
+        task = wait_for_task(client, submit(client, model="nanobanana", num_outputs=2)["id"])
+    assert task["status"] == "completed", task
+    created = sorted(replicate.jobs)
+    assert len(created) == 2
+    cancelled = sorted(r.path.split("/")[-2] for r in replicate.seen("POST", "/cancel"))
+    assert cancelled == created
+    assert outcomes(usage_of(server, task["id"]))[:3] == [
+        ("gemini", "failed"),
+        ("fal", "failed"),
+        ("replicate", "failed"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

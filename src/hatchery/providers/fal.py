@@ -32,6 +32,7 @@ from hatchery.providers.base import (
     RetryableError,
     Running,
     TerminalError,
+    UpstreamUnreachable,
     fixed_route,
 )
 from hatchery.providers.inputs import InputFiles
@@ -96,7 +97,7 @@ class FalProvider:
             return await self._poll_tool(job, upstream)
         if not await self._completed(upstream):
             return Running(upstream, poll_after=POLL_AFTER)
-        result = await self.upstream.call("GET", _requests_path(upstream))
+        result = await self._result(upstream)
         artifacts = await self._artifacts(job, result)
         usage = {"upstream_ids": [upstream["request_id"]], "endpoint": upstream["endpoint"]}
         if job.kind == "video":
@@ -121,6 +122,17 @@ class FalProvider:
         if not isinstance(request_id, str) or not request_id:
             raise RetryableError(f"fal: POST {endpoint} answered without a request_id")
         return {"endpoint": endpoint, "request_id": request_id}
+
+    async def _result(self, request: dict[str, Any]) -> Any:
+        """A completed request's result. fal shows a request whose model failed as COMPLETED and
+        answers its result with the error: a 5xx there is that failure (the next provider), not
+        fal being busy, and asking again would only get it again until the deadline."""
+        try:
+            return await self.upstream.call("GET", _requests_path(request))
+        except UpstreamUnreachable as exc:
+            if exc.status is None or exc.status < 500:
+                raise  # no answer, or 429: ask again
+            raise RetryableError(str(exc), status=exc.status, body=exc.body) from None
 
     async def _completed(self, request: dict[str, Any]) -> bool:
         """Whether the request is done (False while it is queued or running)."""
@@ -155,9 +167,7 @@ class FalProvider:
         done = await asyncio.gather(*(self._completed(r) for r in requests))
         if not all(done):
             return Running(upstream, poll_after=POLL_AFTER)
-        results = await asyncio.gather(
-            *(self.upstream.call("GET", _requests_path(r)) for r in requests)
-        )
+        results = await asyncio.gather(*(self._result(r) for r in requests))
         files = [
             (r["endpoint"], url)
             for r, result in zip(requests, results, strict=True)

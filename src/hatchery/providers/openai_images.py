@@ -28,9 +28,11 @@ At most 10 images per request (the API's limit for ``n``); more are several requ
 
 Failures are classified by ``upstream.failure``: a 400 (``moderation_blocked``,
 ``content_policy_violation``, or any other ``invalid_request_error``) is the API refusing the
-input: TerminalError with its message; 401, 403 and 404 (a key or a model name this server does
-not have) are RetryableError; 429 and 5xx UpstreamUnreachable. An answer with fewer images than
-asked for, or bytes that are not an image, is RetryableError.
+input: TerminalError with its message, except the 400s about our account
+(``billing_hard_limit_reached``, ``insufficient_quota``): RetryableError, as are 401, 402, 403
+and 404 (a key, credit or a model name this server does not have); 429 and 5xx
+UpstreamUnreachable. An answer with fewer images than asked for, or bytes that are not an image,
+is RetryableError.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from hatchery.providers.base import (
     Job,
     RetryableError,
     Running,
+    TerminalError,
 )
 from hatchery.providers.comfyui import aspect_size, tool_aspect
 from hatchery.providers.inputs import InputFiles
@@ -64,6 +67,7 @@ from hatchery.providers.media import (
 from hatchery.providers.upstream import Upstream
 from hatchery.storage import CONTENT_TYPES
 
+ACCOUNT_CODES = frozenset({"billing_hard_limit_reached", "insufficient_quota"})
 DEFAULT_MODEL = "gpt-image-1"
 MAX_PER_REQUEST = 10  # the API's limit for n
 VIDEO_MODELS = frozenset({"veo3.1"})  # the built-in Egg models that are not images
@@ -179,6 +183,16 @@ class OpenAIImagesProvider:
     async def cancel(self, job: Job, upstream: dict[str, Any]) -> None:
         return None
 
+    async def _send(self, fields: dict[str, Any], references: list[Reference]) -> httpx.Response:
+        if references:
+            return await self.upstream.exchange(
+                "POST",
+                "images/edits",
+                files=_files(references),
+                data={key: str(value) for key, value in fields.items()},
+            )
+        return await self.upstream.exchange("POST", "images/generations", fields)
+
     def _model(self, job: Job) -> str:
         return job.route(self.name) or DEFAULT_MODEL
 
@@ -203,15 +217,10 @@ class OpenAIImagesProvider:
         }
         if spec(model).response_format:
             fields["response_format"] = "b64_json"
-        if references:
-            response = await self.upstream.exchange(
-                "POST",
-                "images/edits",
-                files=_files(references),
-                data={key: str(value) for key, value in fields.items()},
-            )
-        else:
-            response = await self.upstream.exchange("POST", "images/generations", fields)
+        try:
+            response = await self._send(fields, references)
+        except TerminalError as exc:
+            raise _account_trouble(exc) or exc from None
         what = f"POST images/{'edits' if references else 'generations'}"
         return Answer(self.upstream.json_of(what, response), _request_id(response))
 
@@ -288,3 +297,13 @@ def _usage(model: str, answers: list[Answer]) -> dict[str, Any]:
             )
         }
     return usage
+
+
+def _account_trouble(exc: TerminalError) -> RetryableError | None:
+    """A 400 about our account (out of credit, a spending limit reached) rather than the
+    request: another provider may still make it."""
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if code in ACCOUNT_CODES:
+        return RetryableError(str(exc), status=exc.status, body=exc.body)
+    return None

@@ -6,8 +6,9 @@ How a failure is classified (the runner decides what to do with each class):
     no answer within the timeout        UpstreamUnreachable  ("did not answer within 120s")
     connection refused / reset / TLS    UpstreamUnreachable
     408, 409, 425, 429, 5xx             UpstreamUnreachable  (with the vendor's Retry-After)
-    401, 403, 404                       RetryableError  (this provider's credentials or model:
-                                                         another provider may still serve it)
+    401, 402, 403, 404                  RetryableError  (this provider's credentials, credit or
+                                                         model: another provider may still
+                                                         serve it)
     4xx with X-Fal-Retryable: true      RetryableError  (fal says another try may succeed)
     other 4xx                           TerminalError   (the upstream refused the input itself)
 
@@ -40,7 +41,7 @@ from hatchery.providers.base import (
 )
 
 BUSY_STATUSES = frozenset({408, 409, 425, 429})
-CREDENTIAL_STATUSES = frozenset({401, 403, 404})
+CREDENTIAL_STATUSES = frozenset({401, 402, 403, 404})
 MAX_REDIRECTS = 5
 MAX_MESSAGE = 300
 MAX_EXCHANGES = 64  # calls of one Upstream on the wire at once (and as many downloads)

@@ -213,6 +213,7 @@ class TaskRunner:
                 result = await self._drive(attempt, self.providers[name], gate)
         except RetryableError as exc:
             gate.breaker.failure()
+            await _abandon(self.providers[name], attempt)
             await attempt.progress.ended(name, "failed", str(exc))
             raise
         except TerminalError as exc:
@@ -242,17 +243,15 @@ class TaskRunner:
             attempt.on_wait()
             delay = min(max(delay * 1.5, step.poll_after), self.policy.poll_max)
             await asyncio.sleep(self.policy.spread(delay))
-            await self._check_deadline(provider, job, progress)
+            self._check_deadline(provider.name, progress)
             step = await _poll(provider, job, step.upstream)
         return step
 
-    async def _check_deadline(self, provider: Provider, job: Job, progress: Progress) -> None:
+    def _check_deadline(self, provider: str, progress: Progress) -> None:
         if progress.elapsed() <= self.policy.deadline:
             return
-        with contextlib.suppress(ProviderError):
-            await provider.cancel(job, progress.handle or {})
-        raise RetryableError(
-            f"{provider.name}: the upstream job did not finish within "
+        raise RetryableError(  # _try cancels the job (_abandon)
+            f"{provider}: the upstream job did not finish within "
             f"{self.policy.deadline:g}s; cancelled"
         )
 
@@ -308,6 +307,18 @@ def _resume_first(names: list[str], progress: Progress) -> list[str]:
     if progress.provider in names and progress.handle:
         return [progress.provider, *(n for n in names if n != progress.provider)]
     return names
+
+
+async def _abandon(provider: Provider, attempt: Attempt) -> None:
+    """Cancel what a provider still runs of a job it failed (the other predictions of a
+    four-clip execution, one of which failed): the next provider makes them all again."""
+    handle = attempt.progress.resumable(provider.name)
+    if handle is None:
+        return
+    try:
+        await provider.cancel(fitted(provider, attempt.job), handle)
+    except Exception as exc:  # best effort: the job has failed either way
+        log.warning("task %s: cancelling at %s failed: %s", attempt.task.id, provider.name, exc)
 
 
 async def _hold(provider: Provider, job: Job, progress: Progress, handle: dict[str, Any]) -> None:
