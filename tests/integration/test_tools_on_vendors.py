@@ -116,6 +116,38 @@ def test_the_voices_are_the_elevenlabs_accounts_and_speech_is_made_by_elevenlabs
     assert fal.requests == []
 
 
+def test_speech_is_priced_by_the_text_as_spoken_which_is_what_the_vendor_bills(
+    client: httpx.Client, elevenlabs: FakeElevenLabs
+) -> None:
+    said = [{"original": "AI", "replacement": "artificial intelligence"}]
+    before = balance(client)
+    succeeded(
+        client,
+        "text-to-speech",
+        ttsText="Call AI now.",
+        voiceId=ALICE_ID,
+        pronunciationReplacements=said,
+    )
+    [spoken] = elevenlabs.seen("POST", "/v1/text-to-speech/")
+    assert spoken.json()["text"] == "Call artificial intelligence now."
+    assert before - balance(client) == pytest.approx(
+        len("Call artificial intelligence now.") * 0.0002
+    )
+    growing = [
+        {"original": "a", "replacement": " ".join(["b"] * 99)},
+        {"original": "b", "replacement": " ".join(["c"] * 99)},
+    ]  # one character becomes about 20,000
+    response = client.post(
+        "/v1/tools/text-to-speech", json={"ttsText": "a", "pronunciationReplacements": growing}
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_parameters")
+    assert (
+        "pronunciationReplacements: the text with them applied is over 10000"
+        in (response.json()["message"])
+    )
+    assert len(elevenlabs.seen("POST", "/v1/text-to-speech/")) == 1
+
+
 def test_an_unknown_voice_is_refused_by_elevenlabs_with_its_reason_and_costs_nothing(
     client: httpx.Client, elevenlabs: FakeElevenLabs, fal: FakeFal
 ) -> None:

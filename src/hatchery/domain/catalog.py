@@ -88,8 +88,9 @@ class Model:
         outputs = int(params.get("num_outputs", 1))
         if self.unit == "second":
             return outputs * max(int(params.get("duration", 1)), 1)
-        if self.unit == "character":
-            return outputs * max(len(str(params.get("prompt", ""))), 1)
+        if self.unit == "character":  # the text as spoken, when the request says
+            spoken = int(params.get("characters") or 0) or len(str(params.get("prompt", "")))
+            return outputs * max(spoken, 1)
         return outputs
 
     def quote(self, params: Mapping[str, Any]) -> Quote:

@@ -108,6 +108,7 @@ class ToolParams:
     watermark: bool = False
     temporary: bool = False
     unit: str = Unit.OUTPUT.value  # what the price counts, for the usage record
+    characters: int = 0  # text to speech: the text as spoken (what a character price counts)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class ToolParams:
             "watermark": self.watermark,
             "temporary": self.temporary,
             "unit": self.unit,
+            "characters": self.characters,
         }
 
     @classmethod
@@ -138,6 +140,7 @@ class ToolParams:
             watermark=bool(params.get("watermark")),
             temporary=bool(params.get("temporary")),
             unit=str(params.get("unit", Unit.OUTPUT.value)),
+            characters=int(params.get("characters", 0)),
         )
 
 

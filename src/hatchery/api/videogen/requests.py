@@ -15,11 +15,11 @@ from typing import Any
 from hatchery.api.videogen import schemas
 from hatchery.domain.files import FileType
 from hatchery.domain.tools import InputFile, ToolParams
-from hatchery.domain.voices import elevenlabs_voice
+from hatchery.domain.voices import elevenlabs_voice, replace_words
 from hatchery.errors import InvalidId, NotAllowed, NotFound, ValidationFailed, WrongFileType
 from hatchery.files.library import FileLibrary
 from hatchery.media.probe import SVG
-from hatchery.offline import avatar, speech
+from hatchery.offline import avatar, speech, spelling
 from hatchery.settings import Settings
 from hatchery.store.accounts import Account
 
@@ -29,6 +29,7 @@ SOUND_SECONDS = 10.0  # a sound effect's (G2: "about 10 s when omitted")
 MAX_INPUT_SECONDS = 60  # the longest video a video tool reads
 MAX_AVATAR_SECONDS = 300  # the longest audio an avatar speaks
 VOICE_PREFIX, PRESENTER_PREFIX = "vg_voic_", "vg_pres_"
+MAX_SPOKEN = speech.MAX_TEXT_CHARS  # characters of a text once its replacements apply
 MAX_VIDEO_SECONDS = 600  # new video one execution may make, over all its results
 VARIED_VIDEO = ("generate-video-clip", "generate-avatar")  # a new video for each result
 
@@ -186,7 +187,25 @@ async def _speech(r: ToolRequests, account: Account, body: schemas.TextToSpeech)
         "replacements": replacements,
         "auto_expand": bool(body.autoExpandPronunciationReplacements),
     }
-    return {"prompt": body.ttsText, "options": tuple(options.items())}
+    spoken = _spoken(body.ttsText, replacements, bool(options["auto_expand"]), language)
+    return {"prompt": body.ttsText, "characters": spoken, "options": tuple(options.items())}
+
+
+def _spoken(text: str, replacements: list[list[str]], expand: bool, language: str | None) -> int:
+    """The characters of the text as it is spoken (the replacements applied, numbers and
+    symbols written out when asked): what the price counts, since that is what a vendor bills.
+    Refused past what any provider speaks in one go."""
+    spoken = replace_words(text, replacements, MAX_SPOKEN)
+    if expand and len(spoken) <= MAX_SPOKEN:
+        spoken = spelling.expand(spoken, language or "en")
+    if len(spoken) > MAX_SPOKEN:
+        raise ValidationFailed(
+            f"pronunciationReplacements: the text with them applied is over {MAX_SPOKEN} "
+            "characters; shorten the replacements"
+        )
+    if not spoken.strip():
+        raise ValidationFailed("ttsText: there is nothing to speak once the replacements apply")
+    return len(spoken)
 
 
 async def _sound(r: ToolRequests, account: Account, body: schemas.GenerateSoundEffect) -> Fields:
