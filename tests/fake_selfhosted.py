@@ -124,6 +124,7 @@ NODES: dict[str, dict[str, Any]] = {
     "RepeatLatentBatch": {"samples": (LINK,), "amount": (INT, 1, 64)},
     "LoadImage": {"image": (FILE,)},
     "LoadVideo": {"file": (FILE,)},
+    "LoadAudio": {"audio": (FILE,)},
     "RMBG": {
         "image": (LINK,),
         "model": ["RMBG-2.0", "INSPYRENET", "BEN", "BEN2"],

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from hatchery.offline import avatar, sound
 from hatchery.providers.base import (
     Finished,
     Job,
@@ -49,6 +50,7 @@ REFERENCE_URL = "https://example.com/ref.png"
 STORE = {
     "inputs/photo.png": png((640, 480), (220, 180, 40)),
     "inputs/sketch.png": png((300, 200), (20, 20, 220)),
+    "inputs/voice.mp3": sound.sound_effect("a voice", seconds=2.0, index=0).data,
 }
 SIGNED: list[str] = []
 
@@ -291,6 +293,56 @@ async def test_comfyui_remove_background_runs_the_workflow_once_and_repeats_its_
     assert len(result.artifacts) == 3 and len({a.data for a in result.artifacts}) == 1
     assert pixels(result.artifacts[0].data) == ("RGBA", (300, 200))
     assert result.artifacts[0].description == "comfyui remove-background-rmbg.json"
+
+
+async def test_comfyui_image_1_is_the_first_input_image_as_image_is(
+    http: httpx.AsyncClient, comfy: FakeComfyUI, tmp_path: Path
+) -> None:
+    workflow = tmp_path / "numbered.json"
+    workflow.write_text(Path(IMAGE_TO_IMAGE).read_text().replace("{{image}}", "{{image_1}}"))
+    work = tool("generate-image", ("comfyui", str(workflow)), "photo.png", prompt="autumn")
+    await drive(comfyui(http, comfy), work)
+    (prompt,) = comfy.prompts()
+    assert prompt["10"]["inputs"]["image"] == "hatchery/vg_file_photo.png"
+
+
+async def test_comfyui_avatar_workflow_gets_the_presenters_picture_and_the_audio(
+    http: httpx.AsyncClient, comfy: FakeComfyUI, tmp_path: Path
+) -> None:
+    nodes = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "{{image}}"}},
+        "2": {"class_type": "LoadAudio", "inputs": {"audio": "{{audio}}"}},
+        "3": {"class_type": "SaveVideo", "inputs": {"filename_prefix": "talk", "video": ["1", 0]}},
+    }
+    workflow = tmp_path / "avatar.json"
+    workflow.write_text(json.dumps(nodes))
+    presenter = avatar.presenters()[0]
+    audio = {
+        "role": "audio",
+        "file_id": "vg_file_voice",
+        "key": "inputs/voice.mp3",
+        "type": "AUDIO",
+        "content_type": "audio/mpeg",
+        "seconds": 2.0,
+    }
+    values = {
+        "tool": "generate-avatar",
+        "duration": 2,
+        "inputs": [audio],
+        "options": {"presenter_id": presenter.presenter_id},
+    }
+    work = Job.from_params(
+        "vg_exec_talk", "generate-avatar", "tool", values, {"comfyui": str(workflow)}
+    )
+    assert comfyui(http, comfy).unsupported(work) is None
+    result, _ = await drive(comfyui(http, comfy), work)
+    sent = [p for u in comfy.seen("POST", "/upload/image") for p in form(u) or []]
+    names = sorted(part.filename for part in sent if part.filename)
+    assert names == sorted([f"{presenter.presenter_id}.png", "vg_file_voice.mp3"])
+    (prompt,) = comfy.prompts()
+    assert prompt["1"]["inputs"]["image"] == f"hatchery/{presenter.presenter_id}.png"
+    assert prompt["2"]["inputs"]["audio"] == "hatchery/vg_file_voice.mp3"
+    assert result.artifacts[0].extension == "mp4"
 
 
 async def test_comfyui_without_a_batch_placeholder_queues_one_prompt_per_output_files_in_node_order(

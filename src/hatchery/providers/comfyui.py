@@ -17,6 +17,7 @@ workflow is queued (a placeholder inside a longer string is an error):
                            ``render.image_size``, or ``render.video_size`` for video models), or a
                            tool's ``aspect`` option at about one megapixel, multiples of 64
     "{{image}}"            the name of the uploaded first input image (a LoadImage ``image``);
+                           for generate-avatar, the presenter's picture (we draw it)
     "{{image_2}}" ...      the next ones ("{{image_1}}" is the same as "{{image}}")
     "{{video}}" "{{audio}}"   the name of the uploaded input video / audio file
     "{{num_outputs}}"      integer: how many outputs this one run makes (an EmptyLatentImage's
@@ -92,6 +93,7 @@ from hatchery.providers.media import (
     job_artifact,
     tool_artifact,
 )
+from hatchery.providers.tool_inputs import presenter_png
 from hatchery.providers.upstream import Upstream
 from hatchery.storage import CONTENT_TYPES
 
@@ -126,13 +128,13 @@ PROMPTLESS_TOOLS = frozenset(
         "upscale-video",
     }
 )
-TOOL_READS = {  # the input file placeholder each tool's workflow must take
-    "vectorize-image": "image",
-    "remove-image-background": "image",
-    "upscale-image": "image",
-    "remove-video-background": "video",
-    "upscale-video": "video",
-    "generate-avatar": "audio",
+TOOL_READS = {  # the input file placeholders each tool's workflow must take
+    "vectorize-image": ("image",),
+    "remove-image-background": ("image",),
+    "upscale-image": ("image",),
+    "remove-video-background": ("video",),
+    "upscale-video": ("video",),
+    "generate-avatar": ("audio", "image"),  # the image: the presenter's picture
 }
 EXTENSIONS = {content_type: ext for ext, content_type in CONTENT_TYPES.items()}
 MISSING_ROUTE = 'comfyui needs a workflow file: upstream = {comfyui = "workflows/x.json"}'
@@ -332,6 +334,8 @@ class ComfyUIProvider:
         workflow = self._job_workflow(job)
         uploads = await self._uploads(job, workflow)
         names = {u.placeholder: await self._upload(u) for u in uploads}
+        if "image" in names:
+            names["image_1"] = names["image"]  # the same first image, by either name
         runs, batch = _runs(job, workflow)
         seeds = [secrets.randbelow(SEED_LIMIT) for _ in range(runs)]
         base = {**_values(job, workflow, batch), **names}
@@ -397,6 +401,10 @@ class ComfyUIProvider:
                 placeholder = role if index == 0 else f"{role}_{index + 1}"
                 data = await self.inputs.read(stored)
                 uploads.append(Upload(placeholder, _filename(stored), data, stored.content_type))
+        if job.tool == "generate-avatar":  # the presenter we draw, as the workflow's image
+            picture = await asyncio.to_thread(presenter_png, job)
+            name = f"{job.options.get('presenter_id')}.png"
+            uploads.append(Upload("image", name, picture, "image/png"))
         return uploads
 
     async def _reference(self, job: Job, index: int, url: str) -> Upload:
@@ -479,14 +487,14 @@ class ComfyUIProvider:
 def _needed(model: str) -> set[str]:
     """The placeholders a workflow for ``model`` must take."""
     needs = set() if model in PROMPTLESS_TOOLS else {"prompt"}
-    if model in TOOL_READS:
-        needs.add(TOOL_READS[model])
+    needs.update(TOOL_READS.get(model, ()))
     return needs
 
 
 def _inputs_problem(job: Job, workflow: Workflow) -> str | None:
     """Why the job's input files do not fit the workflow (one file per input placeholder)."""
     images = len(job.image_urls) if job.tool is None else len(job.input("image"))
+    images += job.tool == "generate-avatar"  # the presenter's picture
     if images != workflow.image_slots:
         if workflow.image_slots == 0:
             return f"its workflow {workflow.name} takes no input images"

@@ -36,12 +36,17 @@ def nearest_ratio(job: Job, choices: Sequence[str]) -> str:
     return min(choices, key=distance)
 
 
-def presenter_uri(job: Job) -> str:
-    """The avatar presenter's 720x720 portrait as a PNG data URI."""
+def presenter_png(job: Job) -> bytes:
+    """The avatar presenter's 720x720 portrait, a PNG (drawn: CPU work, call it in a thread)."""
     presenter = avatar.presenter(str(job.options.get("presenter_id")))
     if presenter is None:
         raise TerminalError(f"no avatar presenter {job.options.get('presenter_id')}")
-    return data_uri(avatar.image_png(presenter), "image/png")
+    return avatar.image_png(presenter)
+
+
+def presenter_uri(job: Job) -> str:
+    """The avatar presenter's portrait as a PNG data URI."""
+    return data_uri(presenter_png(job), "image/png")
 
 
 async def input_urls(job: Job, inputs: InputFiles) -> dict[str, list[str]]:
