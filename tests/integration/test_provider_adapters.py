@@ -5,6 +5,7 @@ our timeout and a redirected download."""
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -497,6 +498,33 @@ async def test_downloads_are_capped_and_redirect_loops_end(
     finally:
         loop.close()
     assert [r.path for r in loop.received] == ["/again"] * 6
+
+
+async def test_whole_answers_are_capped_too_and_read_decoded(http: httpx.AsyncClient) -> None:
+    """``exchange`` (the vendors whose answer is the output: ElevenLabs, ComfyUI's /view) keeps
+    the same cap as a download, and a compressed answer reads as its decoded bytes."""
+
+    def respond(path: str, method: str) -> tuple[int, dict[str, str], bytes]:
+        if path == "/zipped":
+            body = gzip.compress(b'{"made": "yes"}')
+            return 200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, body
+        if path == "/refused":
+            return 400, {"Content-Type": "application/json"}, b'{"detail": "no"}'
+        return 200, {"Content-Type": "audio/mpeg"}, b"\xff" * 500
+
+    server = LocalHTTPServer(respond)
+    try:
+        small = Upstream("x", http, server.url(""), {}, timeout=TIMEOUT, max_bytes=100)
+        assert await small.call("GET", "zipped") == {"made": "yes"}
+        with pytest.raises(RetryableError, match="the answer to GET big is larger than 100 B"):
+            await small.exchange("GET", "big")
+        kept = await small.exchange("GET", "refused", keep={400})
+        assert (kept.status_code, kept.json()) == (400, {"detail": "no"})
+        with pytest.raises(TerminalError, match="HTTP 400: no") as refused:
+            await small.exchange("GET", "refused")
+        assert (refused.value.status, refused.value.body) == (400, {"detail": "no"})
+    finally:
+        server.close()
 
 
 async def test_an_image_that_is_not_an_image_is_retryable(

@@ -89,3 +89,24 @@ def test_a_vendor_output_of_the_wrong_kind_is_retryable(
 ) -> None:
     with pytest.raises(RetryableError, match=problem):
         asyncio.run(tool_artifact("fal", job(tool), data, "x"))
+
+
+def test_a_file_too_large_to_send_inline_is_left_to_another_provider() -> None:
+    read_keys: list[str] = []
+
+    async def counted(key: str) -> bytes:
+        read_keys.append(key)
+        return await read(key)
+
+    async def size(key: str) -> int | None:
+        return len(PNG)
+
+    small = InputFiles(counted, size=size, inline_max=len(PNG))
+    assert asyncio.run(small.url(FILE)).startswith("data:image/png;base64,")
+    tight = InputFiles(counted, size=size, inline_max=len(PNG) - 1)
+    with pytest.raises(RetryableError, match=r"input file vg_file_1 is 0\.0 MiB; vendors get"):
+        asyncio.run(tight.url(FILE))
+    assert read_keys == [FILE.key]  # refused from its size, before reading it
+    unsized = InputFiles(read, inline_max=10)  # no size seam: refused once read
+    with pytest.raises(RetryableError, match="HATCHERY_STORAGE_URL"):
+        asyncio.run(unsized.url(FILE))

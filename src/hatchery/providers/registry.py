@@ -45,7 +45,11 @@ def input_files(settings: Settings, storage: ObjectStore) -> InputFiles:
         async def sign(key: str, seconds: int) -> str:
             return await storage.signed_get_url(key, seconds)
 
-    return InputFiles(storage.get, sign, settings.vendor_input_url_seconds)
+    async def size(key: str) -> int | None:
+        info = await storage.head(key)
+        return info.size if info else None
+
+    return InputFiles(storage.get, sign, settings.vendor_input_url_seconds, size)
 
 
 def build_providers(

@@ -44,6 +44,7 @@ BUSY_STATUSES = frozenset({408, 409, 425, 429})
 CREDENTIAL_STATUSES = frozenset({401, 402, 403, 404})
 MAX_REDIRECTS = 5
 MAX_MESSAGE = 300
+WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 MAX_EXCHANGES = 64  # calls of one Upstream on the wire at once (and as many downloads)
 
 
@@ -94,7 +95,12 @@ class Upstream:
         what = f"{method} {path}"
         request = self._request(method, self.url(path), body, params=params, files=files, data=data)
         async with self._calls:
-            response = await self._send(what, request)
+            streamed = await self._send(what, request, stream=True)
+            try:
+                content = await self._read_capped(streamed, f"the answer to {what}")
+            finally:
+                await streamed.aclose()
+        response = _read(streamed, content)
         if response.status_code >= 400 and response.status_code not in keep:
             raise failure(self.name, what, response)
         return response
@@ -125,7 +131,7 @@ class Upstream:
                 if response.status_code != 200:
                     await response.aread()
                     raise _download_failure(self.name, response)
-                return await self._read_capped(response)
+                return await self._read_capped(response, "an output download")
             finally:
                 await response.aclose()
         raise RetryableError(f"{self.name}: an output download redirected more than 5 times")
@@ -178,22 +184,32 @@ class Upstream:
                 f"{self.name}: {what} failed ({type(exc).__name__}: {exc})"
             ) from None
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
+        """The body, refused past ``max_bytes`` and cut off past the timeout."""
         try:
             async with asyncio.timeout(self.timeout):
                 return await read_body(response, "GET", self.max_bytes)
         except ResponseTooLarge:
-            raise RetryableError(
-                f"{self.name}: an output file is larger than {self.max_bytes} B"
-            ) from None
+            raise RetryableError(f"{self.name}: {what} is larger than {self.max_bytes} B") from None
         except (TimeoutError, httpx.TimeoutException):
             raise UpstreamUnreachable(
-                f"{self.name}: an output download took longer than {self.timeout:g}s"
+                f"{self.name}: {what} took longer than {self.timeout:g}s"
             ) from None
         except httpx.TransportError as exc:
-            raise UpstreamUnreachable(
-                f"{self.name}: an output download broke off ({exc})"
-            ) from None
+            raise UpstreamUnreachable(f"{self.name}: {what} broke off ({exc})") from None
+
+
+def _read(streamed: httpx.Response, content: bytes) -> httpx.Response:
+    """A streamed answer as one read whole: ``content`` is already decoded, so the headers that
+    describe the wire form (compression, length) are left out."""
+    headers = [
+        (name, value)
+        for name, value in streamed.headers.multi_items()
+        if name.lower() not in WIRE_HEADERS
+    ]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=content, request=streamed.request
+    )
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
