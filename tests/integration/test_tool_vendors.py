@@ -7,6 +7,7 @@ refusals and outages, and what each route cannot serve."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -134,8 +135,7 @@ async def drive(provider: Provider, work: Job) -> tuple[Finished, list[dict[str,
     return step, handles
 
 
-SPEECH = {
-    "voice_id": VOICE,
+SPEECH = {  # no voice_id: fal speaks its default voice only
     "speed": 1.5,
     "language": "en",
     "replacements": [["SQL", "sequel"]],
@@ -300,7 +300,6 @@ FAL_ROUTES = [
         "fal-ai/elevenlabs/tts/multilingual-v2",
         {
             "text": "Ask sequel, not SQLite.",
-            "voice": "21m00Tcm4TlvDq8ikWAM",
             "speed": 1.2,
             "language_code": "en",
         },
@@ -484,7 +483,19 @@ async def test_fal_cancels_the_requests_it_queued_when_one_fails(
         ),
         (
             tool_job("text-to-speech", prompt="Hi", voice_id="vg_voic_0123456789a"),
-            "it speaks ElevenLabs voices only (vg_voic_el_...), not vg_voic_0123456789a",
+            "it speaks its default voice only, not vg_voic_0123456789a",
+        ),
+        (
+            tool_job("text-to-speech", prompt="Hi", voice_id=VOICE),
+            f"it speaks its default voice only, not {VOICE}",
+        ),
+        (
+            replace(
+                tool_job("upscale-image", "image"),
+                inputs=(("image", replace(IMAGE, width=2100, height=2100)),),
+            ),
+            "Topaz makes 2x outputs up to 16.8 megapixels here; this image (2100x2100) would "
+            "make 17.6",
         ),
         (
             tool_job("generate-image", prompt="ox"),

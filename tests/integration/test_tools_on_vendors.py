@@ -209,7 +209,7 @@ def test_an_image_tool_runs_on_fal_with_its_input_inline_and_at_fals_price(
     made = download(results[0])
     assert made.startswith(b"\x89PNG") and download(results[1]) == made
     assert "fal" in results[0]["file"]["description"]
-    assert before - balance(client) == pytest.approx(2 * 0.10)  # fal's price, not local's
+    assert before - balance(client) == pytest.approx(2 * 0.20)  # fal's price, not local's
     usage = usage_of(server, execution["toolExecutionId"])
     assert usage["provider"] == "fal" and usage["route"] == "fal-ai/topaz/upscale/image"
     assert replicate.requests == []
@@ -233,7 +233,7 @@ def test_an_outage_at_fal_falls_back_to_replicate_at_the_quoted_price(
         ("fal", "failed"),
         ("replicate", "completed"),
     ]
-    assert before - balance(client) == pytest.approx(0.10)  # quoted for fal, asked first
+    assert before - balance(client) == pytest.approx(0.20)  # quoted for fal, asked first
     assert download(execution["results"][0]).startswith(b"\x89PNG")
 
 

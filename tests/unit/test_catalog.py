@@ -336,3 +336,14 @@ def test_the_built_in_tools_cost_more_on_a_vendor_than_locally() -> None:
     assert clip.price(num_outputs=1, duration=8, provider="local") == 8 * 100_000
     speech = routed.tools["text-to-speech"]
     assert speech.price(num_outputs=1, prompt="x" * 1000, provider="elevenlabs") == 200_000
+
+
+def test_a_price_rule_naming_a_provider_the_entry_does_not_list_is_refused() -> None:
+    text = (
+        '[models.m]\ntype = "image"\nprice_per_output = "0.01"\nproviders = ["fal"]\n'
+        '[[models.m.prices]]\nwhen = { provider = "replicate" }\nprice_per_output = "0.02"\n'
+    )
+    with pytest.raises(
+        CatalogError, match=r"models\.m\.prices\[0\]\.when\.provider: replicate is not in"
+    ):
+        Catalog.parse(text)

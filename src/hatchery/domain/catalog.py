@@ -256,17 +256,26 @@ def _tool(name: str, spec: Any, base: Path) -> Model:
         TaskType.TOOL,
         price,
         providers,
-        price_rules=_rules(spec, where, keys[0]),
+        price_rules=_rules(spec, where, keys[0], providers),
         tool_unit=TOOL_PRICES[keys[0]],
         routes=_routes(spec, where, providers, base),
     )
 
 
-def _rules(spec: dict[str, Any], where: str, price_key: str) -> tuple[PriceRule, ...]:
-    return tuple(
+def _rules(
+    spec: dict[str, Any], where: str, price_key: str, providers: tuple[str, ...]
+) -> tuple[PriceRule, ...]:
+    rules = tuple(
         _rule(rule, f"{where}.prices[{i}]", price_key)
         for i, rule in enumerate(_list(spec.get("prices", []), f"{where}.prices"))
     )
+    for i, rule in enumerate(rules):
+        named = dict(rule.when).get("provider")
+        if named is not None and named not in providers:
+            raise CatalogError(
+                f"{where}.prices[{i}].when.provider: {named} is not in {where}.providers"
+            )
+    return rules
 
 
 def _providers(spec: dict[str, Any], where: str) -> tuple[str, ...]:
@@ -290,8 +299,8 @@ def _model(name: str, spec: Any, base: Path) -> Model:
         raise CatalogError(f'models.{name}.type must be "image" or "video"')
     price_key = "price_per_second" if kind is TaskType.VIDEO else "price_per_output"
     price = _price(spec, f"models.{name}", price_key)
-    rules = _rules(spec, f"models.{name}", price_key)
     providers = _providers(spec, f"models.{name}")
+    rules = _rules(spec, f"models.{name}", price_key, providers)
     synchronous = spec.get("synchronous", False)
     if not isinstance(synchronous, bool):
         raise CatalogError(f"models.{name}.synchronous must be true or false")

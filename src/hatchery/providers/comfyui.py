@@ -62,7 +62,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import math
 import re
 import secrets
 import uuid
@@ -93,14 +92,13 @@ from hatchery.providers.media import (
     job_artifact,
     tool_artifact,
 )
-from hatchery.providers.tool_inputs import presenter_png
+from hatchery.providers.tool_inputs import aspect_size, presenter_png, tool_aspect
 from hatchery.providers.upstream import Upstream
 from hatchery.storage import CONTENT_TYPES
 
 POLL_AFTER = 2.0
 SUBFOLDER = "hatchery"  # where our uploads go in ComfyUI's input folder
 SEED_LIMIT = 2**32
-MEGAPIXEL = 1024 * 1024
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 NAMED = frozenset(
     {
@@ -248,18 +246,6 @@ def _fill(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {key: _fill(item, values) for key, item in value.items()}
     return value
-
-
-def aspect_size(width: int, height: int, pixels: int = MEGAPIXEL) -> tuple[int, int]:
-    """A ``width:height`` frame of about ``pixels`` pixels, each side a multiple of 64."""
-    scale = math.sqrt(pixels / (width * height))
-    return max(64, round(width * scale / 64) * 64), max(64, round(height * scale / 64) * 64)
-
-
-def tool_aspect(job: Job) -> tuple[int, int]:
-    """A tool's ``aspect`` option (16:9 unless given)."""
-    width, height = job.options.get("aspect") or (16, 9)
-    return int(width), int(height)
 
 
 def frame_size(job: Job) -> tuple[int, int]:

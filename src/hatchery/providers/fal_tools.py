@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hatchery.domain.voices import elevenlabs_voice, replace_words
+from hatchery.domain.voices import replace_words
 from hatchery.providers.base import Job
 from hatchery.providers.media import VEO_DURATIONS
 from hatchery.providers.tool_inputs import (
@@ -37,6 +37,7 @@ Build = Callable[[Job, Urls, int], dict[str, Any]]  # (job, urls, outputs of thi
 Check = Callable[[Job], str | None]
 
 SPEED_RANGE = (0.7, 1.2)  # ElevenLabs' voice_settings.speed
+TOPAZ_PIXELS = 16_777_216  # the largest 2x output sent to Topaz (it bills per megapixel)
 MAX_SPOKEN = 40_000  # characters: the most any ElevenLabs model takes in one request
 FAL_SOUND_SECONDS = (0.5, 22.0)  # duration_seconds on fal (the direct API takes up to 30)
 KLING_PROMPT_CHARS = 2500
@@ -77,6 +78,19 @@ class Route:
         return next((e for e in self.endpoints if e.takes(job)), self.endpoints[-1])
 
 
+def _topaz_size_problem(job: Job) -> str | None:
+    """Topaz bills by the output's megapixels: an output past 16.7 MP (the size the built-in
+    price covers, and local's own cap) is left to another provider."""
+    images = job.input("image")
+    width, height = (images[0].width, images[0].height) if images else (None, None)
+    if width and height and 4 * width * height > TOPAZ_PIXELS:
+        return (
+            f"Topaz makes 2x outputs up to {TOPAZ_PIXELS / 1e6:.1f} megapixels here; this image "
+            f"({width}x{height}) would make {4 * width * height / 1e6:.1f}"
+        )
+    return None
+
+
 def spoken_text(job: Job) -> str:
     """The text with the pronunciation replacements applied (ElevenLabs has no field for them),
     as every speaking provider applies them."""
@@ -84,9 +98,12 @@ def spoken_text(job: Job) -> str:
 
 
 def voice_problem(job: Job) -> str | None:
+    """fal's ElevenLabs models speak fal's own default voice here: whether their ``voice`` takes
+    an ElevenLabs account's voice_id (fal's examples give names) is unverified, so a request
+    that names a voice is left to the providers that have it."""
     voice_id = job.options.get("voice_id")
-    if voice_id and elevenlabs_voice(voice_id) is None:
-        return f"it speaks ElevenLabs voices only (vg_voic_el_...), not {voice_id}"
+    if voice_id:
+        return f"it speaks its default voice only, not {voice_id}"
     return None
 
 
@@ -140,12 +157,7 @@ def _restyle(job: Job, urls: Urls, count: int) -> dict[str, Any]:
 
 
 def _speech(job: Job, urls: Urls, count: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"text": spoken_text(job)}
-    # Sent as `voice`: fal's examples use voice names ("Aria"); whether it also takes an
-    # ElevenLabs voice_id is unverified (tool-upstreams.md §2.6). No voice: fal's default.
-    voice = elevenlabs_voice(job.options.get("voice_id"))
-    if voice:
-        body["voice"] = voice
+    body: dict[str, Any] = {"text": spoken_text(job)}  # no voice: fal's default (voice_problem)
     speed = job.options.get("speed")
     if speed is not None:
         body["speed"] = min(max(float(speed), SPEED_RANGE[0]), SPEED_RANGE[1])
@@ -325,6 +337,7 @@ ROUTES: dict[str, dict[str, Route]] = {
                     "Topaz",
                     _one("image", "image_url", upscale_factor=2, output_format="png"),
                     "image",
+                    problem=_topaz_size_problem,
                 ),
             ),
         ),

@@ -18,6 +18,7 @@ import cv2
 
 from hatchery.offline import avatar, cutout, motion, reference, sound, speech, upscale, vector
 from hatchery.providers.base import Artifact, Job, TerminalError
+from hatchery.providers.tool_inputs import tool_aspect
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,11 @@ Maker = Callable[[Job, Inputs, int], Artifact]
 log = logging.getLogger("hatchery.providers")
 
 
-def _aspect(job: Job) -> tuple[int, int]:
-    width, height = job.options.get("aspect") or (16, 9)
-    return int(width), int(height)
-
-
 def _image(job: Job, inputs: Inputs, index: int) -> Artifact:
     images = inputs.all("image")
     if images:
-        return reference.transform_images(job.prompt, images, aspect=_aspect(job), index=index)
-    return reference.render_image(job.prompt, aspect=_aspect(job), index=index)
+        return reference.transform_images(job.prompt, images, aspect=tool_aspect(job), index=index)
+    return reference.render_image(job.prompt, aspect=tool_aspect(job), index=index)
 
 
 def _soundtrack(job: Job, index: int) -> bytes | None:
@@ -60,7 +56,7 @@ def _soundtrack(job: Job, index: int) -> bytes | None:
 
 
 def _clip(job: Job, inputs: Inputs, index: int) -> Artifact:
-    audio, aspect, seconds = _soundtrack(job, index), _aspect(job), float(job.duration)
+    audio, aspect, seconds = _soundtrack(job, index), tool_aspect(job), float(job.duration)
     videos, images = inputs.all("video"), inputs.all("image")
     if videos:
         return motion.transform_video(

@@ -55,7 +55,6 @@ from hatchery.providers.base import (
     Running,
     TerminalError,
 )
-from hatchery.providers.comfyui import aspect_size, tool_aspect
 from hatchery.providers.inputs import InputFiles
 from hatchery.providers.media import (
     Fetch,
@@ -64,6 +63,7 @@ from hatchery.providers.media import (
     inline_reference,
     tool_artifact,
 )
+from hatchery.providers.tool_inputs import aspect_size, tool_aspect
 from hatchery.providers.upstream import Upstream
 from hatchery.storage import CONTENT_TYPES
 

@@ -1,7 +1,8 @@
 """What every vendor adapter of the tools builds its requests from, whoever the vendor: the
 URLs of a job's input files (and of the avatar presenter we draw), how many outputs each
-upstream request makes, and facts of models several vendors resell (the aspect ratios of
-nano-banana and Veo 3.1, Recraft's size limits)."""
+upstream request makes, a frame size for a tool's aspect ratio (self-hosted models take any),
+and facts of models several vendors resell (the aspect ratios of nano-banana and Veo 3.1,
+Recraft's size limits)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ VEO_RATIOS = ("16:9", "9:16")
 VEO_REFERENCE_IMAGES = 3  # Veo 3.1's limit; fal's own limit for image_urls is unverified
 RECRAFT_SIDES = (256, 4096)  # every side over the first and under the second
 RECRAFT_PIXELS = 16_000_000
+MEGAPIXEL = 1024 * 1024
 
 
 def nearest_ratio(job: Job, choices: Sequence[str]) -> str:
@@ -83,3 +85,15 @@ def recraft_size_problem(job: Job) -> str | None:
             f"under 16 megapixels (this one is {width}x{height})"
         )
     return None
+
+
+def aspect_size(width: int, height: int, pixels: int = MEGAPIXEL) -> tuple[int, int]:
+    """A ``width:height`` frame of about ``pixels`` pixels, each side a multiple of 64."""
+    scale = math.sqrt(pixels / (width * height))
+    return max(64, round(width * scale / 64) * 64), max(64, round(height * scale / 64) * 64)
+
+
+def tool_aspect(job: Job) -> tuple[int, int]:
+    """A tool's ``aspect`` option (16:9 unless given)."""
+    width, height = job.options.get("aspect") or (16, 9)
+    return int(width), int(height)
