@@ -73,8 +73,11 @@ class Settings:
     comfyui_token: str = field(default="", repr=False)
     openai_images_url: str = ""  # e.g. http://gpu-box:8000/v1, or https://api.openai.com/v1
     openai_api_key: str = field(default="", repr=False)
-    # How long an input file's presigned URL given to a vendor works (S3-compatible stores only;
-    # with local storage, vendors get the bytes inline or through their own upload API).
+    # How vendors get a tool's input files: "auto" gives presigned URLs when the files are in an
+    # S3-compatible store (which the vendors must be able to reach) and the bytes otherwise;
+    # "inline" always gives the bytes (inline or through the vendor's upload API).
+    vendor_inputs: str = "auto"
+    # How long an input file's presigned URL given to a vendor works.
     vendor_input_url_seconds: int = 7200
     upstream_timeout: float = 120.0
     upstream_deadline: float = 1800.0
@@ -200,6 +203,10 @@ class Settings:
             )
         if not 60 <= self.signed_url_seconds <= 7 * 86400:
             raise SettingsError(f"{PREFIX}SIGNED_URL_SECONDS must be from 60 to 604800 (7 days)")
+        if self.vendor_inputs not in ("auto", "inline"):
+            raise SettingsError(
+                f'{PREFIX}VENDOR_INPUTS must be "auto" or "inline" (got {self.vendor_inputs!r})'
+            )
         if not 60 <= self.vendor_input_url_seconds <= 7 * 86400:
             raise SettingsError(
                 f"{PREFIX}VENDOR_INPUT_URL_SECONDS must be from 60 to 604800 (7 days)"

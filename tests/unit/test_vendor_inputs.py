@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,10 @@ from hatchery.offline import sound, vector
 from hatchery.providers.base import Job, RetryableError, TerminalError
 from hatchery.providers.inputs import InputFiles
 from hatchery.providers.media import tool_artifact
+from hatchery.providers.registry import input_files
 from hatchery.providers.render import render_png
+from hatchery.settings import Settings, SettingsError
+from hatchery.storage import LocalStore, UrlSigner
 from hatchery.storage.base import ObjectMissing, StorageUnavailable
 
 PNG = render_png("a red kite", 0, 64, 48, [])
@@ -110,3 +114,16 @@ def test_a_file_too_large_to_send_inline_is_left_to_another_provider() -> None:
     unsized = InputFiles(read, inline_max=10)  # no size seam: refused once read
     with pytest.raises(RetryableError, match="HATCHERY_STORAGE_URL"):
         asyncio.run(unsized.url(FILE))
+
+
+def test_vendors_get_presigned_urls_only_from_an_s3_store_and_not_when_told_inline(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path, UrlSigner(b"k" * 32, "http://127.0.0.1:8000"))
+    s3 = {"data_dir": tmp_path, "storage_url": "s3://bucket/prefix"}
+    assert input_files(Settings(**s3), store).presigned  # type: ignore[arg-type]
+    inline = Settings(**s3, vendor_inputs="inline")  # type: ignore[arg-type]
+    assert not input_files(inline, store).presigned
+    assert not input_files(Settings(data_dir=tmp_path), store).presigned  # local disk
+    with pytest.raises(SettingsError, match='VENDOR_INPUTS must be "auto" or "inline"'):
+        Settings(data_dir=tmp_path, vendor_inputs="url")

@@ -37,10 +37,11 @@ CREDENTIALS = {
 
 
 def input_files(settings: Settings, storage: ObjectStore) -> InputFiles:
-    """How vendors get a job's input files: presigned URLs from an S3-compatible store, else the
-    bytes (inline or uploaded): a local store's URLs work only inside our network."""
+    """How vendors get a job's input files: presigned URLs from an S3-compatible store (unless
+    HATCHERY_VENDOR_INPUTS=inline: a store the vendors cannot reach), else the bytes (inline or
+    uploaded): a local store's URLs work only inside our network."""
     sign = None
-    if settings.storage_url:
+    if settings.storage_url and settings.vendor_inputs == "auto":
 
         async def sign(key: str, seconds: int) -> str:
             return await storage.signed_get_url(key, seconds)
