@@ -4,8 +4,10 @@
 and result live under the endpoint's application (``fal-ai/veo3.1/image-to-video`` is polled at
 ``fal-ai/veo3.1/requests/{id}/status``). A completed request's result names its files by URL; they
 are downloaded into our storage before the task completes. An error result is classified like any
-other answer (a 422 is the model refusing the input; a 5xx is worth another try), and a completed
-result with no file is the model's safety checker at work: terminal. A moderated request may also
+other answer (a 422 is the model refusing the input), except that a 5xx answer to a completed
+request's result is its model failing: the next provider, at once (asking again would get the
+same answer until the deadline). A completed result with no file is the model's safety checker
+at work: terminal. A moderated request may also
 show ``COMPLETED`` and then answer the result GET with 422 ``content_policy_violation``: terminal
 the same way.
 
