@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hatchery.api.videogen.openapi_tools import VOICE_ID
 from hatchery.offline import speech
 from tests import fake_upstreams
 from tests.fake_elevenlabs import ELEVENLABS_KEY, FakeElevenLabs, voice_entry
@@ -102,6 +104,7 @@ def test_the_voices_are_the_elevenlabs_accounts_and_speech_is_made_by_elevenlabs
     voices = client.get("/v1/resources/tts-voices").json()["ttsVoices"]
     assert [v["voiceId"] for v in voices] == [ALICE_ID]  # no local voices: local is not listed
     assert voices[0]["displayName"] == "Alice"
+    assert re.search(VOICE_ID, ALICE_ID)  # the OpenAPI document's pattern takes it
     text = "The tide comes in at seven."
     before = balance(client)
     execution = succeeded(client, "text-to-speech", ttsText=text, voiceId=ALICE_ID)

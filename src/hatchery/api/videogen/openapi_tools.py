@@ -39,7 +39,8 @@ from hatchery.domain.money import format_cost
 from hatchery.settings import Settings
 
 EXECUTION_ID = r"^vg_exec_[A-Za-z0-9_-]{8,64}$"  # domain.tools.is_execution_id
-VOICE_ID = r"^vg_voic_[0-9a-z]{11}$"  # offline.speech._voice_id
+# offline.speech._voice_id, or an ElevenLabs voice (domain.voices)
+VOICE_ID = r"^vg_voic_([0-9a-z]{11}|el_[A-Za-z0-9]{1,64})$"
 PRESENTER_ID = r"^vg_pres_[0-9a-z]{11}$"  # offline.avatar._presenter_id
 # What Pydantic's str_strip_whitespace strips (``openapi.NOT_BLANK`` is anything else).
 STRIPPED = "[" + NOT_BLANK.removeprefix("[^")
@@ -154,12 +155,16 @@ class ListToolExecutionsResponse(wire.Wire):
 
 class TtsVoice(wire.Wire):
     """A text-to-speech voice: an eSpeak NG language and voice variant (a classical formant
-    synthesizer, not an AI voice)."""
+    synthesizer, not an AI voice), or, when the tool runs on ElevenLabs, a voice of the server's
+    ElevenLabs account (`vg_voic_el_…`)."""
 
     voiceId: str = Field(pattern=VOICE_ID, examples=[VOICE_EXAMPLE])
     languageCode: str = Field(examples=["en-US"], description="A locale tag.")
     displayName: str = Field(examples=["Ava (English, US)"])
-    displayGender: Gender = Field(description="This server's voices are `MALE` or `FEMALE`.")
+    displayGender: Gender = Field(
+        description="The eSpeak NG voices are `MALE` or `FEMALE`; an ElevenLabs voice without a "
+        "gender label is `NEUTRAL`."
+    )
     accent: str | None = Field(examples=["american"])
     description: str | None
     supportsDirectToolExecution: bool = Field(
@@ -271,16 +276,22 @@ _BODY_DOCS: dict[str, dict[str, str]] = {
     },
     "TextToSpeechRequest": {
         "ttsText": f"The text to speak: 1 to {schemas.TTS_CHARS} characters {_STRIPPED_TEXT}. "
-        "A price per character counts them, for each output.",
-        "voiceId": "A voice of `GET /v1/resources/tts-voices`. Null or omitted: the first voice "
-        "of `speechLanguageCode`'s language (else Ava, English US). An id without the "
-        "`vg_voic_` prefix is 400 `invalid_id`, an unknown one 404 `not_found`.",
+        "A price per character counts the text as spoken (the pronunciation replacements "
+        "applied, numbers written out when asked), for each output; over 10,000 characters "
+        "that way is 400.",
+        "voiceId": "A voice of `GET /v1/resources/tts-voices`. Null or omitted: on `local` the "
+        "first voice of `speechLanguageCode`'s language (else Ava, English US), on ElevenLabs "
+        "its premade voice George. An id without the `vg_voic_` prefix is 400 `invalid_id`, an "
+        "unknown local one 404 `not_found` (ElevenLabs says itself whether it has a voice: the "
+        "execution fails with its `voice_not_found`); a voice none of the tool's providers "
+        "speaks is 400.",
         "speechLanguageCode": "The text's language: an ISO 639 code (`en`, `es`, `zh`), with a "
         "region or not (`en-US`, `pt_BR`); the language is its first two letters.",
         "pronunciationReplacements": "At most 100: each `original` is spoken as its `replacement`.",
         "autoExpandPronunciationReplacements": "`true`: numbers, symbols and acronyms are "
         'spelled out (`$100` is said "one hundred dollars"). Null or omitted: false.',
-        "voiceSpeed": "A multiplier of the voice's rate, 0.25 to 4. Null or omitted: 1.",
+        "voiceSpeed": "A multiplier of the voice's rate, 0.25 to 4 (ElevenLabs takes 0.7 to 1.2: "
+        "it is clamped there). Null or omitted: 1.",
     },
     "GenerateSoundEffectRequest": {
         "prompt": f"The sound: 1 to {schemas.PROMPT_CHARS} characters {_STRIPPED_TEXT}.",
