@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hatchery.store import migrate
@@ -212,3 +213,10 @@ def fresh_fakes(
     fal.hold.clear()
     for fake in fakes:
         assert fake.violations == []
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for a provider adapter under test (tests/adapter_helpers.py)."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield client

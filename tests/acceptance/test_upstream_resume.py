@@ -1,6 +1,7 @@
-"""SIGKILL a server while its fake Veo operations are still running: started again on the same
-data, it finishes every task from the operation it had already started, and the upstream saw
-exactly one submit per task (a second would be a second bill)."""
+"""SIGKILL a server while its fake Veo operations (or a tool execution's fal requests) are still
+running: started again on the same data, it finishes every task from the upstream job it had
+already started, and the upstream saw exactly one submit per task (a second would be a second
+bill)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_upstreams import FakeFiles, FakeGoogle, mp4_bytes
+from tests.fake_upstreams import FAL_KEY, FakeFal, FakeFiles, FakeGoogle, mp4_bytes
 from tests.helpers import ServerProcess, wait_for_task
+from tests.tools_helpers import run_tool, wait_for_execution
 
 KEY = "resume-key"
 
@@ -83,3 +85,51 @@ def test_a_killed_worker_resumes_the_same_veo_operations(
     )
     assert all(attempts[task_id] == 2 for task_id in ids)  # the killed one, then the resumed one
     assert account["balance"] == "$18.0800"  # 4 tasks of 6 s at $0.08/s, each charged once
+
+
+@pytest.fixture
+def fal() -> Iterator[FakeFal]:
+    files = FakeFiles()
+    fake = FakeFal(FAL_KEY, files)
+    yield fake
+    fake.hold.clear()
+    fake.close()
+    files.close()
+    assert fake.violations == [] and files.violations == []
+
+
+def test_a_killed_worker_resumes_a_tool_executions_fal_requests(
+    make_server: Callable[..., ServerProcess], fal: FakeFal, tmp_path: Path
+) -> None:
+    """A VideoGen execution of three images is one nano-banana request at fal (up to four a
+    request); its handle survives the kill, and the restarted server finishes from it."""
+    settings = {
+        "HATCHERY_FAL_KEY": FAL_KEY,
+        "HATCHERY_FAL_BASE_URL": fal.base,
+        "HATCHERY_UPSTREAM_POLL_MAX": "0.2",
+    }
+    data = tmp_path / "data"
+    fal.hold.set()  # every request stays IN_PROGRESS until released
+    server = make_server(data, **settings)
+    key = server.new_account("tool-resume@example.com", balance="20.00")
+    with server.client(key=key) as client:
+        execution_id = run_tool(client, "generate-image", prompt="a kite", numResults=3)
+        fal.wait_for("GET", "/status", count=2)  # queued at fal and being polled
+    [(raw,)] = server.query("SELECT upstream FROM tasks WHERE id = :id", id=execution_id)
+    stored = json.loads(raw) if isinstance(raw, str) else raw
+    server.kill()
+    assert stored["provider"] == "fal"
+
+    fal.hold.clear()  # fal finishes while no worker is alive
+    restarted = make_server(data, **settings)
+    with restarted.client(key=key) as client:
+        execution = wait_for_execution(client, execution_id, timeout=60)
+        balance = client.get("/v1/account").json()["data"]["balance"]
+    assert execution["status"] == "succeeded", execution
+    assert len(execution["results"]) == 3
+    assert len(fal.seen("POST", "fal-ai/nano-banana")) == 1  # never submitted again
+    [(usage_raw,)] = restarted.query("SELECT usage FROM tasks WHERE id = :id", id=execution_id)
+    usage = json.loads(usage_raw) if isinstance(usage_raw, str) else usage_raw
+    handle = stored["handle"]["requests"][0]["request_id"]
+    assert usage["upstream_ids"] == [handle]  # finished from the same request
+    assert balance == "$19.8500"  # 3 images at fal's $0.05, charged once

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -58,12 +58,6 @@ def fresh(fake: FakeElevenLabs) -> Iterator[None]:
     fake.voices = list(VOICES)
     yield
     assert fake.violations == []
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
 
 
 async def no_input(key: str) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,7 +16,6 @@ from PIL import Image
 from hatchery.providers.base import (
     Finished,
     Job,
-    Provider,
     RetryableError,
     Running,
     TerminalError,
@@ -28,6 +26,7 @@ from hatchery.providers.gemini import GeminiProvider
 from hatchery.providers.replicate import ReplicateProvider
 from hatchery.providers.upstream import Upstream
 from hatchery.providers.veo import VeoProvider
+from tests.adapter_helpers import drive, upstream
 from tests.fake_upstreams import (
     FAL_KEY,
     REPLICATE_TOKEN,
@@ -47,19 +46,9 @@ TIMEOUT = UPSTREAM_TIMEOUT
 pytestmark = pytest.mark.usefixtures("fresh_fakes")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
-
-
 async def reference(url: str) -> bytes:
     assert url == "https://example.com/ref.png"  # never fetched for real: handed over here
     return png_bytes((0, 128, 255))
-
-
-def upstream(http: httpx.AsyncClient, name: str, base: str, auth: dict[str, str]) -> Upstream:
-    return Upstream(name, http, base, auth, timeout=TIMEOUT, max_bytes=10 * 1024 * 1024)
 
 
 def gemini(http: httpx.AsyncClient, google: FakeGoogle) -> GeminiProvider:
@@ -94,16 +83,6 @@ def job(model: str = "nanobanana", **params: Any) -> Job:
         **params,
     }
     return Job.from_params("gen_test", model, "video" if video else "image", values)
-
-
-async def drive(provider: Provider, work: Job) -> tuple[Finished, list[dict[str, Any]]]:
-    """Submit, then poll until finished, as the runner does (without its waits)."""
-    step = await provider.submit(work)
-    handles = []
-    while isinstance(step, Running):
-        handles.append(step.upstream)
-        step = await provider.poll(work, step.upstream)
-    return step, handles
 
 
 def image_size(data: bytes) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,7 @@ from PIL import Image
 
 from hatchery.offline import avatar, sound
 from hatchery.providers.base import (
-    Finished,
     Job,
-    Provider,
     RetryableError,
     Running,
     TerminalError,
@@ -30,7 +28,7 @@ from hatchery.providers.base import (
 from hatchery.providers.comfyui import MISSING_ROUTE, ComfyUIProvider
 from hatchery.providers.inputs import InputFiles
 from hatchery.providers.openai_images import OpenAIImagesProvider
-from hatchery.providers.upstream import Upstream
+from tests.adapter_helpers import drive, upstream
 from tests.fake_selfhosted import (
     COMFY_TOKEN,
     OPENAI_KEY,
@@ -39,7 +37,7 @@ from tests.fake_selfhosted import (
     form,
     png,
 )
-from tests.fake_upstreams import UPSTREAM_TIMEOUT, FakeFiles
+from tests.fake_upstreams import FakeFiles
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "comfyui"
 TEXT_TO_IMAGE = str(EXAMPLES / "sdxl-text-to-image.json")
@@ -91,12 +89,6 @@ def fresh(cdn: FakeFiles, comfy: FakeComfyUI, openai: FakeOpenAIImages) -> Itera
         assert fake.violations == []
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
-
-
 async def read(key: str) -> bytes:
     return STORE[key]
 
@@ -109,10 +101,6 @@ async def sign(key: str, seconds: int) -> str:
 async def fetch(url: str) -> bytes:
     assert url == REFERENCE_URL  # never fetched for real: handed over here
     return png((512, 512), (0, 128, 255))
-
-
-def upstream(http: httpx.AsyncClient, name: str, base: str, auth: dict[str, str]) -> Upstream:
-    return Upstream(name, http, base, auth, timeout=UPSTREAM_TIMEOUT, max_bytes=20 * 1024 * 1024)
 
 
 def comfyui(
@@ -172,16 +160,6 @@ def tool(name: str, route: tuple[str, str] | None = None, *images: str, **params
         "options": params,
     }
     return Job.from_params("vg_exec_test", name, "tool", values, dict([route]) if route else {})
-
-
-async def drive(provider: Provider, work: Job) -> tuple[Finished, list[dict[str, Any]]]:
-    """Submit, then poll until finished, as the runner does (without its waits)."""
-    step = await provider.submit(work)
-    handles = []
-    while isinstance(step, Running):
-        handles.append(step.upstream)
-        step = await provider.poll(work, step.upstream)
-    return step, handles
 
 
 def pixels(data: bytes) -> tuple[str, tuple[int, int]]:

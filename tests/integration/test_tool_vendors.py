@@ -6,7 +6,6 @@ refusals and outages, and what each route cannot serve."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +17,6 @@ from hatchery.offline import avatar
 from hatchery.providers.base import (
     Finished,
     Job,
-    Provider,
     RetryableError,
     Running,
     TerminalError,
@@ -27,11 +25,10 @@ from hatchery.providers.base import (
 from hatchery.providers.fal import FalProvider
 from hatchery.providers.inputs import InputFiles, data_uri
 from hatchery.providers.replicate import ReplicateProvider
-from hatchery.providers.upstream import Upstream
+from tests.adapter_helpers import drive, upstream
 from tests.fake_upstreams import (
     FAL_KEY,
     REPLICATE_TOKEN,
-    UPSTREAM_TIMEOUT,
     FakeFal,
     FakeFiles,
     FakeReplicate,
@@ -59,15 +56,8 @@ async def sign(key: str, seconds: int) -> str:
     return f"https://bucket.s3.example.com/{key}?X-Amz-Expires={seconds}&X-Amz-Signature=5ig"
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
-
-
 def fal_provider(http: httpx.AsyncClient, fal: FakeFal, presigned: bool = False) -> FalProvider:
-    auth = {"authorization": f"Key {FAL_KEY}"}
-    up = Upstream("fal", http, fal.base, auth, timeout=UPSTREAM_TIMEOUT, max_bytes=10 << 20)
+    up = upstream(http, "fal", fal.base, {"authorization": f"Key {FAL_KEY}"})
     return FalProvider(up, InputFiles(read, sign if presigned else None))
 
 
@@ -75,9 +65,7 @@ def replicate_provider(
     http: httpx.AsyncClient, replicate: FakeReplicate, presigned: bool = False
 ) -> ReplicateProvider:
     auth = {"authorization": f"Bearer {REPLICATE_TOKEN}"}
-    up = Upstream(
-        "replicate", http, replicate.base_url, auth, timeout=UPSTREAM_TIMEOUT, max_bytes=10 << 20
-    )
+    up = upstream(http, "replicate", replicate.base_url, auth)
     return ReplicateProvider(up, InputFiles(read, sign if presigned else None))
 
 
@@ -124,15 +112,6 @@ def expected(body: Any, presigned: bool) -> Any:
             )
         return data_uri(STORE[file.key], file.content_type)
     return body
-
-
-async def drive(provider: Provider, work: Job) -> tuple[Finished, list[dict[str, Any]]]:
-    step = await provider.submit(work)
-    handles = []
-    while isinstance(step, Running):
-        handles.append(step.upstream)
-        step = await provider.poll(work, step.upstream)
-    return step, handles
 
 
 SPEECH = {  # no voice_id: fal speaks its default voice only

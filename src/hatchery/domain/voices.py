@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 VOICE_PREFIX = "vg_voic_"
 ELEVENLABS_PREFIX = VOICE_PREFIX + "el_"
 _ELEVENLABS_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+ELEVENLABS_SPEEDS = (0.7, 1.2)  # the voice_settings.speed its models take (ours is wider)
 
 
 def elevenlabs_voice(voice_id: str | None) -> str | None:
@@ -28,6 +29,12 @@ def elevenlabs_voice(voice_id: str | None) -> str | None:
 def from_elevenlabs(vendor_id: str) -> str:
     """Our id for an ElevenLabs voice."""
     return ELEVENLABS_PREFIX + vendor_id
+
+
+def elevenlabs_speed(speed: float) -> float:
+    """A speed multiplier as ElevenLabs' models take it (directly or through fal): clamped."""
+    low, high = ELEVENLABS_SPEEDS
+    return min(max(float(speed), low), high)
 
 
 def replace_word(text: str, original: str, replacement: str) -> str:

@@ -41,7 +41,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hatchery.domain.voices import elevenlabs_voice, from_elevenlabs, replace_words
+from hatchery.domain.voices import (
+    elevenlabs_speed,
+    elevenlabs_voice,
+    from_elevenlabs,
+    replace_words,
+)
 from hatchery.offline import spelling
 from hatchery.providers.base import (
     Artifact,
@@ -80,7 +85,6 @@ EXPANDED_HERE = frozenset({"eleven_flash_v2_5", "eleven_turbo_v2_5"})
 # George, a premade voice (the one ElevenLabs' own SDK examples speak with).
 DEFAULT_VOICE = "JBFqnCBsd6RMkjVDRZzb"
 OUTPUT_FORMAT = "mp3_44100_128"
-MIN_SPEED, MAX_SPEED = 0.7, 1.2  # voice_settings.speed; ours (0.5-4) is clamped to it
 MIN_SOUND, MAX_SOUND = 0.5, 30.0  # duration_seconds
 PARALLEL = 4  # requests of one execution at once (ElevenLabs queues what exceeds the plan's)
 
@@ -288,7 +292,7 @@ def _speech_call(job: Job, model: str) -> _Call:
     body: dict[str, Any] = {"text": _spoken_text(job, model), "model_id": model}
     speed = job.options.get("speed")
     if speed is not None:
-        body["voice_settings"] = {"speed": min(max(float(speed), MIN_SPEED), MAX_SPEED)}
+        body["voice_settings"] = {"speed": elevenlabs_speed(speed)}
     language = job.options.get("language")
     if language and model in LANGUAGE_MODELS:
         body["language_code"] = language

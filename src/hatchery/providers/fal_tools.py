@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hatchery.domain.voices import replace_words
+from hatchery.domain.voices import elevenlabs_speed, replace_words
 from hatchery.providers.base import Job
 from hatchery.providers.media import VEO_DURATIONS
 from hatchery.providers.tool_inputs import (
@@ -36,7 +36,6 @@ from hatchery.providers.tool_inputs import (
 Build = Callable[[Job, Urls, int], dict[str, Any]]  # (job, urls, outputs of this request)
 Check = Callable[[Job], str | None]
 
-SPEED_RANGE = (0.7, 1.2)  # ElevenLabs' voice_settings.speed
 TOPAZ_PIXELS = 16_777_216  # the largest 2x output sent to Topaz (it bills per megapixel)
 MAX_SPOKEN = 40_000  # characters: the most any ElevenLabs model takes in one request
 FAL_SOUND_SECONDS = (0.5, 22.0)  # duration_seconds on fal (the direct API takes up to 30)
@@ -160,7 +159,7 @@ def _speech(job: Job, urls: Urls, count: int) -> dict[str, Any]:
     body: dict[str, Any] = {"text": spoken_text(job)}  # no voice: fal's default (voice_problem)
     speed = job.options.get("speed")
     if speed is not None:
-        body["speed"] = min(max(float(speed), SPEED_RANGE[0]), SPEED_RANGE[1])
+        body["speed"] = elevenlabs_speed(speed)
     if job.options.get("language"):
         body["language_code"] = job.options["language"]
     if job.options.get("auto_expand"):

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from hatchery.domain.tools import TOOLS
-from hatchery.media.probe import SVG, NotMedia, inspect
+from hatchery.media.probe import SVG, MediaInfo, NotMedia, inspect
 from hatchery.providers import render
 from hatchery.providers.base import IMAGE_SIZES, Artifact, Job, RetryableError, TerminalError
 from hatchery.storage import CONTENT_TYPES
@@ -69,7 +69,7 @@ async def tool_artifact(provider: str, job: Job, data: bytes, made_by: str) -> A
     return Artifact(data, info.extension, info.width, info.height, info.duration_seconds, made_by)
 
 
-def _inspect(data: bytes) -> Any:
+def _inspect(data: bytes) -> MediaInfo | None:
     with tempfile.TemporaryDirectory(prefix="hatchery-output-") as folder:
         path = Path(folder) / "output"
         path.write_bytes(data)
