@@ -33,6 +33,8 @@ FAST_SETTINGS = {
     "HATCHERY_SHUTDOWN_GRACE": "5",
     "HATCHERY_WORKERS": "4",
     "HATCHERY_LOG_LEVEL": "warning",
+    # tests sign in to the dashboard many times from one IP (the limit is tested on its own)
+    "HATCHERY_DASHBOARD_SIGNIN_LIMIT": "1000/minute",
 }
 
 

@@ -11,14 +11,16 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from hatchery.domain import keys, rates
+from hatchery.domain import keys, passwords, rates
 from hatchery.domain.money import format_balance
 from hatchery.errors import BadRequest, NotFound
-from hatchery.store import accounts
+from hatchery.store import accounts, sessions
 from hatchery.store.db import Database, utcnow
 
 LOCAL_EMAIL = "local@localhost"
 STARTING_BALANCE = 10_000_000
+INVITE_VALID_FOR = timedelta(days=7)
+INVITE_PATH = "/dashboard/invite/"
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_RATE_LIMIT = "default"
@@ -131,11 +133,34 @@ async def rotate_webhook_secret(db: Database, email: str) -> str:
     return secret
 
 
+async def set_password(db: Database, email: str, password: str) -> str:
+    """Give the account the dashboard password ``password`` (signing its browsers out)."""
+    account = await _account(db, email)
+    problem = passwords.problem(password, account.email)
+    if problem is not None:
+        raise BadRequest(problem)
+    hashed = passwords.hash_password(password)
+    async with db.write() as conn:
+        await accounts.set_password_hash(conn, account.id, hashed)
+        await sessions.end_all(conn, account.id)
+    return f"{account.email} can sign in to the dashboard with that password"
+
+
+async def invite(db: Database, email: str, valid_for: timedelta = INVITE_VALID_FOR) -> str:
+    """A one-time invite for the account to set its dashboard password: the path of its link
+    (``/dashboard/invite/<token>``), to put after the server's public URL."""
+    account = await _account(db, email)
+    async with db.write() as conn:
+        token = await sessions.invite(conn, account.id, valid_for)
+    return INVITE_PATH + token
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     email: str
     key: str
     balance: str
+    invite: str  # the path of the dashboard invite (INVITE_PATH + token)
 
 
 async def bootstrap(db: Database) -> Bootstrap | None:
@@ -146,4 +171,5 @@ async def bootstrap(db: Database) -> Bootstrap | None:
         account = await accounts.create(conn, LOCAL_EMAIL, STARTING_BALANCE)
         key = keys.new_api_key()
         await accounts.add_key(conn, account.id, key, None)
-    return Bootstrap(LOCAL_EMAIL, key, format_balance(STARTING_BALANCE))
+        token = await sessions.invite(conn, account.id, INVITE_VALID_FOR)
+    return Bootstrap(LOCAL_EMAIL, key, format_balance(STARTING_BALANCE), INVITE_PATH + token)

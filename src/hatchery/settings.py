@@ -119,6 +119,11 @@ class Settings:
     videogen_rate_limits: str = ""
     # Outputs of one execution the local provider makes at once (0: one per CPU core).
     local_parallel: int = 0
+    # The dashboard (/dashboard): how long a signed-in browser stays signed in without being
+    # used (each use renews it, up to 30 days from the sign-in), and how many sign-in attempts
+    # one client IP and one email may make.
+    dashboard_session_hours: float = 12.0
+    dashboard_signin_limit: str = "10/minute;50/hour"
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)
@@ -159,6 +164,7 @@ class Settings:
             "breaker_cooldown",
             "body_timeout",
             "janitor_interval",
+            "dashboard_session_hours",
         )
         for name in positive:
             value = getattr(self, name)
@@ -181,7 +187,7 @@ class Settings:
     def _check_rate_limits(self) -> None:
         from hatchery.domain.rates import parse_rates  # the server extra's `limits`
 
-        for name in ("rate_limit", "rate_limit_ip"):
+        for name in ("rate_limit", "rate_limit_ip", "dashboard_signin_limit"):
             value = getattr(self, name)
             try:
                 parse_rates(value)

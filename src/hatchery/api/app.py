@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -18,11 +17,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
 from hatchery import errors
-from hatchery.api import ratelimit, routes, storage, videogen
+from hatchery.api import dashboard, ratelimit, routes, storage, videogen
+from hatchery.api.dashboard import errors as dash_errors
 from hatchery.api.edge import REQUEST_ID, Edge
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
-from hatchery.api.openapi import openapi_document
+from hatchery.api.openapi import served_document
 from hatchery.api.videogen import auth as vg_auth
 from hatchery.api.videogen import errors as vg_errors
 from hatchery.api.videogen import playback
@@ -67,6 +67,8 @@ def error_response(exc: errors.HatcheryError, path: str = "") -> Response:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.HatcheryError)
+    if dash_errors.owns(request.url.path):
+        return dash_errors.error_page(request, exc, status_of(exc))
     return error_response(exc, request.url.path)
 
 
@@ -94,6 +96,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         message = str(exc.detail)
+    if dash_errors.owns(request.url.path):
+        return dash_errors.http_error_page(request, status, message)
     if vg_errors.owns(request.url.path):
         return vg_errors.http_error(status, message, headers or None)
     code = HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
@@ -130,12 +134,9 @@ DOCS_URL = "/docs"
 def add_documentation(app: FastAPI, services: Services) -> None:
     """``GET /openapi.json``: the API's OpenAPI document (``api.openapi``), built on first use
     and kept; ``GET /docs``: Swagger UI (the browser loads its script and styles from a CDN)."""
-    built: list[dict[str, Any]] = []
 
     async def openapi(request: Request) -> Response:
-        if not built:
-            built.append(openapi_document(services.catalog, services.settings))
-        return JSONResponse(built[0])
+        return JSONResponse(served_document(app.state, services.catalog, services.settings))
 
     async def docs(request: Request) -> Response:
         page: HTMLResponse = get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Hatchery API")
@@ -173,10 +174,13 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     )
     app.state.services = services
     app.state.submitter = Submitter(services)
+    app.state.limiter = limiter
     app.include_router(routes.router)
     app.include_router(videogen.router)
     app.include_router(playback.router)
     app.include_router(storage.router)
+    app.include_router(dashboard.router)
+    app.mount(dashboard.STATIC_PATH, dashboard.static, name="dashboard-static")
     add_documentation(app, services)
     app.add_exception_handler(errors.HatcheryError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)

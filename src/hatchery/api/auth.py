@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from hatchery.api import ratelimit
+from hatchery.api import ratelimit, session
 from hatchery.domain import keys
 from hatchery.errors import Forbidden, Unauthorized
 from hatchery.services import Services
@@ -31,8 +31,12 @@ async def authenticate(services: Services, request: Request) -> accounts.Account
 
 
 async def authenticate_key(services: Services, request: Request) -> KeyRecord:
-    """The request's key (with its account), counted against the key's rate limit."""
-    token = bearer_token(request.headers.get("authorization"))
+    """The request's key (with its account), counted against the key's rate limit; without
+    ``Authorization`` but with a dashboard session's cookie, the session's (``api.session``)."""
+    header = request.headers.get("authorization")
+    if not header and session.has_cookie(request):
+        return await session.session_key(services, request)
+    token = bearer_token(header)
     if not keys.looks_like_key(token):
         raise Unauthorized(INVALID_KEY)
     record = await services.keys.lookup(token)
@@ -45,4 +49,5 @@ async def authenticate_key(services: Services, request: Request) -> KeyRecord:
     if record.account.status != accounts.ACTIVE:
         raise Forbidden("Account is suspended: contact the operator of this server")
     await ratelimit.check_key(request.scope, record.prefix, record.account.rate_limit)
+    services.keys.used(record.prefix)
     return record

@@ -302,6 +302,9 @@ def _parameters() -> dict[str, Doc]:
 
 # --------------------------------------------------------------------------- operations
 
+# A /v1 route takes an API key, or a browser's dashboard session (api.session).
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"dashboardSession": []}]
+
 
 def _operation(
     operation_id: str, tag: str, summary: str, description: str, responses: dict[str, Doc]
@@ -311,7 +314,7 @@ def _operation(
         "tags": [tag],
         "summary": summary,
         "description": description,
-        "security": [{"bearerAuth": []}],
+        "security": SECURITY,
         "responses": responses,
     }
 
@@ -1032,8 +1035,19 @@ def _components(catalog: Catalog) -> Doc:
                 "scheme": "bearer",
                 "bearerFormat": "hk_ followed by 40 letters and digits",
                 "description": "`Authorization: Bearer hk_...`: an API key, made with "
-                "`hatchery keys create EMAIL` (shown once). Every /v1 route takes one.",
-            }
+                "`hatchery keys create EMAIL` (shown once) or on the dashboard's API keys page. "
+                "Every /v1 route takes one.",
+            },
+            "dashboardSession": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "hatchery_session",
+                "description": "A browser signed in to the dashboard (`/dashboard`) may call "
+                "every /v1 route with its session cookie instead of a key, as the dashboard's "
+                "playground does; a request that changes something (POST, DELETE) must also "
+                "send the session's CSRF token as `X-CSRF-Token` (403 without it). Tasks made "
+                "this way have no API key.",
+            },
         },
     }
 
@@ -1111,3 +1125,13 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
         "paths": paths,
         "components": components,
     }
+
+
+def served_document(state: Any, catalog: Catalog, settings: Settings) -> Doc:
+    """The document ``GET /openapi.json`` answers: built on first use and kept on the app's
+    ``state`` (the dashboard's playground builds its forms from the same one)."""
+    built: Doc | None = getattr(state, "openapi", None)
+    if built is None:
+        built = openapi_document(catalog, settings)
+        state.openapi = built
+    return built

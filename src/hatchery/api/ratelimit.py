@@ -39,7 +39,13 @@ KEY_PREFIX = "hatchery"
 REDIS_TIMEOUT = 0.5  # seconds to connect to Redis, or for it to answer, before failing open
 RETRY_SECONDS = 2.0  # after a storage failure, requests pass unlimited this long before a retry
 # kind of limit: how a message names it
-WHO = {"ip": "per client IP", "key": "per API key", "group": "per API key on these endpoints"}
+WHO = {
+    "ip": "per client IP",
+    "key": "per API key",
+    "group": "per API key on these endpoints",
+    "signin-ip": "sign-in attempts per client IP",
+    "signin-email": "sign-in attempts per email",
+}
 
 
 class MemoryWindows:
@@ -280,3 +286,14 @@ async def check_key(scope: Scope, key_id: str, account_limit: str | None) -> Non
     limits: RequestLimits | None = scope.get(SCOPE_KEY)
     if limits is not None:
         await limits.check("key", key_id, limits.limiter.key_limits(account_limit))
+
+
+async def check_signin(
+    limiter: Limiter, ip: str, email: str, items: tuple[RateLimitItem, ...]
+) -> None:
+    """Count a dashboard sign-in attempt against its client IP's and its email's limits
+    (``HATCHERY_DASHBOARD_SIGNIN_LIMIT`` each); RateLimited when either is over."""
+    for kind, identity in (("signin-ip", ip), ("signin-email", email.strip().lower())):
+        quota = await limiter.hit(kind, identity, items)
+        if quota is not None and quota.exceeded:
+            raise quota.refusal(time.time())

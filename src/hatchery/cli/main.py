@@ -227,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
     flag.add_argument("email")
     flag.add_argument("flag", help="no-watermark")
     flag.add_argument("--off", action="store_true", help="take the flag away")
+    password = users_sub.add_parser(
+        "set-password", parents=[settings], help="set an account's dashboard password"
+    )
+    password.description = (
+        "Typed twice at a terminal, or the first line of standard input. At least "
+        "10 characters. Signs the account's dashboard sessions out."
+    )
+    password.add_argument("email")
+    invite = users_sub.add_parser(
+        "invite", parents=[settings], help="print a one-time link to set a dashboard password"
+    )
+    invite.add_argument("email")
+    invite.add_argument("--expires-in", default=None, help="how long it works (default 7d)")
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)

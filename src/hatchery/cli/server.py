@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import getpass
 import logging
 import signal
 import sys
@@ -82,6 +83,8 @@ def _admin_action(args: argparse.Namespace) -> Action:
         ("users", "activate"): lambda db, a: _status(db, a.email, ACTIVE),
         ("users", "rate-limit"): lambda db, a: _rate_limit(db, a.email, a.limit),
         ("users", "flag"): lambda db, a: admin.set_flag(db, a.email, a.flag, on=not a.off),
+        ("users", "set-password"): lambda db, a: admin.set_password(db, a.email, _password()),
+        ("users", "invite"): lambda db, a: _invited(db, a),
         ("keys", "create"): lambda db, a: admin.create_key(
             db, a.email, admin.parse_duration(a.expires_in) if a.expires_in else None
         ),
@@ -116,6 +119,23 @@ async def _rate_limit(db: Database, email: str, limit: str) -> str:
 
 async def _revoked(db: Database, key: str) -> str:
     return f"revoked {await admin.revoke_key(db, key)} key(s)"
+
+
+def _password() -> str:
+    """The new password: typed twice at a terminal, else the first line of standard input."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New dashboard password: ")
+    if getpass.getpass("Again: ") != first:
+        raise HatcheryError("the two passwords differ; nothing was changed")
+    return first
+
+
+async def _invited(db: Database, args: argparse.Namespace) -> str:
+    valid_for = admin.parse_duration(args.expires_in) if args.expires_in else None
+    path = await admin.invite(db, args.email, valid_for or admin.INVITE_VALID_FOR)
+    settings = settings_from(args)
+    return f"{settings.public_url}{path}\n(one use; it lets {args.email} set a dashboard password)"
 
 
 async def _upgraded(db: Database) -> str:
@@ -177,7 +197,9 @@ def _announce(settings: Settings, boot: admin.Bootstrap) -> None:
         f"Created account {boot.email} with $10.00. Its API key (shown once):\n"
         f"  {boot.key}\n"
         f"Try: curl -X POST {settings.public_url}/v1/generate "
-        f"-H 'Authorization: Bearer {boot.key}' -H 'Content-Type: application/json' -d '{body}'",
+        f"-H 'Authorization: Bearer {boot.key}' -H 'Content-Type: application/json' -d '{body}'\n"
+        f"Dashboard: set a password for {boot.email} at (one use, 7 days):\n"
+        f"  {settings.public_url}{boot.invite}",
         flush=True,
     )
 

@@ -45,3 +45,13 @@ def new_id(prefix: str, length: int = 20) -> str:
     return prefix + "".join(
         secrets.choice(string.ascii_lowercase + string.digits) for _ in range(length)
     )
+
+
+def new_token() -> str:
+    """A bearer secret for a browser (a dashboard session's cookie, an invite link): 256 bits."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a token: its SHA-256, in hex (the row's id)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

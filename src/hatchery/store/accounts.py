@@ -113,6 +113,17 @@ async def by_email(conn: AsyncConnection, email: str) -> Account | None:
     return _account(row._mapping) if row else None
 
 
+async def password_hash(conn: AsyncConnection, account_id: str) -> str | None:
+    query = sa.select(accounts.c.password_hash).where(accounts.c.id == account_id)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def set_password_hash(conn: AsyncConnection, account_id: str, hashed: str) -> None:
+    await conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(password_hash=hashed)
+    )
+
+
 async def set_status(conn: AsyncConnection, account_id: str, status: str) -> None:
     await conn.execute(accounts.update().where(accounts.c.id == account_id).values(status=status))
 
@@ -184,7 +195,11 @@ async def _ledger(
 
 
 async def add_key(
-    conn: AsyncConnection, account_id: str, key: str, expires_at: datetime | None
+    conn: AsyncConnection,
+    account_id: str,
+    key: str,
+    expires_at: datetime | None,
+    name: str | None = None,
 ) -> None:
     await conn.execute(
         api_keys.insert().values(
@@ -194,8 +209,44 @@ async def add_key(
             key_hash=keys.hash_key(key),
             created_at=utcnow(),
             expires_at=expires_at,
+            name=name,
         )
     )
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """An API key as its account sees it listed: never the key, nor its hash."""
+
+    prefix: str
+    name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+async def list_keys(conn: AsyncConnection, account_id: str) -> list[KeyInfo]:
+    """Every key of the account, revoked and expired ones too, newest first."""
+    c = api_keys.c
+    query = (
+        sa.select(c.prefix, c.name, c.created_at, c.expires_at, c.revoked_at, c.last_used_at)
+        .where(c.account_id == account_id)
+        .order_by(c.created_at.desc(), c.prefix)
+    )
+    return [KeyInfo(**row._mapping) for row in await conn.execute(query)]
+
+
+async def revoke_key(conn: AsyncConnection, account_id: str, prefix: str) -> bool:
+    """Revoke the account's key ``prefix`` (a revoked one stays as it was); False if the
+    account has no such key."""
+    c = api_keys.c
+    result = await conn.execute(
+        api_keys.update()
+        .where(c.account_id == account_id, c.prefix == prefix, c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount == 1 or await has_key(conn, account_id, prefix)
 
 
 async def has_key(conn: AsyncConnection, account_id: str, prefix: str) -> bool:
@@ -262,6 +313,22 @@ _LEDGER_CHARGE = Statement(
         created_at=sa.bindparam("at"),
     )
 )
+
+
+_KEY_USED = Statement(
+    api_keys.update()
+    .where(api_keys.c.prefix == sa.bindparam("prefix"))
+    .values(last_used_at=sa.bindparam("at"))
+)
+
+
+async def key_used(driver: Driver, prefix: str, at: datetime) -> None:
+    """Record that a request authenticated with the key ``prefix`` at ``at``."""
+
+    async def write(tx: Tx) -> None:
+        await tx.execute(_KEY_USED, {"prefix": prefix, "at": at})
+
+    await driver.write(write)
 
 
 async def key_record(reader: Driver, key: str) -> KeyRecord | None:

@@ -15,18 +15,28 @@ A change to a key or to an account's status or rate limit reaches every process:
   commands that change keys run in a process of their own.
 
 At most ``size`` keys are held; past that the oldest entry goes. Unknown keys are not kept.
+
+It also records when each key was last used (``api_keys.last_used_at``, what the dashboard
+shows): at most once every ``USE_INTERVAL`` seconds per key and process, written in the
+background so that no request waits for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 from hatchery.domain import keys
 from hatchery.store import accounts
+from hatchery.store.db import utcnow
 from hatchery.store.driver import Driver
 
+log = logging.getLogger("hatchery.keys")
+
 DEFAULT_SIZE = 10_000
+USE_INTERVAL = 60.0  # seconds between two records of one key's use by one process
 ACCOUNT = "account:"  # an announcement's payload: ``account:<id>``, or ``key:<prefix>``
 KEY = "key:"
 
@@ -45,6 +55,8 @@ class KeyCache:
         self.clock = clock
         self._entries: dict[str, tuple[float, accounts.KeyRecord]] = {}
         self._generation = 0  # moves on every forget: a lookup begun before one is not kept
+        self._used: dict[str, float] = {}  # prefix -> when its use was last recorded
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def lookup(self, key: str) -> accounts.KeyRecord | None:
         """The record of the key ``key`` claims to be (its prefix's), from memory while fresh."""
@@ -58,6 +70,24 @@ class KeyCache:
         if record is not None and self.ttl > 0 and generation == self._generation:
             self._keep(prefix, record, now + self.ttl)
         return record
+
+    def used(self, prefix: str) -> None:
+        """A request authenticated with the key: record it, unless it was within the interval."""
+        now = self.clock()
+        if now - self._used.get(prefix, -USE_INTERVAL) < USE_INTERVAL:
+            return
+        if len(self._used) >= self.size:
+            self._used.clear()
+        self._used[prefix] = now
+        write = asyncio.get_running_loop().create_task(self._record_use(prefix))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    async def _record_use(self, prefix: str) -> None:
+        try:
+            await accounts.key_used(self.driver, prefix, utcnow())
+        except Exception as exc:  # a lost record of use is no reason to fail anything
+            log.warning("could not record the use of key %s: %s", prefix, exc)
 
     def _keep(self, prefix: str, record: accounts.KeyRecord, until: float) -> None:
         self._entries.pop(prefix, None)

@@ -58,6 +58,8 @@ accounts = sa.Table(
     sa.Column("rate_limit", sa.String(64), nullable=True),
     # What the operator allows it beyond the default, comma-separated (``no-watermark``).
     sa.Column("flags", sa.String(256), nullable=False, server_default=""),
+    # The dashboard's sign-in (argon2, ``domain.passwords``); NULL: no password set yet.
+    sa.Column("password_hash", sa.String(256), nullable=True),
     sa.CheckConstraint("reserved_micros >= 0", name="reserved_nonnegative"),
 )
 
@@ -71,6 +73,37 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=True),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("name", sa.String(128), nullable=True),
+    # When a request last authenticated with it, to the minute (``store.keycache``).
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Index(None, "account_id", "created_at"),
+)
+
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    # A browser signed in to the dashboard: ``id`` is the SHA-256 of its cookie's token (the
+    # token itself is never stored); ``csrf_token`` what its forms and API calls must carry.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("user_agent", sa.String(256), nullable=True),
+    sa.Index(None, "account_id"),
+    sa.Index(None, "expires_at"),
+)
+
+dashboard_invites = sa.Table(
+    "dashboard_invites",
+    metadata,
+    # A one-time link to set an account's password (``hatchery users invite``): ``id`` is the
+    # SHA-256 of the link's token.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
 )
 
 tasks = sa.Table(

@@ -167,3 +167,58 @@ async def totals(conn: AsyncConnection, account_id: str, where: UsageFilter) -> 
         await conn.execute(sa.select(*_sums()).where(*_matching(usage_daily, account_id, where)))
     ).one()
     return Totals(None, int(row[0]), int(row[1]), int(row[2]))
+
+
+async def by_key(conn: AsyncConnection, account_id: str) -> dict[str, Totals]:
+    """The account's usage summed per API key (by prefix; ``NO_KEY`` for the dashboard's and
+    older tasks), all time."""
+    c = usage_daily.c
+    query = (
+        sa.select(c.api_key, *_sums())
+        .where(c.account_id == account_id, c.api_key != ALL_KEYS)
+        .group_by(c.api_key)
+    )
+    return {
+        row[0]: Totals(None, int(row[1]), int(row[2]), int(row[3]))
+        for row in await conn.execute(query)
+    }
+
+
+async def by_day(
+    conn: AsyncConnection, account_id: str, where: UsageFilter
+) -> list[tuple[str, str, int]]:
+    """The matching usage's cost per UTC day and model: ``(day, model, cost_micros)`` by day."""
+    c = usage_daily.c
+    query = (
+        sa.select(c.day, c.model, sa.func.sum(c.cost_micros))
+        .where(*_matching(usage_daily, account_id, where))
+        .group_by(c.day, c.model)
+        .order_by(c.day, c.model)
+    )
+    return [(row[0], row[1], int(row[2])) for row in await conn.execute(query)]
+
+
+async def batch(
+    conn: AsyncConnection, account_id: str, where: UsageFilter, *, before: int | None, limit: int
+) -> list[tuple[int, UsageRecord]]:
+    """Up to ``limit`` of the account's usage records that match, newest first, older than the
+    position ``before`` (all of them for None), each with its position: reading every record
+    in batches this way costs the same per batch however deep, and a record written meanwhile
+    (newer than the first) neither shows nor shifts the others."""
+    c = usage_records.c
+    conditions = _matching(usage_records, account_id, where)
+    if before is not None:
+        conditions.append(c.seq < before)
+    query = (
+        sa.select(c.seq, *(c[name] for name in UsageRecord.__dataclass_fields__))
+        .where(*conditions)
+        .order_by(c.seq.desc())
+        .limit(limit)
+    )
+    rows = await conn.execute(query)
+    return [(row.seq, _usage_of(row._mapping)) for row in rows]
+
+
+def _usage_of(m: Any) -> UsageRecord:
+    fields = {name: m[name] for name in UsageRecord.__dataclass_fields__}
+    return UsageRecord(**{**fields, "type": TaskType(fields["type"])})

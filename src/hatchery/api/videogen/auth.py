@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from hatchery.api import ratelimit
+from hatchery.api import ratelimit, session
 from hatchery.api.auth import authenticate_key
 from hatchery.api.videogen.errors import MissingKey
 from hatchery.domain.rates import parse_rates
@@ -75,7 +75,7 @@ def group_limits(overrides: str) -> dict[Group, Any]:
 async def caller(services: Services, request: Request, group: Group) -> Account:
     """The account behind the request's key, once the request is counted against its limits;
     ``missing_api_key`` with no key, ``invalid_api_key`` with a bad one."""
-    if not request.headers.get("authorization"):
+    if not request.headers.get("authorization") and not session.has_cookie(request):
         raise MissingKey("Missing API key: send it as 'Authorization: Bearer <key>'")
     record = await authenticate_key(services, request)
     limits = group_limits(services.settings.videogen_rate_limits)[group]

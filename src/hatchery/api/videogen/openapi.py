@@ -24,7 +24,7 @@ from pydantic.json_schema import models_json_schema
 
 from hatchery import errors
 from hatchery.api import openapi_schemas as wire
-from hatchery.api.openapi import JSON, RETRY_AFTER, Doc, _headers, _ref
+from hatchery.api.openapi import JSON, RETRY_AFTER, SECURITY, Doc, _headers, _ref
 from hatchery.api.videogen.auth import Group, group_limits
 from hatchery.api.videogen.errors import ANSWERS, MISSING_KEY
 from hatchery.api.videogen.schemas import Body, CreateFileUpload, SearchFiles
@@ -566,7 +566,7 @@ def _operation(
         "tags": [tag],
         "summary": summary,
         "description": description + _limit(settings, group, *shared),
-        "security": [{"bearerAuth": []}],
+        "security": SECURITY,
         "responses": dict(sorted((_common_errors() | responses).items())),
     }
 
