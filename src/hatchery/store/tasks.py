@@ -366,3 +366,83 @@ async def lapsed(conn: AsyncConnection, now: datetime, limit: int = 100) -> list
         .limit(limit)
     )
     return [Lease(r.id, r.lease_owner, r.attempt) for r in rows]
+
+
+# ------------------------------------------------------------------- the dashboard's reads
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One claim of a task (``task_attempts``): the worker that ran it and how it ended (None
+    while it runs)."""
+
+    attempt: int
+    worker: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+
+
+async def attempts(conn: AsyncConnection, task_id: str) -> list[AttemptRecord]:
+    """Every attempt of the task, first first."""
+    a = task_attempts.c
+    rows = await conn.execute(
+        sa.select(a.attempt, a.worker, a.started_at, a.ended_at, a.outcome)
+        .where(a.task_id == task_id)
+        .order_by(a.attempt)
+    )
+    return [AttemptRecord(r.attempt, r.worker, r.started_at, r.ended_at, r.outcome) for r in rows]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A page of a list that can go both ways: its tasks, newest first, and the positions to
+    pass as ``after`` (the newer page) and ``before`` (the older page); None where there is no
+    such page."""
+
+    tasks: list[Task]
+    newer: int | None
+    older: int | None
+
+
+def _matching(account_id: str, filters: TaskFilter) -> list[sa.ColumnElement[bool]]:
+    return [
+        tasks.c.account_id == account_id,
+        *equal_to(tasks, status=filters.status),
+        *filters.conditions(tasks),
+    ]
+
+
+async def _any(conn: AsyncConnection, where: list[sa.ColumnElement[bool]]) -> bool:
+    found = await conn.execute(sa.select(tasks.c.seq).where(*where).limit(1))
+    return found.first() is not None
+
+
+async def window(
+    conn: AsyncConnection,
+    account_id: str,
+    filters: TaskFilter,
+    *,
+    limit: int,
+    before: int | None = None,
+    after: int | None = None,
+) -> Window:
+    """Up to ``limit`` of the account's matching tasks, newest first: those just newer than the
+    position ``after``, or else just older than ``before``, or else the newest (also when no
+    newer page is left after ``after``: it is the first page). Keyset pages both ways, each as
+    cheap however deep it is."""
+    where = _matching(account_id, filters)
+    if after is not None:
+        newer = sa.select(tasks).where(*where, tasks.c.seq > after).order_by(tasks.c.seq)
+        rows = (await conn.execute(newer.limit(limit + 1))).all()
+        if len(rows) > limit:
+            rows = rows[:limit][::-1]
+            more = await _any(conn, [*where, tasks.c.seq < rows[-1].seq])
+            return Window([to_task(r) for r in rows], rows[0].seq, rows[-1].seq if more else None)
+        before = None  # no newer page beyond it: the first page
+    found, last = await page(conn, account_id, filters, limit=limit, before=before)
+    if before is None or not found:
+        return Window(found, None, last)
+    first = (await conn.execute(sa.select(tasks.c.seq).where(tasks.c.id == found[0].id))).one()
+    newer_left = await _any(conn, [*where, tasks.c.seq > first.seq])
+    return Window(found, first.seq if newer_left else None, last)
