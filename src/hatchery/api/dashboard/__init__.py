@@ -17,11 +17,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from hatchery.api.dashboard import overview, signin, tasks
+from hatchery.api.dashboard import (
+    overview,
+    playground,
+    signin,
+    tasks,
+)
 from hatchery.api.dashboard.pages import PREFIX, STATIC
 
 router = APIRouter(include_in_schema=False)
-for _page in (signin, overview, tasks):
+for _page in (signin, overview, playground, tasks):
     router.include_router(_page.router, prefix=PREFIX)
 
 static = StaticFiles(directory=STATIC)
