@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hatchery.domain.files import FileStatus, Scope, StoredFile
+from hatchery.domain.files import FileStatus, FileType, Scope, StoredFile
 from hatchery.store.db import skip_locked
 from hatchery.store.driver import Statement, Tx
 from hatchery.store.tables import files
@@ -336,3 +336,26 @@ async def uploading(conn: AsyncConnection, limit: int) -> list[StoredFile]:
         sa.select(files).where(f.status == FileStatus.UPLOADING.value).order_by(f.seq).limit(limit)
     )
     return [StoredFile.from_row(row) for row in rows]
+
+
+# --- the dashboard -------------------------------------------------------------------------
+
+
+async def listing(
+    conn: AsyncConnection,
+    account_id: str,
+    kind: FileType | None,
+    archived: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[StoredFile], bool]:
+    """A page of the account's files as the dashboard lists them, most recently updated first:
+    of one ``kind`` or all, archived ones too with ``archived``; and whether there are more."""
+    query = sa.select(files).where(f.account_id == account_id)
+    if kind is not None:
+        query = query.where(f.type == kind.value)
+    if not archived:
+        query = query.where(f.archived_at.is_(None))
+    query = query.order_by(f.updated_at.desc(), f.seq.desc()).limit(limit + 1).offset(offset)
+    rows = (await conn.execute(query)).all()
+    return [StoredFile.from_row(row) for row in rows[:limit]], len(rows) > limit

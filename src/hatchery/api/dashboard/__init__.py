@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from hatchery.api.dashboard import (
+    files,
     overview,
     playground,
     signin,
@@ -26,7 +27,7 @@ from hatchery.api.dashboard import (
 from hatchery.api.dashboard.pages import PREFIX, STATIC
 
 router = APIRouter(include_in_schema=False)
-for _page in (signin, overview, playground, tasks):
+for _page in (signin, overview, playground, tasks, files):
     router.include_router(_page.router, prefix=PREFIX)
 
 static = StaticFiles(directory=STATIC)
