@@ -19,15 +19,17 @@ from starlette.staticfiles import StaticFiles
 
 from hatchery.api.dashboard import (
     files,
+    keys,
     overview,
     playground,
     signin,
     tasks,
+    webhooks,
 )
 from hatchery.api.dashboard.pages import PREFIX, STATIC
 
 router = APIRouter(include_in_schema=False)
-for _page in (signin, overview, playground, tasks, files):
+for _page in (signin, overview, playground, tasks, files, keys, webhooks):
     router.include_router(_page.router, prefix=PREFIX)
 
 static = StaticFiles(directory=STATIC)

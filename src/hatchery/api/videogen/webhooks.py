@@ -88,7 +88,7 @@ def delivery_json(found: Logged) -> dict[str, Any]:
     }
 
 
-def _check_events(events: list[str]) -> None:
+def check_events(events: list[str]) -> None:
     unknown = [event for event in events if event not in SUBSCRIBABLE]
     if unknown:
         raise ValidationFailed(
@@ -97,7 +97,7 @@ def _check_events(events: list[str]) -> None:
         )
 
 
-async def _check_url(request: Request, url: str) -> None:
+async def check_endpoint_url(request: Request, url: str) -> None:
     services = services_of(request)
     try:
         async with asyncio.timeout(URL_CHECK_TIMEOUT):
@@ -118,8 +118,8 @@ def _endpoint_id(value: str) -> str:
 async def create_endpoint(request: Request, body: CreateWebhookEndpoint) -> Response:
     services = services_of(request)
     account = await caller(services, request, Group.WEBHOOKS_CHANGE)
-    _check_events(body.events)
-    await _check_url(request, body.url)
+    check_events(body.events)
+    await check_endpoint_url(request, body.url)
     endpoint = await services.webhooks.create(account.id, body.url, body.events, body.description)
     return JSONResponse(endpoint_json(endpoint, secret=True), status_code=201)
 
