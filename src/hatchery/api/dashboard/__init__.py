@@ -24,12 +24,13 @@ from hatchery.api.dashboard import (
     playground,
     signin,
     tasks,
+    usage,
     webhooks,
 )
 from hatchery.api.dashboard.pages import PREFIX, STATIC
 
 router = APIRouter(include_in_schema=False)
-for _page in (signin, overview, playground, tasks, files, keys, webhooks):
+for _page in (signin, overview, playground, tasks, files, keys, webhooks, usage):
     router.include_router(_page.router, prefix=PREFIX)
 
 static = StaticFiles(directory=STATIC)
