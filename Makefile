@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit install clean bench bench-capacity
+.PHONY: serve test lint typecheck unit install clean bench bench-capacity screenshots
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,8 +22,8 @@ serve: $(STAMP)
 	$(BIN)/hatchery serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,6 +35,7 @@ test: lint typecheck
 	bash scripts/ensure-postgres
 	bash scripts/ensure-redis
 	bash scripts/ensure-videogen-sdk
+	bash scripts/ensure-chromium
 	$(BIN)/pytest -q
 
 # The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL
@@ -52,6 +53,11 @@ bench: $(BENCH_STAMP)
 # One worker process with 5,000 upstream jobs of 30 s in flight (about 2 minutes); see docs/benchmarks.md.
 bench-capacity: $(STAMP)
 	$(BIN)/python -m bench.capacity --tasks 5000 --job-seconds 30
+
+# Screenshots of every dashboard page into docs/dashboard/ (Chromium from the machine).
+screenshots: $(STAMP)
+	bash scripts/ensure-chromium
+	$(BIN)/python scripts/dashboard_screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
