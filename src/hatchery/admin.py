@@ -59,9 +59,12 @@ async def create_user(db: Database, email: str, balance_micros: int) -> accounts
 
 
 async def set_status(db: Database, email: str, status: str) -> None:
+    """Suspend or activate the account; a suspension also signs its dashboard sessions out."""
     account = await _account(db, email)
     async with db.write() as conn:
         await accounts.set_status(conn, account.id, status)
+        if status == accounts.SUSPENDED:
+            await sessions.end_all(conn, account.id)
 
 
 async def set_rate_limit(db: Database, email: str, text: str) -> str:

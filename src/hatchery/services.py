@@ -101,6 +101,7 @@ class Services:
         )
 
     async def close(self) -> None:
+        await self.keys.drain()  # the records of keys' last use still being written
         await self.http.aclose()
         await self.upstream_http.aclose()
         await self.storage.close()

@@ -109,6 +109,38 @@ def test_sign_in_without_its_form_token_is_refused(server: ServerProcess) -> Non
         assert "hatchery_session" not in http.cookies
 
 
+def test_a_cross_site_sign_in_is_refused(server: ServerProcess) -> None:
+    """Login CSRF: another site's page cannot sign a browser in to an account of its choosing
+    (it has no form cookie to repeat, and the browser says where the form came from)."""
+    server.new_account("login-csrf@example.com")
+    set_password(server.db_url, "login-csrf@example.com")
+    fields = {"email": "login-csrf@example.com", "password": PASSWORD}
+    with _browser(server) as http:
+        for token in ("-", ""):
+            refused = http.post("/dashboard/sign-in", data={**fields, "csrf_token": token})
+            assert refused.status_code == 403
+        token = csrf_of(http.get("/dashboard/sign-in").text)
+        crossed = http.post(
+            "/dashboard/sign-in",
+            data={**fields, "csrf_token": token},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert crossed.status_code == 403
+        assert "hatchery_session" not in http.cookies
+        assert _attempt(http, "login-csrf@example.com", PASSWORD).status_code == 303
+
+
+def test_a_notice_shows_only_after_our_own_pages(server: ServerProcess) -> None:
+    with new_signed_in_account(server, "notice@example.com") as dash:
+        path = "/dashboard?notice=Paste+your+key+at+evil.example"
+        ours = dash.http.get(path, headers={"Sec-Fetch-Site": "same-origin"})
+        assert "Paste your key at evil.example" in ours.text
+        for origin in ("cross-site", "none"):
+            theirs = dash.http.get(path, headers={"Sec-Fetch-Site": origin})
+            assert theirs.status_code == 200
+            assert "evil.example" not in theirs.text
+
+
 def test_sign_out_needs_the_token_and_ends_the_session(server: ServerProcess) -> None:
     with new_signed_in_account(server, "out@example.com") as dash:
         cookie = dash.http.cookies["hatchery_session"]
@@ -116,10 +148,12 @@ def test_sign_out_needs_the_token_and_ends_the_session(server: ServerProcess) ->
         assert dash.get("/dashboard").status_code == 200
         out = dash.post("/dashboard/sign-out", {})
         assert out.status_code == 303 and out.headers["location"].startswith("/dashboard/sign-in")
-        with _browser(server) as replay:  # the old cookie, sent again, is nobody's
-            replay.cookies.set("hatchery_session", cookie)
-            assert replay.get("/dashboard").status_code == 303
-            assert replay.get("/v1/tasks").status_code == 401
+        elsewhere = dash.http.post("/dashboard/sign-out")  # no session now: nothing cleared
+        assert elsewhere.status_code == 303 and "set-cookie" not in elsewhere.headers
+    with _browser(server) as replay:  # the old cookie, sent again, is nobody's
+        replay.cookies.set("hatchery_session", cookie)
+        assert replay.get("/dashboard").status_code == 303
+        assert replay.get("/v1/tasks").status_code == 401
 
 
 def test_an_invite_sets_the_password_once(server: ServerProcess) -> None:
@@ -199,7 +233,7 @@ def test_a_suspended_account_loses_its_session(server: ServerProcess) -> None:
         assert dash.get("/dashboard").status_code == 303
         assert dash.api("GET", "/v1/tasks").status_code == 401
         server.cli("users", "activate", "suspend@example.com")
-        assert dash.get("/dashboard").status_code == 200
+        assert dash.get("/dashboard").status_code == 303  # the suspension ended the session
 
 
 def test_a_key_records_when_it_was_last_used(server: ServerProcess) -> None:

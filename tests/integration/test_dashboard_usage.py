@@ -158,6 +158,19 @@ def test_the_csv_export_has_every_record_with_its_cost_in_dollars(
     assert row["created_at"].startswith(today()) and row["created_at"].endswith("Z")
 
 
+def test_a_range_to_the_last_day_a_date_can_name_is_every_record_since_its_start(
+    server: ServerProcess, dash: Dashboard, task: dict[str, Any]
+) -> None:
+    """9999-12-31 has no day after it: the range is open-ended, not a fault."""
+    page = dash.get("/dashboard/usage", start=today(), end="9999-12-31")
+    assert page.status_code == 200 and task["id"] in page.text
+    export = dash.get("/dashboard/usage.csv", start=today(), end="9999-12-31")
+    assert export.status_code == 200 and task["id"] in export.text
+    with server.client() as api:  # the API reads the same range the same way
+        listed = api.get("/v1/usage", params={"start_date": today(), "end_date": "9999-12-31"})
+        assert listed.status_code == 200
+
+
 def test_the_csv_export_of_a_range_without_usage_is_its_header(dash: Dashboard) -> None:
     response = dash.get("/dashboard/usage.csv", start="2020-01-01", end="2020-01-31")
     assert response.status_code == 200

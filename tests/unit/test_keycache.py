@@ -27,6 +27,16 @@ class Rows:
         self.accounts: dict[str, tuple[str, str]] = {}
         self.reads = 0
         self.gate: asyncio.Event | None = None  # when set, a read waits for it
+        self.used: list[str] = []  # the prefixes whose use was recorded, in order
+
+    async def write(self, fn: Any) -> Any:
+        class Tx:
+            async def execute(_, stmt: Statement, params: Mapping[str, Any] = {}) -> int:
+                await asyncio.sleep(0.01)
+                self.used.append(params["prefix"])
+                return 1
+
+        return await fn(Tx())
 
     async def one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> dict[str, Any] | None:
         self.reads += 1
@@ -132,3 +142,15 @@ async def test_at_most_size_keys_are_kept_the_oldest_going_first() -> None:
     assert rows.reads == 5
     await cache.lookup(key(0))
     assert rows.reads == 6
+
+
+async def test_a_keys_use_is_recorded_once_a_minute_and_drained_before_closing() -> None:
+    cache, rows, clock = setup()
+    cache.used("hk_0001xxxxxx")
+    cache.used("hk_0001xxxxxx")  # within the minute: not again
+    cache.used("hk_0002xxxxxx")
+    clock.now += 61
+    cache.used("hk_0001xxxxxx")
+    assert rows.used == []  # written in the background: no request waits for it
+    await cache.drain()
+    assert sorted(rows.used) == ["hk_0001xxxxxx", "hk_0001xxxxxx", "hk_0002xxxxxx"]

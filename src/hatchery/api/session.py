@@ -96,8 +96,9 @@ async def signed_in(services: Services, request: Request) -> SignedIn | None:
 
 
 def check_csrf(expected: str, given: str | None) -> None:
-    """Forbidden unless ``given`` is ``expected`` (compared in constant time)."""
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    """Forbidden unless ``given`` is ``expected`` (compared in constant time); always when
+    there is nothing to expect."""
+    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise Forbidden(
             "Missing or wrong CSRF token: reload the page and try again (an API call from the "
             "dashboard sends it as X-CSRF-Token)"

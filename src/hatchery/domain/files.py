@@ -149,6 +149,12 @@ class StoredFile:
             lease_owner=m["lease_owner"],
         )
 
+    @property
+    def shown_status(self) -> str:
+        """The status the APIs and the dashboard show: a task's output whose renditions are
+        not made yet (``stored``) is ``ready`` already."""
+        return FileStatus.READY.value if self.status == FileStatus.STORED else self.status.value
+
     def source_status(self, name: str) -> SourceStatus:
         """Where a rendition stands (``download`` is the original)."""
         if self.status == FileStatus.FAILED:

@@ -89,6 +89,12 @@ class KeyCache:
         except Exception as exc:  # a lost record of use is no reason to fail anything
             log.warning("could not record the use of key %s: %s", prefix, exc)
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (up to ``timeout`` seconds) for the records of use being written: before the
+        database is closed."""
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=timeout)
+
     def _keep(self, prefix: str, record: accounts.KeyRecord, until: float) -> None:
         self._entries.pop(prefix, None)
         while len(self._entries) >= self.size:

@@ -102,9 +102,11 @@ def _in_days(table: sa.Table, where: UsageFilter) -> list[sa.ColumnElement[bool]
             *([table.c.day >= where.start.isoformat()] if where.start else []),
             *([table.c.day <= where.end.isoformat()] if where.end else []),
         ]
+    # the last day a date can name (9999-12-31) bounds nothing, and has no day after it
+    end = where.end if where.end is not None and where.end < date.max else None
     return [
         *([table.c.created_at >= _start_of(where.start)] if where.start else []),
-        *([table.c.created_at < _start_of(where.end + timedelta(days=1))] if where.end else []),
+        *([table.c.created_at < _start_of(end + timedelta(days=1))] if end else []),
     ]
 
 

@@ -33,13 +33,16 @@ from hatchery.api.dashboard.pages import (
     redirect,
     render,
 )
+from hatchery.api.query import positive_int
 from hatchery.domain.files import USABLE, FileStatus, FileType, StoredFile, is_file_id
-from hatchery.errors import BadRequest, NotFound
+from hatchery.errors import NotFound
 from hatchery.files.library import Link
 from hatchery.services import Services
 from hatchery.store import files as file_store
 
 router = APIRouter()
+
+MAX_PAGE_NUMBER = 10_000
 
 PER_PAGE = 24
 TYPES = ("", *(kind.value for kind in FileType))
@@ -92,11 +95,6 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def shown_status(file: StoredFile) -> str:
-    """The status as the API shows it: a task output not rendered yet is ``ready`` already."""
-    return FileStatus.READY.value if file.status == FileStatus.STORED else file.status.value
-
-
 def _url(links: dict[str, Link], *names: str) -> str:
     return next((links[name].url for name in names if name in links), "")
 
@@ -121,19 +119,11 @@ async def view(services: Services, file: StoredFile, *, small: bool) -> FileView
     links = await services.files.links(file)
     return FileView(
         file=file,
-        status=shown_status(file),
+        status=file.shown_status,
         preview=preview(file, links, small=small),
         size=human_size(file.bytes),
         download=_url(links, "download"),
     )
-
-
-def _page_number(given: str | None) -> int:
-    if not given:
-        return 1
-    if not given.isdigit() or not 1 <= int(given) <= 10_000:
-        raise BadRequest("page must be a whole number from 1")
-    return int(given)
 
 
 @router.get("/files")
@@ -142,7 +132,7 @@ async def files_page(request: Request) -> Response:
     query = request.query_params
     kind = choice(query, "type", TYPES, "")
     archived = query.get("archived") == "1"
-    number = _page_number(query.get("page"))
+    number = positive_int(request, "page", 1, MAX_PAGE_NUMBER)
     async with services.db.read() as conn:
         found, more = await file_store.listing(
             conn,

@@ -31,6 +31,7 @@ PREFIX = "/dashboard"
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 MAX_FORM_BYTES = 64 * 1024
+MAX_MODEL = 64  # the longest model or tool name (tasks.model, usage_records.model)
 
 # What a page may load and from where: its own scripts and styles only (no inline script); media
 # and uploads may be on the object store's origin (presigned URLs), so those are open.
@@ -102,11 +103,21 @@ def render(
     page = TEMPLATES.get_template(template).render(
         request=request,
         path=request.url.path,
+        notice=notice_of(request),
         account=signed.account if signed else None,
         csrf_token=signed.csrf_token if signed else context.pop("form_token", ""),
         **context,
     )
     return HTMLResponse(page, status_code=status_code, headers=PAGE_HEADERS)
+
+
+def notice_of(request: Request) -> str | None:
+    """The ``?notice=`` a change's redirect carries, to show on the page: only when the browser
+    came from one of our own pages (``Sec-Fetch-Site: same-origin``, or a client that does not
+    say), so that a link from elsewhere cannot put its words in the dashboard's mouth."""
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
+        return None
+    return request.query_params.get("notice") or None
 
 
 async def account_page(request: Request) -> tuple[Services, SignedIn]:

@@ -53,6 +53,15 @@ def _form_token(request: Request) -> tuple[str, bool]:
     return session.new_form_token(), True
 
 
+def _check_form_token(request: Request, fields: dict[str, str]) -> None:
+    """A form shown before any session repeats the token of this browser's form cookie; a
+    request without the cookie (a cross-site post: the cookie is Lax) or from another site's
+    page is refused (Forbidden)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        session.check_csrf("", None)
+    session.check_csrf(request.cookies.get(session.FORM_COOKIE, ""), fields.get("csrf_token"))
+
+
 def _form_page(
     request: Request, template: str, status: int = 200, **context: str | None
 ) -> Response:
@@ -91,7 +100,7 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     services = services_of(request)
     fields = await read_form(request)
-    session.check_csrf(request.cookies.get(session.FORM_COOKIE) or "-", fields.get("csrf_token"))
+    _check_form_token(request, fields)
     email, password = fields.get("email", "").strip(), fields.get("password", "")
     next_path = _next(fields.get("next"))
     limiter: ratelimit.Limiter = request.app.state.limiter
@@ -101,7 +110,9 @@ async def sign_in(request: Request) -> Response:
     async with services.db.read() as conn:
         account = await accounts.by_email(conn, email) if email else None
         stored = await accounts.password_hash(conn, account.id) if account else None
-    if account is None or not await asyncio.to_thread(passwords.verify, stored, password):
+    # verified whatever the email: an unknown one takes as long as a wrong password
+    right = await asyncio.to_thread(passwords.verify, stored, password)
+    if account is None or not right:
         return _form_page(
             request, "sign_in.html", 401, next_path=next_path, email=email, problem=WRONG
         )
@@ -121,11 +132,12 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     services = services_of(request)
     signed = await session.signed_in(services, request)
-    if signed is not None:
-        fields = await read_form(request)
-        session.check_csrf(signed.csrf_token, fields.get(session.CSRF_FIELD))
-        async with services.db.write() as conn:
-            await sessions.end(conn, request.cookies[session.COOKIE])
+    if signed is None:  # nothing to end (and no cookie to clear for a post from elsewhere)
+        return redirect("/sign-in")
+    fields = await read_form(request)
+    session.check_csrf(signed.csrf_token, fields.get(session.CSRF_FIELD))
+    async with services.db.write() as conn:
+        await sessions.end(conn, request.cookies[session.COOKIE])
     response = redirect("/sign-in", signed_out="1")
     response.delete_cookie(session.COOKIE, path="/")
     return response
@@ -150,7 +162,7 @@ async def invite_page(request: Request, token: str) -> Response:
 async def accept_invite(request: Request, token: str) -> Response:
     services = services_of(request)
     fields = await read_form(request)
-    session.check_csrf(request.cookies.get(session.FORM_COOKIE) or "-", fields.get("csrf_token"))
+    _check_form_token(request, fields)
     account = await _invited_account(services, token)
     password = fields.get("password", "")
     problem = passwords.problem(password, account.email)

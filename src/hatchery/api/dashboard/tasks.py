@@ -29,7 +29,15 @@ from starlette.responses import Response
 
 from hatchery.api import cursor
 from hatchery.api.cancel import cancel
-from hatchery.api.dashboard.pages import PREFIX, account_page, change_form, choice, redirect, render
+from hatchery.api.dashboard.pages import (
+    MAX_MODEL,
+    PREFIX,
+    account_page,
+    change_form,
+    choice,
+    redirect,
+    render,
+)
 from hatchery.api.videogen.tools import shown
 from hatchery.domain.present import output_json
 from hatchery.domain.tasks import EGG_TYPES, Task, TaskStatus, TaskType, is_task_id
@@ -46,7 +54,6 @@ router = APIRouter()
 PAGE = 25  # tasks a page
 DELIVERIES = 20  # webhook messages shown on a task's page
 CURSOR = "dt1."  # the kind of the list's page positions (``api.cursor``)
-MAX_MODEL = 64
 STATUSES = tuple(s.value for s in TaskStatus)
 KINDS = {
     "all": ("All", TaskFilter()),

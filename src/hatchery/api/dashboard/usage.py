@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hatchery.api import query
-from hatchery.api.dashboard.pages import PAGE_HEADERS, PREFIX, account_page, render
+from hatchery.api.dashboard.pages import MAX_MODEL, PAGE_HEADERS, PREFIX, account_page, render
 from hatchery.api.usage import api_key_filter
 from hatchery.domain.money import format_webhook_cost
 from hatchery.domain.present import iso
@@ -48,7 +48,6 @@ router = APIRouter()
 DAYS = 30
 PER_PAGE = 50
 CSV_BATCH = 500
-MAX_MODEL = 64  # the longest model name a record holds
 CSV_COLUMNS = (
     "created_at",
     "task_id",
@@ -171,26 +170,29 @@ async def usage_csv(request: Request) -> Response:
         **{k: v for k, v in PAGE_HEADERS.items() if k != "Content-Security-Policy"},
         "Content-Disposition": f'attachment; filename="{name}"',
     }
-    return StreamingResponse(
-        csv_lines(services, signed.account.id, asked.where()),
+    where = asked.where()
+    async with services.db.read() as conn:  # the first batch before the answer starts: an
+        first = await usage.batch(conn, signed.account.id, where, before=None, limit=CSV_BATCH)
+    return StreamingResponse(  # error there is an error page, not a cut-off 200
+        csv_lines(services, signed.account.id, where, first),
         media_type="text/csv; charset=utf-8",
         headers=headers,
     )
 
 
-async def csv_lines(services: Services, account_id: str, where: UsageFilter) -> AsyncIterator[str]:
-    """The header row, then the matching records, a batch at a time (each on a read of its own:
-    no connection is held while the client reads)."""
+async def csv_lines(
+    services: Services, account_id: str, where: UsageFilter, found: list[tuple[int, UsageRecord]]
+) -> AsyncIterator[str]:
+    """The header row, then the matching records from the batch ``found`` on, a batch at a time
+    (each on a read of its own: no connection is held while the client reads)."""
     yield csv_line(CSV_COLUMNS)
-    before: int | None = None
     while True:
-        async with services.db.read() as conn:
-            found = await usage.batch(conn, account_id, where, before=before, limit=CSV_BATCH)
         if found:
             yield "".join(csv_line(csv_row(record)) for _, record in found)
         if len(found) < CSV_BATCH:
             return
-        before = found[-1][0]
+        async with services.db.read() as conn:
+            found = await usage.batch(conn, account_id, where, before=found[-1][0], limit=CSV_BATCH)
 
 
 def csv_row(record: UsageRecord) -> tuple[str | int | None, ...]:

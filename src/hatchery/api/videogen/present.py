@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hatchery.domain.files import FileStatus, FileType, SourceStatus, StoredFile
+from hatchery.domain.files import FileType, SourceStatus, StoredFile
 from hatchery.domain.moderation import MODERATION_ERROR
 from hatchery.domain.money import format_cost
 from hatchery.domain.tasks import Task, TaskStatus
@@ -71,7 +71,7 @@ def storage_file(file: StoredFile, links: dict[str, Link], public_url: str) -> d
         "isPublicPreviewEnabled": playback is not None,
         "publicHlsUrl": public_hls,
         "publicPlaybackId": playback,
-        "status": "ready" if file.status == FileStatus.STORED else file.status.value,
+        "status": file.shown_status,
         "error": file.error,
         "contentType": file.content_type,
         "fileBytes": file.bytes,
