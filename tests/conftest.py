@@ -13,6 +13,7 @@ import pytest
 
 from hatchery.store import migrate
 from hatchery.store.db import Database
+from tests.dashboard_helpers import Dashboard, SignIn, new_signed_in_account
 from tests.fake_upstreams import (
     FAL_KEY,
     GOOGLE_KEY,
@@ -220,3 +221,18 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for a provider adapter under test (tests/adapter_helpers.py)."""
     async with httpx.AsyncClient(trust_env=False) as client:
         yield client
+
+
+@pytest.fixture
+def sign_in(server: ServerProcess) -> Iterator[SignIn]:
+    """Makes a new account with a dashboard password and signs it in (on the module's server);
+    the clients are closed after the test."""
+    made: list[Dashboard] = []
+
+    def make(email: str) -> Dashboard:
+        made.append(new_signed_in_account(server, email))
+        return made[-1]
+
+    yield make
+    for dash in made:
+        dash.close()

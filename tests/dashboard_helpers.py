@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -109,3 +110,6 @@ def new_signed_in_account(server: ServerProcess, email: str, balance: str = "10.
     server.new_account(email, balance)
     set_password(server.db_url, email)
     return sign_in(server, email)
+
+
+SignIn = Callable[[str], Dashboard]  # the ``sign_in`` fixture (tests/conftest.py)

@@ -9,34 +9,16 @@ import asyncio
 import html
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 
-from tests.dashboard_helpers import Dashboard, new_signed_in_account
+from tests.dashboard_helpers import Dashboard, SignIn
 from tests.helpers import ServerProcess, wait_for_task
 
 NEW_KEY = re.compile(r'id="new-key"[^>]*value="(hk_[A-Za-z0-9]+)"')
 KEY_CACHE_SECONDS = 1.0  # the server's HATCHERY_KEY_CACHE_SECONDS (the default)
-
-
-SignIn = Callable[[str], Dashboard]
-
-
-@pytest.fixture
-def sign_in(server: ServerProcess) -> Iterator[SignIn]:
-    """Makes a new account with a password and signs it in; the clients are closed after."""
-    made: list[Dashboard] = []
-
-    def make(email: str) -> Dashboard:
-        made.append(new_signed_in_account(server, email))
-        return made[-1]
-
-    yield make
-    for dash in made:
-        dash.close()
 
 
 def create_key(dash: Dashboard, name: str, **fields: str) -> str:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hatchery.webhooks import verify as egg_verify
-from tests.dashboard_helpers import Dashboard, new_signed_in_account
+from tests.dashboard_helpers import Dashboard, SignIn
 from tests.helpers import LocalHTTPServer, Received, ServerProcess, wait_for_task
 
 NEW_SECRET = re.compile(r'id="new-secret"[^>]*value="(whsec_[^"]+)"')
@@ -25,22 +24,6 @@ NEW_ENDPOINT_SECRET = re.compile(r'id="new-endpoint-secret"[^>]*value="(whsec_[^
 ENDPOINT_ROW = re.compile(r'<tr id="endpoint-(ep_[^"]+)">')
 DELIVERY_ROW = re.compile(r'<tr id="delivery-(whd_[^"]+)">')
 PAGE = "/dashboard/webhooks"
-
-SignIn = Callable[[str], Dashboard]
-
-
-@pytest.fixture
-def sign_in(server: ServerProcess) -> Iterator[SignIn]:
-    """Makes a new account with a password and signs it in; the clients are closed after."""
-    made: list[Dashboard] = []
-
-    def make(email: str) -> Dashboard:
-        made.append(new_signed_in_account(server, email))
-        return made[-1]
-
-    yield make
-    for dash in made:
-        dash.close()
 
 
 def row(page: str, row_id: str) -> str:
