@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
@@ -32,21 +32,6 @@ def set_password(db_url: str, email: str, password: str = PASSWORD) -> None:
     asyncio.run(run())
 
 
-def invite_path(db_url: str, email: str) -> str:
-    """``hatchery users invite``, in this process: the path of the link."""
-    from hatchery import admin
-    from hatchery.store.db import Database
-
-    async def run() -> str:
-        db = Database.connect(db_url, pool_size=1)
-        try:
-            return await admin.invite(db, email)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
-
-
 def csrf_of(html: str) -> str:
     found = CSRF.search(html) or BODY_CSRF.search(html)
     assert found, "no CSRF token on the page"
@@ -60,7 +45,6 @@ class Dashboard:
 
     http: httpx.Client
     csrf: str = ""
-    pages: list[str] = field(default_factory=list)
 
     def get(self, path: str, **params: str) -> httpx.Response:
         response = self.http.get(path, params=params) if params else self.http.get(path)

@@ -3,6 +3,7 @@ sign-in limit, and the session as the API's authentication (the playground's cal
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -222,6 +223,15 @@ def test_the_session_authorises_the_api_and_changes_need_the_csrf_header(
         assert dash.api("GET", f"/v1/tasks/{task_id}").json()["data"]["id"] == task_id
         assert dash.api("GET", "/v1/files").status_code == 200  # the VideoGen API too
         assert server.query("SELECT api_key FROM tasks WHERE id = :id", id=task_id) == [(None,)]
+        bad_key = {"Authorization": "Bearer hk_notakeyatall0000000000000000000000000000"}
+        judged = dash.http.get("/v1/tasks", headers=bad_key)  # the key alone counts
+        assert judged.status_code == 401
+        hook = {"url": "http://127.0.0.1:9/in", "events": ["task.completed"]}
+        endpoint = dash.api("POST", "/v1/webhooks/endpoints", json=hook).json()["endpointId"]
+        forged_delete = dash.http.delete(f"/v1/webhooks/endpoints/{endpoint}")
+        assert forged_delete.status_code == 403
+        assert dash.api("GET", f"/v1/webhooks/endpoints/{endpoint}").status_code == 200
+        assert dash.api("DELETE", f"/v1/webhooks/endpoints/{endpoint}").status_code == 204
         with _browser(server) as anonymous:
             missing = anonymous.get("/v1/files")
             assert missing.status_code == 401 and missing.json()["code"] == "missing_api_key"
@@ -289,5 +299,9 @@ def test_a_task_of_the_session_completes_and_shows_on_the_overview(server: Serve
     with new_signed_in_account(server, "overview@example.com") as dash:
         made = dash.api("POST", "/v1/generate", json={"model": "nanobanana", "prompt": "a fox"})
         task_id = made.json()["data"]["id"]
-        wait_for_task(dash.http, task_id)
-        assert task_id in dash.get("/dashboard").text
+        cost = wait_for_task(dash.http, task_id)["cost"]  # "$0.01"
+        page = dash.get("/dashboard").text
+        assert task_id in page
+        left = f"${10 - float(cost.removeprefix('$')):.4f}"  # of the $10.00 it started with
+        figures = re.findall(r'<div class="stat"[^>]*>([^<]+)</div>', page)
+        assert figures == [left, "$0.0000", left]  # balance, reserved, available

@@ -242,7 +242,7 @@ def test_the_overview_charts_todays_spend_per_model(dash: Dashboard, task: dict[
     assert f'fill="{bar.group(1)}"' in legend and "nanobanana" in legend
     assert 'id="spend-total"' in html and "style=" not in html
     recent = section(html, "recent")
-    assert task["id"] in recent and ">Task<" in recent
+    assert task["id"] in recent and ">Generation<" in recent
 
 
 def test_tool_executions_show_as_such_with_their_usage(

@@ -115,6 +115,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     message = "Internal server error; the request was not completed"
     rid = request.scope.get(REQUEST_ID)
     headers = {"X-Request-ID": rid.decode("latin-1")} if isinstance(rid, bytes) else None
+    if dash_errors.owns(request.url.path):
+        return dash_errors.http_error_page(request, 500, message)
     if vg_errors.owns(request.url.path):
         return vg_errors.http_error(500, message, headers)
     return fail(500, "INTERNAL_ERROR", message, headers=headers)

@@ -34,11 +34,13 @@ from hatchery.store.idempotency import Claimed
 URL_CHECK_TIMEOUT = 10.0
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused as soon as it is known to exceed HATCHERY_MAX_BODY_BYTES, or
-    once it has taken longer than HATCHERY_BODY_TIMEOUT to arrive."""
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` bytes
+    (HATCHERY_MAX_BODY_BYTES by default), or once it has taken longer than HATCHERY_BODY_TIMEOUT
+    to arrive."""
     settings: Settings = request.app.state.services.settings
-    limit, timeout = settings.max_body_bytes, settings.body_timeout
+    limit = settings.max_body_bytes if limit is None else limit
+    timeout = settings.body_timeout
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)

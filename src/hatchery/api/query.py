@@ -64,8 +64,11 @@ def position(request: Request) -> int | None:
 
 def day(request: Request, name: str) -> date | None:
     raw = request.query_params.get(name) or None
-    if raw is None:
-        return None
+    return None if raw is None else parse_day(raw, name)
+
+
+def parse_day(raw: str, name: str) -> date:
+    """A date written YYYY-MM-DD; BadRequest naming the field ``name`` otherwise."""
     try:
         if not _DAY.fullmatch(raw):  # date.fromisoformat would take 2026-W19-5 too
             raise ValueError

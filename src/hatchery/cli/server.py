@@ -132,8 +132,10 @@ def _password() -> str:
 
 
 async def _invited(db: Database, args: argparse.Namespace) -> str:
-    valid_for = admin.parse_duration(args.expires_in) if args.expires_in else None
-    path = await admin.invite(db, args.email, valid_for or admin.INVITE_VALID_FOR)
+    if args.expires_in:
+        path = await admin.invite(db, args.email, admin.parse_duration(args.expires_in))
+    else:
+        path = await admin.invite(db, args.email)
     settings = settings_from(args)
     return f"{settings.public_url}{path}\n(one use; it lets {args.email} set a dashboard password)"
 

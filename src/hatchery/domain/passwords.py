@@ -7,6 +7,8 @@ these functions in a thread (``asyncio.to_thread``).
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -14,8 +16,13 @@ MIN_LENGTH = 10
 MAX_LENGTH = 1024
 
 _HASHER = PasswordHasher()
-# Checked against when the email is unknown, so that the answer takes as long either way.
-_DECOY = _HASHER.hash("an account that does not exist")
+
+
+@functools.cache
+def _decoy() -> str:
+    """Checked against when the email is unknown, so that the answer takes as long either way
+    (made on first use: an argon2 hash costs every process that imports this module)."""
+    return _HASHER.hash("an account that does not exist")
 
 
 def problem(password: str, email: str) -> str | None:
@@ -37,7 +44,7 @@ def verify(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` is the one ``stored_hash`` was made from; False (after as much work)
     when there is no hash."""
     try:
-        return _HASHER.verify(stored_hash or _DECOY, password) and bool(stored_hash)
+        return _HASHER.verify(stored_hash or _decoy(), password) and bool(stored_hash)
     except (VerificationError, InvalidHashError):
         return False
 

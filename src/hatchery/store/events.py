@@ -62,8 +62,3 @@ async def latest(conn: AsyncConnection, task: Task) -> TaskEvent:
     if row is None:
         return TaskEvent(SUBMITTED, TaskStatus.PENDING, task.created_at)
     return TaskEvent(row.seq, TaskStatus(row.status), row.at)
-
-
-async def timeline(conn: AsyncConnection, task: Task) -> list[TaskEvent]:
-    """Every event of the task, its submit first: what the dashboard's status timeline shows."""
-    return await since(conn, task, SUBMITTED - 1)

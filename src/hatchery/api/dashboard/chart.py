@@ -112,10 +112,9 @@ def build(rows: Iterable[tuple[str, str, int]], start: date, end: date) -> Chart
     spend = _spend(rows, set(days))
     legend = _legend(spend)
     colours = {entry.model: entry.colour for entry in legend}
-    named = {entry.model for entry in legend}
     top, step = scale(max((sum(by_model.values()) for by_model in spend.values()), default=0))
     bars = tuple(
-        _bar(day, i, len(days), _folded(spend.get(day, {}), named), colours, top)
+        _bar(day, i, len(days), _folded(spend.get(day, {}), set(colours)), colours, top)
         for i, day in enumerate(days)
     )
     total = sum(entry.cost_micros for entry in legend)

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hatchery.api.dashboard.pages import account_page, change_form, choice, redirect, render
+from hatchery.api.query import parse_day
 from hatchery.api.session import SignedIn
 from hatchery.domain import keys
 from hatchery.domain.usage import Totals
@@ -82,10 +83,7 @@ def key_name(fields: Mapping[str, str]) -> str:
 
 
 def _on_date(text: str, today: date) -> datetime:
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise BadRequest("The expiry date must be a date such as 2027-01-31") from None
+    day = parse_day(text, "The expiry date")
     if day <= today:
         raise BadRequest("The expiry date must be after today (UTC)")
     return datetime.combine(day, time(), tzinfo=UTC)
@@ -116,9 +114,7 @@ async def _page(
         spent = await usage.by_key(conn, account_id)
     now = utcnow()
     rows = [KeyRow(key, _state(key, now), spent.get(key.prefix)) for key in found]
-    session_spend = spent.get(usage.NO_KEY)
-    if session_spend is not None and not session_spend.requests:
-        session_spend = None
+    session_spend = spent.get(usage.NO_KEY)  # every day's row counts a request: none is empty
     return render(
         request,
         "keys.html",

@@ -22,9 +22,11 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from hatchery.api import session
 from hatchery.api.context import services_of
+from hatchery.api.generate import read_body
 from hatchery.api.session import SignedIn
 from hatchery.domain.money import format_balance, format_cost
-from hatchery.errors import BadRequest, PayloadTooLarge, Unauthorized
+from hatchery.domain.tasks import Task, TaskType
+from hatchery.errors import BadRequest, Unauthorized
 from hatchery.services import Services
 
 PREFIX = "/dashboard"
@@ -73,6 +75,11 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
 
 
+def kind_label(task: Task) -> str:
+    """What the pages call a task: a generation (the Egg API's) or a tool execution."""
+    return "Tool execution" if task.type is TaskType.TOOL else "Generation"
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -83,6 +90,7 @@ def _environment() -> Environment:
     env.filters["when"] = when
     env.filters["dollars"] = format_balance
     env.filters["cost"] = format_cost
+    env.filters["kind"] = kind_label
     env.globals["prefix"] = PREFIX
     env.globals["navigation"] = NAVIGATION
     return env
@@ -132,15 +140,14 @@ async def account_page(request: Request) -> tuple[Services, SignedIn]:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """A urlencoded form's fields (the last of a repeated one); BadRequest for anything else."""
+    """A urlencoded form's fields (the last of a repeated one); BadRequest for anything else,
+    PayloadTooLarge past MAX_FORM_BYTES (refused as it arrives, as the API's bodies are)."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if not kind and not await request.body():
+    body = await read_body(request, MAX_FORM_BYTES)
+    if not kind and not body:
         return {}  # a form with no fields at all
     if kind != "application/x-www-form-urlencoded":
         raise BadRequest("Send the form as application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise PayloadTooLarge(f"A form may hold at most {MAX_FORM_BYTES // 1024} KiB")
     try:
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:

@@ -36,7 +36,7 @@ from starlette.responses import Response
 from hatchery.api.context import services_of
 from hatchery.api.dashboard import schema_form
 from hatchery.api.dashboard.pages import account_page, redirect, render
-from hatchery.api.openapi import served_document
+from hatchery.api.openapi import price_rules, served_document
 from hatchery.api.videogen.resources import speaking_voices
 from hatchery.domain.catalog import Model
 from hatchery.domain.files import USABLE, FileType
@@ -91,9 +91,9 @@ def _body(operation: Doc) -> tuple[Doc, Doc]:
 
 
 def _price(model: Model) -> str:
-    """Its base price (the catalog's price rules may price some requests differently)."""
-    base = f"{format_cost(model.unit_price_micros)} per {model.unit}"
-    return base + (", some settings priced differently" if model.price_rules else "")
+    """Its price, and the catalog's rules that price some requests differently (as the OpenAPI
+    document words them)."""
+    return f"{format_cost(model.unit_price_micros)} per {model.unit}{price_rules(model)}"
 
 
 def _first_sentence(text: str) -> str:
@@ -186,13 +186,12 @@ def choose(services: Services, doc: Doc, model: str | None, tool: str | None) ->
 
 
 async def _files(services: Services, account_id: str) -> dict[str, list[tuple[str, str]]]:
-    """The account's ready files of each type (the latest first): (id, name)."""
+    """The account's ready files of each type, not archived (the latest first): (id, name)."""
+    by_type: dict[str, list[tuple[str, str]]] = {}
     async with services.db.read() as conn:
-        found, _ = await file_store.page(conn, account_id, SUGGESTED_FILES, None)
-    by_type: dict[str, list[tuple[str, str]]] = {kind.value: [] for kind in FileType}
-    for stored in found:
-        if stored.type is not None and stored.status in USABLE:
-            by_type[stored.type.value].append((stored.id, stored.display_name))
+        for kind in FileType:
+            found, _ = await file_store.listing(conn, account_id, kind, False, SUGGESTED_FILES, 0)
+            by_type[kind.value] = [(f.id, f.display_name) for f in found if f.status in USABLE]
     return by_type
 
 

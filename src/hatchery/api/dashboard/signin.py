@@ -14,6 +14,9 @@ email (``HATCHERY_DASHBOARD_SIGNIN_LIMIT``).
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -29,6 +32,7 @@ from hatchery.services import Services
 from hatchery.store import accounts, sessions
 
 router = APIRouter()
+T = TypeVar("T")
 
 FORM_COOKIE_AGE = 3600
 WRONG = "The email or the password is wrong"
@@ -36,6 +40,17 @@ INVITE_GONE = (
     "This invite link has been used or has expired: ask the operator of this server for a new "
     "one (hatchery users invite EMAIL)"
 )
+
+
+# argon2 costs 64 MiB and tens of milliseconds a hash: at most one per core at once, whatever
+# the number of clients signing in (the others wait their turn).
+_HASHERS = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+
+async def _hashing(fn: Callable[..., T], *args: str | None) -> T:
+    """``fn(*args)`` (a password hash or check) in a thread, once one of the hashers is free."""
+    async with _HASHERS:
+        return await asyncio.to_thread(fn, *args)
 
 
 def _next(path: str | None) -> str:
@@ -111,7 +126,7 @@ async def sign_in(request: Request) -> Response:
         account = await accounts.by_email(conn, email) if email else None
         stored = await accounts.password_hash(conn, account.id) if account else None
     # verified whatever the email: an unknown one takes as long as a wrong password
-    right = await asyncio.to_thread(passwords.verify, stored, password)
+    right = await _hashing(passwords.verify, stored, password)
     if account is None or not right:
         return _form_page(
             request, "sign_in.html", 401, next_path=next_path, email=email, problem=WRONG
@@ -122,7 +137,7 @@ async def sign_in(request: Request) -> Response:
             request, "sign_in.html", 403, next_path=next_path, email=email, problem=problem
         )
     if stored and passwords.needs_rehash(stored):
-        rehashed = await asyncio.to_thread(passwords.hash_password, password)
+        rehashed = await _hashing(passwords.hash_password, password)
         async with services.db.write() as conn:
             await accounts.set_password_hash(conn, account.id, rehashed)
     return await _signed_in_response(services, request, account.id, next_path)
@@ -170,7 +185,7 @@ async def accept_invite(request: Request, token: str) -> Response:
         problem = "The two passwords differ: type the same one twice"
     if problem is not None:
         return _form_page(request, "invite.html", 400, email=account.email, problem=problem)
-    hashed = await asyncio.to_thread(passwords.hash_password, password)
+    hashed = await _hashing(passwords.hash_password, password)
     async with services.db.write() as conn:
         if await sessions.use_invite(conn, token) != account.id:
             raise NotFound(INVITE_GONE)

@@ -35,6 +35,7 @@ from hatchery.api.dashboard.pages import (
     account_page,
     change_form,
     choice,
+    kind_label,
     redirect,
     render,
 )
@@ -45,6 +46,7 @@ from hatchery.domain.tools import is_execution_id
 from hatchery.domain.webhooks import is_delivery_id
 from hatchery.errors import BadRequest, Conflict, NotFound
 from hatchery.services import Services
+from hatchery.storage import CONTENT_TYPES
 from hatchery.store import counts, events
 from hatchery.store import tasks as task_store
 from hatchery.store.tasks import TaskFilter
@@ -52,7 +54,7 @@ from hatchery.store.tasks import TaskFilter
 router = APIRouter()
 
 PAGE = 25  # tasks a page
-DELIVERIES = 20  # webhook messages shown on a task's page
+DELIVERIES = 200  # webhook messages shown on a task's page (as GET /v1/tasks/{id}/webhooks)
 CURSOR = "dt1."  # the kind of the list's page positions (``api.cursor``)
 STATUSES = tuple(s.value for s in TaskStatus)
 KINDS = {
@@ -60,7 +62,6 @@ KINDS = {
     "generations": ("Generations", TaskFilter(types=tuple(t.value for t in EGG_TYPES))),
     "tools": ("Tool executions", TaskFilter(type=TaskType.TOOL.value)),
 }
-MEDIA = {"png": "image", "jpg": "image", "jpeg": "image", "webp": "image", "mp4": "video"}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -87,10 +88,6 @@ def duration(task: Task) -> str:
     if task.completed_at is None:
         return ""
     return span(max((task.completed_at - task.created_at).total_seconds(), 0.0))
-
-
-def kind_label(task: Task) -> str:
-    return "Tool execution" if task.type is TaskType.TOOL else "Generation"
 
 
 def pretty(value: Any) -> str:
@@ -228,7 +225,7 @@ def _egg_outputs(task: Task, public_url: str) -> list[Output]:
     found = []
     for url in urls:
         name = url.rsplit("/", 1)[-1]  # 0.png
-        kind = MEDIA.get(name.rsplit(".", 1)[-1].lower(), "")
+        kind = CONTENT_TYPES.get(name.rsplit(".", 1)[-1].lower(), "").partition("/")[0]
         found.append(Output(kind, url, f"{task.id}-{name}"))  # as the CLI saves it
     return found
 
@@ -306,7 +303,7 @@ async def task_page(request: Request, task_id: str) -> Response:
     services, signed = await account_page(request)
     task = await own_task(services, signed.account.id, task_id)
     async with services.db.read() as conn:
-        timeline = await events.timeline(conn, task)
+        timeline = await events.since(conn, task, -1)  # all of them, the submit first
         tries = await task_store.attempts(conn, task.id)
     deliveries, _ = await services.webhooks.log(
         signed.account.id, subject_id=task.id, limit=DELIVERIES

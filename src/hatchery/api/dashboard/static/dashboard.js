@@ -28,10 +28,6 @@
     return data;
   }
 
-  function announce(element, text) {
-    element.textContent = text;
-  }
-
   document.addEventListener("click", async function (event) {
     const button = event.target.closest("[data-copy]");
     if (!button) return;
@@ -56,5 +52,5 @@
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 
-  window.hatchery = { api, csrf, announce };
+  window.hatchery = { api };
 })();
