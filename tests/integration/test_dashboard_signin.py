@@ -27,13 +27,18 @@ def _browser(server: ServerProcess) -> httpx.Client:
     return httpx.Client(base_url=server.url, timeout=30)
 
 
-def _attempt(http: httpx.Client, email: str, password: str, **extra: str) -> httpx.Response:
-    page = http.get("/dashboard/sign-in")
+def _attempt(
+    http: httpx.Client, email: str, password: str, *, ip: str | None = None, **extra: str
+) -> httpx.Response:
+    """A sign-in through the form; ``ip``: as if from that client (the server trusts
+    X-Forwarded-For from 127.0.0.1, as uvicorn does by default)."""
+    via = {"X-Forwarded-For": ip} if ip else {}
+    page = http.get("/dashboard/sign-in", headers=via)
     data = {"csrf_token": csrf_of(page.text), "email": email, "password": password, **extra}
     # the form's cookie, sent by hand: httpx keeps a Secure one (an https public URL) to itself
     form_cookie = page.headers.get("set-cookie", "").partition(";")[0]
     headers = {"Cookie": form_cookie} if form_cookie.startswith("hatchery_form=") else {}
-    return http.post("/dashboard/sign-in", data=data, headers=headers)
+    return http.post("/dashboard/sign-in", data=data, headers={**headers, **via})
 
 
 def test_a_page_without_a_session_goes_to_sign_in_and_back(server: ServerProcess) -> None:
@@ -265,11 +270,11 @@ def test_a_key_records_when_it_was_last_used(server: ServerProcess) -> None:
 
 @pytest.mark.slow
 def test_limits_secure_cookies_and_expiry(make_server: Callable[..., ServerProcess]) -> None:
-    """On a server with a sign-in limit of 3 a minute, an HTTPS public URL and sessions that
+    """On a server with a sign-in limit of 3 an hour, an HTTPS public URL and sessions that
     end after 2 s idle: the 4th attempt is refused even with the right password; the cookie is
     Secure; a session unused for 2 s is gone."""
     server = make_server(
-        HATCHERY_DASHBOARD_SIGNIN_LIMIT="3/minute",
+        HATCHERY_DASHBOARD_SIGNIN_LIMIT="3/hour",  # an hour's window: none ends mid-test
         HATCHERY_DASHBOARD_SESSION_HOURS=str(2 / 3600),
         HATCHERY_PUBLIC_URL="https://dash.example",
     )
@@ -293,6 +298,14 @@ def test_limits_secure_cookies_and_expiry(make_server: Callable[..., ServerProce
         assert limited.status_code == 429
         assert int(limited.headers["retry-after"]) >= 1
         assert "sign-in attempts" in limited.text
+        # the two limits are counted apart: this email from a fresh IP is still refused, and
+        # this IP with a fresh email too, while a fresh IP with a fresh email is not
+        elsewhere = _attempt(http, "local@localhost", PASSWORD, ip="192.0.2.7")
+        assert elsewhere.status_code == 429 and "per email" in elsewhere.text
+        other_email = _attempt(http, "nobody@example.com", "wrong password")
+        assert other_email.status_code == 429 and "per client IP" in other_email.text
+        fresh = _attempt(http, "nobody@example.com", "wrong password", ip="192.0.2.8")
+        assert fresh.status_code == 401
 
 
 def test_a_task_of_the_session_completes_and_shows_on_the_overview(server: ServerProcess) -> None:

@@ -109,10 +109,12 @@ class Limiter:
         key_default: str,
         per_ip: str,
         close: Callable[[], Awaitable[None]] | None = None,
+        signin: str = "off",
     ) -> None:
         self.storage = storage
         self.key_default = parse_rates(key_default)
         self.per_ip = parse_rates(per_ip)
+        self.signin = parse_rates(signin)  # the dashboard's, per client IP and per email
         self._close = close
         base = () if isinstance(storage, MemoryWindows) else storage.base_exceptions
         self._errors: tuple[type[Exception], ...] = (
@@ -123,8 +125,9 @@ class Limiter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiter:
+        signin = settings.dashboard_signin_limit
         if not settings.redis_url:
-            return cls(MemoryWindows(), settings.rate_limit, settings.rate_limit_ip)
+            return cls(MemoryWindows(), settings.rate_limit, settings.rate_limit_ip, signin=signin)
         import redis.asyncio
 
         pool = redis.asyncio.ConnectionPool.from_url(
@@ -138,7 +141,7 @@ class Limiter:
             key_prefix=KEY_PREFIX,
             connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis.asyncio.Redis
         )
-        return cls(storage, settings.rate_limit, settings.rate_limit_ip, pool.aclose)
+        return cls(storage, settings.rate_limit, settings.rate_limit_ip, pool.aclose, signin)
 
     def key_limits(self, account_limit: str | None) -> tuple[RateLimitItem, ...]:
         """The account's own limit if it has a valid one, else the server's default."""
@@ -261,12 +264,15 @@ class RequestLimits:
         ]
 
 
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 async def check_ip(scope: Scope) -> None:
     """Count a request against its client IP's limit (at the edge, before anything else)."""
     limits: RequestLimits = scope[SCOPE_KEY]
-    client = scope.get("client")
-    ip = client[0] if client else "unknown"
-    await limits.check("ip", ip, limits.limiter.per_ip)
+    await limits.check("ip", client_ip(scope), limits.limiter.per_ip)
 
 
 async def check_group(
@@ -288,12 +294,9 @@ async def check_key(scope: Scope, key_id: str, account_limit: str | None) -> Non
         await limits.check("key", key_id, limits.limiter.key_limits(account_limit))
 
 
-async def check_signin(
-    limiter: Limiter, ip: str, email: str, items: tuple[RateLimitItem, ...]
-) -> None:
+async def check_signin(limiter: Limiter, scope: Scope, email: str) -> None:
     """Count a dashboard sign-in attempt against its client IP's and its email's limits
     (``HATCHERY_DASHBOARD_SIGNIN_LIMIT`` each); RateLimited when either is over."""
-    for kind, identity in (("signin-ip", ip), ("signin-email", email.strip().lower())):
-        quota = await limiter.hit(kind, identity, items)
-        if quota is not None and quota.exceeded:
-            raise quota.refusal(time.time())
+    limits = RequestLimits(limiter)  # the page's own: no rate limit headers on a page
+    await limits.check("signin-ip", client_ip(scope), limiter.signin)
+    await limits.check("signin-email", email.strip().lower(), limiter.signin)

@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hatchery.api import ratelimit
-from hatchery.domain import keys
 from hatchery.errors import Forbidden, Unauthorized
 from hatchery.services import Services
 from hatchery.store import accounts, sessions
@@ -122,7 +121,3 @@ async def session_key(services: Services, request: Request) -> KeyRecord:
     await ratelimit.check_key(request.scope, limit_id, found.account.rate_limit)
     expires = found.session.expires_at
     return KeyRecord(found.account, limit_id, "", expires, None)
-
-
-def new_form_token() -> str:
-    return keys.new_token()

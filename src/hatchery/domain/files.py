@@ -53,6 +53,9 @@ class FileType(StrEnum):
         return {"image": cls.IMAGE, "video": cls.VIDEO}.get(content_type.split("/")[0], cls.AUDIO)
 
 
+STREAMABLE = (FileType.VIDEO, FileType.AUDIO)  # what a public preview (HLS) can be made of
+
+
 class Scope(StrEnum):
     GLOBAL = "GLOBAL"
     TEMPORARY = "TEMPORARY"

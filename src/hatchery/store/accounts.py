@@ -240,13 +240,8 @@ async def list_keys(conn: AsyncConnection, account_id: str) -> list[KeyInfo]:
 async def revoke_key(conn: AsyncConnection, account_id: str, prefix: str) -> bool:
     """Revoke the account's key ``prefix`` (a revoked one stays as it was); False if the
     account has no such key."""
-    c = api_keys.c
-    result = await conn.execute(
-        api_keys.update()
-        .where(c.account_id == account_id, c.prefix == prefix, c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return result.rowcount == 1 or await has_key(conn, account_id, prefix)
+    revoked = await revoke_keys(conn, prefix, account_id=account_id)
+    return revoked == 1 or await has_key(conn, account_id, prefix)
 
 
 async def has_key(conn: AsyncConnection, account_id: str, prefix: str) -> bool:
@@ -257,10 +252,15 @@ async def has_key(conn: AsyncConnection, account_id: str, prefix: str) -> bool:
     return (await conn.execute(query)).first() is not None
 
 
-async def revoke_keys(conn: AsyncConnection, key_or_prefix: str) -> int:
-    """Revoke the key with this full value or prefix; returns how many keys were revoked."""
+async def revoke_keys(
+    conn: AsyncConnection, key_or_prefix: str, *, account_id: str | None = None
+) -> int:
+    """Revoke the key with this full value or prefix (of the account ``account_id`` only, when
+    given); returns how many keys were revoked."""
     prefix = keys.key_prefix(key_or_prefix)
     query = api_keys.update().where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+    if account_id is not None:
+        query = query.where(api_keys.c.account_id == account_id)
     if len(key_or_prefix) > len(prefix):
         query = query.where(api_keys.c.key_hash == keys.hash_key(key_or_prefix))
     result = await conn.execute(query.values(revoked_at=utcnow()))

@@ -146,6 +146,14 @@ async def get(conn: AsyncConnection, task_id: str, account_id: str | None = None
     return to_task(row) if row else None
 
 
+def _matching(account_id: str, filters: TaskFilter) -> list[sa.ColumnElement[bool]]:
+    return [
+        tasks.c.account_id == account_id,
+        *equal_to(tasks, status=filters.status),
+        *filters.conditions(tasks),
+    ]
+
+
 async def page(
     conn: AsyncConnection,
     account_id: str,
@@ -158,10 +166,9 @@ async def page(
     """Up to ``limit`` of the account's tasks that match, newest first: skipping ``offset`` of
     them, or only those older than the position ``before``. Also returns the position after the
     last one when more follow (a keyset: the next page costs the same however deep it is)."""
-    where = [tasks.c.account_id == account_id]
+    where = _matching(account_id, filters)
     if before is not None:
         where.append(tasks.c.seq < before)
-    where += equal_to(tasks, status=filters.status) + filters.conditions(tasks)
     query = sa.select(tasks).where(*where).order_by(tasks.c.seq.desc())
     rows = (await conn.execute(query.offset(offset).limit(limit + 1))).all()
     more = len(rows) > limit
@@ -405,14 +412,6 @@ class Window:
     older: int | None
 
 
-def _matching(account_id: str, filters: TaskFilter) -> list[sa.ColumnElement[bool]]:
-    return [
-        tasks.c.account_id == account_id,
-        *equal_to(tasks, status=filters.status),
-        *filters.conditions(tasks),
-    ]
-
-
 async def _any(conn: AsyncConnection, where: list[sa.ColumnElement[bool]]) -> bool:
     found = await conn.execute(sa.select(tasks.c.seq).where(*where).limit(1))
     return found.first() is not None
@@ -443,6 +442,6 @@ async def window(
     found, last = await page(conn, account_id, filters, limit=limit, before=before)
     if before is None or not found:
         return Window(found, None, last)
-    first = (await conn.execute(sa.select(tasks.c.seq).where(tasks.c.id == found[0].id))).one()
-    newer_left = await _any(conn, [*where, tasks.c.seq > first.seq])
-    return Window(found, first.seq if newer_left else None, last)
+    # the tasks newer than this page are those from ``before`` on: ``after`` = before - 1
+    newer_left = await _any(conn, [*where, tasks.c.seq >= before])
+    return Window(found, before - 1 if newer_left else None, last)

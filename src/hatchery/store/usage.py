@@ -138,7 +138,8 @@ async def page(
 
 
 def _usage(row: sa.Row[Any]) -> UsageRecord:
-    m = dict(row._mapping)
+    """A record from a row holding its columns (and maybe others: ``seq``)."""
+    m = {name: row._mapping[name] for name in UsageRecord.__dataclass_fields__}
     return UsageRecord(**{**m, "type": TaskType(m["type"])})
 
 
@@ -186,6 +187,23 @@ async def by_key(conn: AsyncConnection, account_id: str) -> dict[str, Totals]:
     }
 
 
+async def used(conn: AsyncConnection, account_id: str) -> tuple[list[str], list[str]]:
+    """The models the account has been charged for, and the keys (prefixes) it was charged
+    through, each sorted: what a usage filter may choose from (no sums read)."""
+    c = usage_daily.c
+    mine = c.account_id == account_id
+    models = sa.select(c.model).where(mine, c.api_key == ALL_KEYS).distinct().order_by(c.model)
+    prefixes = (
+        sa.select(c.api_key)
+        .where(mine, c.api_key.not_in((ALL_KEYS, NO_KEY)))
+        .distinct()
+        .order_by(c.api_key)
+    )
+    return list((await conn.execute(models)).scalars()), list(
+        (await conn.execute(prefixes)).scalars()
+    )
+
+
 async def by_day(
     conn: AsyncConnection, account_id: str, where: UsageFilter
 ) -> list[tuple[str, str, int]]:
@@ -218,9 +236,4 @@ async def batch(
         .limit(limit)
     )
     rows = await conn.execute(query)
-    return [(row.seq, _usage_of(row._mapping)) for row in rows]
-
-
-def _usage_of(m: Any) -> UsageRecord:
-    fields = {name: m[name] for name in UsageRecord.__dataclass_fields__}
-    return UsageRecord(**{**fields, "type": TaskType(fields["type"])})
+    return [(row.seq, _usage(row)) for row in rows]

@@ -19,22 +19,29 @@ Another account's file, or an id that is not a file id, is the 404 page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hatchery.api.dashboard.pages import (
-    PREFIX,
     account_page,
     change_form,
     choice,
+    link,
     redirect,
     render,
 )
 from hatchery.api.query import positive_int
-from hatchery.domain.files import USABLE, FileStatus, FileType, StoredFile, is_file_id
+from hatchery.domain.files import (
+    STREAMABLE,
+    USABLE,
+    FileStatus,
+    FileType,
+    Scope,
+    StoredFile,
+    is_file_id,
+)
 from hatchery.errors import NotFound
 from hatchery.files.library import Link
 from hatchery.services import Services
@@ -46,7 +53,6 @@ MAX_PAGE_NUMBER = 10_000
 
 PER_PAGE = 24
 TYPES = ("", *(kind.value for kind in FileType))
-STREAMABLE = (FileType.VIDEO, FileType.AUDIO)
 WAITING = (FileStatus.UPLOADING, FileStatus.PROCESSING)
 
 
@@ -159,9 +165,7 @@ async def files_page(request: Request) -> Response:
 
 def page_link(filters: dict[str, str], number: int) -> str:
     """The list's URL for page ``number`` with the same filters."""
-    query = {**filters, "page": str(number) if number > 1 else ""}
-    tail = urlencode({name: value for name, value in query.items() if value})
-    return f"{PREFIX}/files" + (f"?{tail}" if tail else "")
+    return link("/files", **{**filters, "page": str(number) if number > 1 else ""})
 
 
 def _check_id(file_id: str) -> None:
@@ -203,7 +207,7 @@ def facts(file: StoredFile) -> list[tuple[str, str]]:
         ("Dimensions", size),
         ("Duration", duration(file.duration_seconds)),
         ("Content type", file.content_type or ""),
-        ("Kept", "temporary" if file.scope.value == "TEMPORARY" else "until removed"),
+        ("Kept", "temporary" if file.scope is Scope.TEMPORARY else "until removed"),
         ("Description", file.description or ""),
     ]
     return [(label, value) for label, value in rows if value]

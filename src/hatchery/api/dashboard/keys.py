@@ -37,19 +37,12 @@ router = APIRouter()
 
 NAME_LENGTH = 128
 NEVER = "never"
-PERIODS = {
-    NEVER: None,
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-    "90d": timedelta(days=90),
-    "1y": timedelta(days=365),
-}
-PERIOD_LABELS = {
-    NEVER: "Never",
-    "7d": "In 7 days",
-    "30d": "In 30 days",
-    "90d": "In 90 days",
-    "1y": "In 1 year",
+PERIODS: dict[str, tuple[str, timedelta | None]] = {  # the choice: (its label, its length)
+    NEVER: ("Never", None),
+    "7d": ("In 7 days", timedelta(days=7)),
+    "30d": ("In 30 days", timedelta(days=30)),
+    "90d": ("In 90 days", timedelta(days=90)),
+    "1y": ("In 1 year", timedelta(days=365)),
 }
 
 
@@ -97,7 +90,7 @@ def expiry(fields: Mapping[str, str], now: datetime) -> datetime | None:
         raise BadRequest("Choose either a period or a date for the key to expire, not both")
     if on:
         return _on_date(on, now.astimezone(UTC).date())
-    after = PERIODS[period]
+    after = PERIODS[period][1]
     return now + after if after is not None else None
 
 
@@ -122,7 +115,7 @@ async def _page(
         status,
         rows=rows,
         session_spend=session_spend,
-        periods=PERIOD_LABELS,
+        periods={value: label for value, (label, _) in PERIODS.items()},
         name_length=NAME_LENGTH,
         **context,
     )

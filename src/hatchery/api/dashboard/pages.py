@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from hatchery.api import session
 from hatchery.api.context import services_of
 from hatchery.api.generate import read_body
 from hatchery.api.session import SignedIn
+from hatchery.domain import keys, passwords
 from hatchery.domain.money import format_balance, format_cost
 from hatchery.domain.tasks import Task, TaskType
 from hatchery.errors import BadRequest, Unauthorized
@@ -93,6 +94,8 @@ def _environment() -> Environment:
     env.filters["kind"] = kind_label
     env.globals["prefix"] = PREFIX
     env.globals["navigation"] = NAVIGATION
+    env.globals["password_min"] = passwords.MIN_LENGTH
+    env.globals["key_prefix_length"] = keys.PREFIX_LENGTH
     return env
 
 
@@ -161,6 +164,13 @@ async def change_form(request: Request) -> tuple[Services, SignedIn, dict[str, s
     fields = await read_form(request)
     session.check_csrf(signed.csrf_token, fields.get(session.CSRF_FIELD))
     return services, signed, fields
+
+
+def link(path: str, **query: str) -> str:
+    """The dashboard page ``path`` (under PREFIX) with the non-empty fields of ``query``: the
+    link of a list's filters and page."""
+    tail = urlencode({name: value for name, value in query.items() if value})
+    return PREFIX + path + (f"?{tail}" if tail else "")
 
 
 def redirect(path: str, **query: str) -> RedirectResponse:

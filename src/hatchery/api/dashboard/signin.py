@@ -25,8 +25,7 @@ from starlette.responses import Response
 from hatchery.api import ratelimit, session
 from hatchery.api.context import services_of
 from hatchery.api.dashboard.pages import PREFIX, read_form, redirect, render
-from hatchery.domain import passwords
-from hatchery.domain.rates import parse_rates
+from hatchery.domain import keys, passwords
 from hatchery.errors import NotFound
 from hatchery.services import Services
 from hatchery.store import accounts, sessions
@@ -65,7 +64,7 @@ def _form_token(request: Request) -> tuple[str, bool]:
     given = request.cookies.get(session.FORM_COOKIE)
     if given and len(given) <= 128:
         return given, False
-    return session.new_form_token(), True
+    return keys.new_token(), True
 
 
 def _check_form_token(request: Request, fields: dict[str, str]) -> None:
@@ -119,9 +118,7 @@ async def sign_in(request: Request) -> Response:
     email, password = fields.get("email", "").strip(), fields.get("password", "")
     next_path = _next(fields.get("next"))
     limiter: ratelimit.Limiter = request.app.state.limiter
-    ip = request.client.host if request.client else "unknown"
-    limits = parse_rates(services.settings.dashboard_signin_limit)
-    await ratelimit.check_signin(limiter, ip, email, limits)
+    await ratelimit.check_signin(limiter, request.scope, email)
     async with services.db.read() as conn:
         account = await accounts.by_email(conn, email) if email else None
         stored = await accounts.password_hash(conn, account.id) if account else None

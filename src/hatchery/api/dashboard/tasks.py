@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -31,11 +31,11 @@ from hatchery.api import cursor
 from hatchery.api.cancel import cancel
 from hatchery.api.dashboard.pages import (
     MAX_MODEL,
-    PREFIX,
     account_page,
     change_form,
     choice,
     kind_label,
+    link,
     redirect,
     render,
 )
@@ -112,14 +112,9 @@ class Listing:
 
     def link(self, **position: int | None) -> str:
         """The list with these filters, at ``before=`` or ``after=`` the position given."""
-        query = {"status": self.status, "model": self.model}
-        if self.kind != "all":
-            query["kind"] = self.kind
-        for name, value in position.items():
-            if value is not None:
-                query[name] = cursor.pack(CURSOR, value)
-        tail = urlencode({k: v for k, v in query.items() if v})
-        return f"{PREFIX}/tasks" + (f"?{tail}" if tail else "")
+        packed = {k: cursor.pack(CURSOR, v) for k, v in position.items() if v is not None}
+        kind = self.kind if self.kind != "all" else ""
+        return link("/tasks", status=self.status, model=self.model, kind=kind, **packed)
 
 
 def _position(request: Request, name: str) -> int | None:

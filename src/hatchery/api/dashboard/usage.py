@@ -26,14 +26,13 @@ import io
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hatchery.api import query
-from hatchery.api.dashboard.pages import MAX_MODEL, PAGE_HEADERS, PREFIX, account_page, render
+from hatchery.api.dashboard.pages import MAX_MODEL, PAGE_HEADERS, account_page, link, render
 from hatchery.api.usage import api_key_filter
 from hatchery.domain.money import format_webhook_cost
 from hatchery.domain.present import iso
@@ -79,15 +78,14 @@ class Asked:
 
     def link(self, path: str, page: int = 1) -> str:
         """The URL of ``path`` with these filters, at ``page``."""
-        asked = replace(self, page=page)
-        fields = {
-            "start": asked.start.isoformat(),
-            "end": asked.end.isoformat(),
-            "model": asked.model or "",
-            "api_key": asked.api_key or "",
-            "page": str(asked.page) if asked.page > 1 else "",
-        }
-        return f"{PREFIX}{path}?{urlencode({k: v for k, v in fields.items() if v})}"
+        return link(
+            path,
+            start=self.start.isoformat(),
+            end=self.end.isoformat(),
+            model=self.model or "",
+            api_key=self.api_key or "",
+            page=str(page) if page > 1 else "",
+        )
 
 
 def today() -> date:
@@ -132,8 +130,7 @@ async def usage_page(request: Request) -> Response:
         records = await usage.page(
             conn, account_id, where, limit=PER_PAGE, offset=(asked.page - 1) * PER_PAGE
         )
-        models = [t.model for t in await usage.summary(conn, account_id, UsageFilter())]
-        keys = sorted(k for k in await usage.by_key(conn, account_id) if k != usage.NO_KEY)
+        models, keys = await usage.used(conn, account_id)
     total = total_of(summary)
     pages = max(1, -(-total.requests // PER_PAGE))
     return render(

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from hatchery.domain.files import FileType, SourceStatus, StoredFile
+from hatchery.domain.files import STREAMABLE, SourceStatus, StoredFile
 from hatchery.domain.moderation import MODERATION_ERROR
 from hatchery.domain.money import format_cost
 from hatchery.domain.tasks import Task, TaskStatus
 from hatchery.domain.tools import TOOLS
 from hatchery.files.library import Link
 from hatchery.offline.avatar import Presenter
-
-STREAMABLE = (FileType.VIDEO, FileType.AUDIO)
 
 
 def _source(file: StoredFile, name: str, links: dict[str, Link]) -> dict[str, Any]:
