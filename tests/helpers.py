@@ -32,6 +32,8 @@ FAST_SETTINGS = {
     "HATCHERY_WEBHOOK_ENDPOINT_TIMEOUT": "5",  # a claim's lease is twice the longer timeout
     "HATCHERY_SHUTDOWN_GRACE": "5",
     "HATCHERY_WORKERS": "4",
+    "HATCHERY_HEARTBEAT_INTERVAL": "0.5",
+    "HATCHERY_ROUTES_REFRESH": "0.5",
     "HATCHERY_LOG_LEVEL": "warning",
     # tests sign in to the dashboard many times from one IP (the limit is tested on its own)
     "HATCHERY_DASHBOARD_SIGNIN_LIMIT": "1000/minute",
@@ -69,11 +71,14 @@ def query(url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     return asyncio.run(run())
 
 
-def create_account(url: str, email: str, balance: str = "10.00", *, migrate: bool = False) -> str:
+def create_account(
+    url: str, email: str, balance: str = "10.00", *, migrate: bool = False, admin: bool = False
+) -> str:
     """Create an account and an API key on a Hatchery database, in this process (what
     ``hatchery users create`` and ``keys create`` do, without starting a subprocess for each);
-    returns the key. ``migrate`` first brings the schema up to date."""
-    from hatchery import admin
+    returns the key. ``migrate`` first brings the schema up to date; ``admin`` grants the role
+    (``hatchery users grant-admin``)."""
+    from hatchery import admin as actions
     from hatchery.domain.money import parse_dollars
     from hatchery.store import migrate as migrations
     from hatchery.store.db import Database
@@ -83,8 +88,10 @@ def create_account(url: str, email: str, balance: str = "10.00", *, migrate: boo
         try:
             if migrate:
                 await migrations.upgrade(db)
-            await admin.create_user(db, email, parse_dollars(balance))
-            return await admin.create_key(db, email)
+            await actions.create_user(db, email, parse_dollars(balance))
+            if admin:
+                await actions.set_role(db, email, "admin")
+            return await actions.create_key(db, email)
         finally:
             await db.dispose()
 
@@ -220,8 +227,8 @@ class ServerProcess:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def new_account(self, email: str, balance: str = "10.00") -> str:
-        return create_account(self.db_url, email, balance)
+    def new_account(self, email: str, balance: str = "10.00", *, admin: bool = False) -> str:
+        return create_account(self.db_url, email, balance, admin=admin)
 
 
 def wait_for_task(

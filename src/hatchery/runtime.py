@@ -1,6 +1,6 @@
 """The background side of a server or worker process: task workers, the reaper, webhook delivery,
-file processing and the file janitor, and, on PostgreSQL, the listener that turns the database's
-notifications into wake-ups."""
+file processing and the file janitor, the worker's heartbeat, the watch on the model routes, and,
+on PostgreSQL, the listener that turns the database's notifications into wake-ups."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hatchery.services import Services
 from hatchery.store.notify import PgListener
 from hatchery.webhooks.delivery import Schedules, WebhookDispatcher
 from hatchery.worker.gate import CircuitBreaker, ProviderGate
+from hatchery.worker.heartbeat import Heartbeat
 from hatchery.worker.loopwatch import LoopWatch
 from hatchery.worker.outputs import OutputPolicy
 from hatchery.worker.pool import Worker
@@ -92,6 +93,8 @@ class Background:
             limits=Limits(s.max_upload_bytes, poll_interval=s.poll_interval),
         )
         self.janitor = FileJanitor(services.files, s.janitor_interval)
+        self.heartbeat = Heartbeat(services.db, self.worker, runner.gates, s.heartbeat_interval)
+        self.routes = services.routes
         dsn = services.db.listen_dsn()
         self.listener = PgListener(dsn, services.notifier) if dsn else None
         self.grace = s.shutdown_grace
@@ -105,6 +108,8 @@ class Background:
             asyncio.create_task(self.files.run(), name="files"),
             asyncio.create_task(self.janitor.run(), name="file janitor"),
             asyncio.create_task(LoopWatch(self.worker.load).run(), name="loop watch"),
+            asyncio.create_task(self.heartbeat.run(), name="heartbeat"),
+            asyncio.create_task(self.routes.run(), name="routes"),
         ]
         if self.listener:
             self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
@@ -124,18 +129,20 @@ class Background:
 class Listening:
     """What an API process without workers runs in the background: on PostgreSQL, the listener,
     so that waiting requests and event streams learn at once of changes other processes make
-    (elsewhere they read the task again every poll interval)."""
+    (elsewhere they read the task again every poll interval); and the model routes' watch."""
 
     def __init__(self, services: Services) -> None:
         dsn = services.db.listen_dsn()
         self.listener = PgListener(dsn, services.notifier) if dsn else None
-        self._task: asyncio.Task[None] | None = None
+        self.routes = services.routes
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        self._tasks = [asyncio.create_task(self.routes.run(), name="routes")]
         if self.listener:
-            self._task = asyncio.create_task(self.listener.run(), name="listener")
+            self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

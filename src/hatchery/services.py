@@ -9,6 +9,7 @@ from functools import partial
 
 import httpx
 
+from hatchery.admin.routes import RouteBook
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
 from hatchery.files.library import FileLibrary
@@ -43,6 +44,7 @@ class Services:
     outbox: WebhookOutbox
     webhooks: WebhookRegistry
     catalog: Catalog
+    routes: RouteBook  # the catalog's routes, kept in the database
     providers: dict[str, Provider]
     storage: ObjectStore
     signer: UrlSigner
@@ -91,6 +93,9 @@ class Services:
             ),
             webhooks=WebhookRegistry(db, notifier),
             catalog=catalog,
+            routes=RouteBook(
+                db, catalog, providers, notifier, refresh_every=settings.routes_refresh
+            ),
             providers=providers,
             storage=storage,
             signer=signer,

@@ -44,6 +44,11 @@ class Settings:
     lease_seconds: float = 30.0
     poll_interval: float = 2.0
     reaper_interval: float = 5.0
+    # How often a process checks that the model routes did not change (a change made through
+    # the admin API applies at once on PostgreSQL, by notification) and a worker writes its
+    # heartbeat (a worker silent for three of them is shown as gone).
+    routes_refresh: float = 5.0
+    heartbeat_interval: float = 10.0
     max_attempts: int = 5
     shutdown_grace: float = 20.0
     webhook_timeout: float = 30.0
@@ -154,6 +159,8 @@ class Settings:
             "lease_seconds",
             "poll_interval",
             "reaper_interval",
+            "routes_refresh",
+            "heartbeat_interval",
             "webhook_timeout",
             "webhook_endpoint_timeout",
             "webhook_disable_after",

@@ -279,12 +279,13 @@ def test_v1_operations_take_the_bearer_key_and_list_the_common_errors(
         "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"],
     }
     for path, method, operation in operations(doc):
-        if path.startswith("/v1/") and operation["operationId"] not in PUBLIC_VIDEOGEN:
+        api = path.startswith(("/v1/", "/admin/v1/"))
+        if api and operation["operationId"] not in PUBLIC_VIDEOGEN:
             assert operation["security"] == SESSION_OR_KEY, (method, path)
             assert set(operation["responses"]) >= V1_ERRORS, (method, path)
         else:
             assert operation["security"] == [], (method, path)
-        if path.startswith("/v1/"):  # the client IP's limit counts every /v1 request
+        if api:  # the client IP's limit counts every /v1 and /admin/v1 request
             retry = operation["responses"]["429"]["headers"]["Retry-After"]
             assert retry["required"] is True
 

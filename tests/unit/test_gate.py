@@ -3,7 +3,13 @@ cooldown is over, closed again by a success or re-opened by a failure."""
 
 from __future__ import annotations
 
-from hatchery.worker.gate import BreakerState, CircuitBreaker
+from hatchery.worker.gate import (
+    STATS_WINDOW,
+    BreakerState,
+    CircuitBreaker,
+    ProviderGate,
+    ProviderStats,
+)
 
 
 class Clock:
@@ -70,3 +76,40 @@ def test_a_probe_that_ends_in_neither_lets_another_probe() -> None:
     assert not breaker.allow()
     breaker.release()  # e.g. the probe's task was refused for its prompt
     assert breaker.allow()
+
+
+def test_provider_stats_count_outcomes_and_latency_over_the_last_five_minutes() -> None:
+    clock = Clock()
+    stats = ProviderStats(clock)
+    assert stats.summary() == {
+        "completed": 0,
+        "failed": 0,
+        "refused": 0,
+        "skipped": 0,
+        "error_rate": None,
+        "p50_ms": None,
+        "p95_ms": None,
+    }
+    for seconds in (0.1, 0.2, 0.3, 0.4):
+        stats.record("completed", seconds)
+    stats.record("failed")
+    stats.record("refused")  # the request's fault: not an error of the provider
+    stats.record("skipped")
+    summary = stats.summary()
+    assert (summary["completed"], summary["failed"], summary["refused"]) == (4, 1, 1)
+    assert summary["error_rate"] == 0.2  # 1 failed of 5 that reached it
+    assert (summary["p50_ms"], summary["p95_ms"]) == (300, 400)
+    clock.now += STATS_WINDOW - 1
+    stats.record("failed")
+    clock.now += 2  # the first seven are older than the window now
+    after = stats.summary()
+    assert (after["completed"], after["failed"], after["error_rate"]) == (0, 1, 1.0)
+
+
+def test_a_gate_reports_its_breaker_and_figures() -> None:
+    gate = ProviderGate("fal", 4, CircuitBreaker(failures=1, cooldown=30))
+    gate.breaker.failure()
+    gate.stats.record("failed")
+    state = gate.state()
+    assert (state["breaker"], state["failures_in_a_row"], state["failed"]) == ("open", 1, 1)
+    assert ProviderGate.open("local").state()["breaker"] == "none"

@@ -55,6 +55,7 @@ class Rows:
             "webhook_secret": None,
             "rate_limit": None,
             "flags": "",
+            "role": "user",
             "key_hash": "h",
             "expires_at": None,
             "revoked_at": None,

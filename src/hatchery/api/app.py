@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Match
 
 from hatchery import errors
-from hatchery.api import dashboard, ratelimit, routes, storage, videogen
+from hatchery.api import admin, dashboard, ratelimit, routes, storage, videogen
 from hatchery.api.dashboard import errors as dash_errors
 from hatchery.api.edge import REQUEST_ID, Edge
 from hatchery.api.envelope import fail
@@ -154,6 +154,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.routes.start()  # the routes seeded from the catalog file, and read
         background = Background(services) if run_workers else Listening(services)
         background.start()
         try:
@@ -181,6 +182,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
     app.include_router(videogen.router)
     app.include_router(playback.router)
     app.include_router(storage.router)
+    app.include_router(admin.router)
     app.include_router(dashboard.router)
     app.mount(dashboard.STATIC_PATH, dashboard.static, name="dashboard-static")
     add_documentation(app, services)

@@ -3,8 +3,9 @@
 For every HTTP request it:
 
 - gives the response an ``X-Request-ID``: the client's (up to 64 bytes), or a new one;
-- on ``/v1/*``, counts the request against its client IP's limit (429 here when over it), keeps
-  the request's limits on its scope for the per-key check after authentication
+- on ``/v1/*`` and ``/admin/v1/*``, counts the request against its client IP's limit (429 here
+  when over it), keeps the request's limits on its scope for the per-key check after
+  authentication
   (``api.ratelimit``), and adds the rate limit headers to whatever response goes out;
 - serves the hot routes itself: ``POST /v1/generate`` and ``GET /v1/tasks/{id}`` go straight to
   their endpoint functions in ``api.routes``, with domain errors answered as the app answers
@@ -37,6 +38,7 @@ TaskEndpoint = Callable[[Request, str], Awaitable[Response]]
 ErrorResponse = Callable[[errors.HatcheryError, str], Response]  # the error, the path
 
 TASK_PATH = "/v1/tasks/"
+LIMITED = ("/v1/", "/admin/v1/")  # the APIs: counted against the client IP's and keys' limits
 
 
 # A new request id: this process's random 64 bits, then a count (32 hex digits in all).
@@ -81,7 +83,7 @@ class Edge:
         rid = scope[REQUEST_ID] = request_id(scope)  # an error page of the app's says it too
         headers: list[tuple[bytes, bytes]] = [(b"x-request-id", rid)]
         path: str = scope["path"]
-        if not path.startswith("/v1/"):
+        if not path.startswith(LIMITED):
             await self.app(scope, receive, _adding(send, headers))
             return
         limits = scope[ratelimit.SCOPE_KEY] = ratelimit.RequestLimits(self.limiter)

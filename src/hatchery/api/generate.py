@@ -79,7 +79,18 @@ class Submitter:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.catalog: Catalog = services.catalog
-        self.schema = generate_model(self.catalog.names)
+        self._schema = (self.catalog.version, generate_model(self.catalog.names))
+
+    @property
+    def schema(self) -> type[GenerateBase]:
+        """The request's schema, for the catalog's models (made again when its routes change)."""
+        version, schema = self._schema
+        if version != self.catalog.version:
+            self._schema = version, schema = (
+                self.catalog.version,
+                generate_model(self.catalog.names),
+            )
+        return schema
 
     def validate(self, body: dict[str, Any]) -> GenerateBase:
         try:

@@ -105,10 +105,16 @@ def error(
 
 
 def _v1_errors() -> dict[str, Doc]:
-    """What any /v1 route can answer besides its own errors."""
+    return v1_errors()
+
+
+def v1_errors(forbidden: str | None = None) -> dict[str, Doc]:
+    """What any /v1 (or /admin/v1) route can answer besides its own errors; ``forbidden``, what
+    else than a suspended account it refuses."""
+    refused = ERRORS["FORBIDDEN"] + (f"; or {forbidden}" if forbidden else "")
     return {
         "401": error({"UNAUTHORIZED": _UNAUTHORIZED}),
-        "403": error({"FORBIDDEN": ERRORS["FORBIDDEN"]}),
+        "403": error({"FORBIDDEN": refused}),
         "429": _rate_limited(),
         "500": error({"INTERNAL_ERROR": ERRORS["INTERNAL_ERROR"]}),
         "503": error({"SERVICE_UNAVAILABLE": "the database did not answer in time; retry"}),
@@ -1091,12 +1097,15 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
     paths["/v1/account"] = {"get": _account()}
     paths |= _public_operations()
     # The VideoGen API's part builds on this module's helpers: imported once this one is loaded.
+    from hatchery.api.admin import openapi as admin
     from hatchery.api.videogen import openapi as videogen
 
     dialect = videogen.document(settings, catalog)
     paths |= dialect["paths"]
+    operator = admin.document()
+    paths |= operator["paths"]
     components = _components(catalog)
-    components["schemas"] |= dialect["components"]["schemas"]
+    components["schemas"] |= dialect["components"]["schemas"] | operator["components"]["schemas"]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -1120,6 +1129,7 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
                     "uploads, and streams.",
                 ),
                 *videogen.TAGS,
+                *admin.TAGS,
             )
         ],
         "paths": paths,
@@ -1129,9 +1139,10 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
 
 def served_document(state: Any, catalog: Catalog, settings: Settings) -> Doc:
     """The document ``GET /openapi.json`` answers: built on first use and kept on the app's
-    ``state`` (the dashboard's playground builds its forms from the same one)."""
-    built: Doc | None = getattr(state, "openapi", None)
-    if built is None:
-        built = openapi_document(catalog, settings)
+    ``state`` while the catalog's routes stay as they are (the dashboard's playground builds
+    its forms from the same one)."""
+    built: tuple[int, Doc] | None = getattr(state, "openapi", None)
+    if built is None or built[0] != catalog.version:  # made again when the routes change
+        built = catalog.version, openapi_document(catalog, settings)
         state.openapi = built
-    return built
+    return built[1]

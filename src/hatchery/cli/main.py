@@ -240,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invite.add_argument("email")
     invite.add_argument("--expires-in", default=None, help="how long it works (default 7d)")
+    for action, what in (("grant-admin", "make an account an admin"), ("revoke-admin", "")):
+        role = users_sub.add_parser(
+            action, parents=[settings], help=what or "make an admin an ordinary account again"
+        )
+        role.add_argument("email")
+        role.description = (
+            "Admins may use the admin API (/admin/v1) with their keys and the operator's pages "
+            "(/dashboard/admin) with their dashboard session."
+        )
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -253,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = balance_sub.add_parser("add", parents=[settings], help="credit an account")
     add.add_argument("email")
     add.add_argument("amount", help="dollars, e.g. 5.00")
+    add.add_argument("--reason", default="balance add", help="kept in the ledger")
+    debit = balance_sub.add_parser("debit", parents=[settings], help="debit an account")
+    debit.add_argument("email")
+    debit.add_argument("amount", help="dollars, e.g. 2.50")
+    debit.add_argument("--reason", required=True, help="kept in the ledger")
+    _add_operator_commands(sub, settings)
 
     secret = sub.add_parser("webhook-secret", help="webhook signing secrets")
     secret_sub = secret.add_subparsers(dest="action", required=True)
@@ -260,6 +275,47 @@ def build_parser() -> argparse.ArgumentParser:
         "email"
     )
     return parser
+
+
+def _add_operator_commands(sub: Any, settings: argparse.ArgumentParser) -> None:
+    """``routes`` (the model routes in the database) and ``audit`` (the audit log)."""
+    routes = sub.add_parser("routes", help="the providers, prices and flags of models and tools")
+    routes.description = (
+        "Routes live in the database, seeded from the catalog file; a change applies on every "
+        "running server within seconds (at once on PostgreSQL) and is kept in the audit log."
+    )
+    routes_sub = routes.add_subparsers(dest="action", required=True)
+    routes_sub.add_parser("list", parents=[settings], help="every model and tool")
+    named = argparse.ArgumentParser(add_help=False)
+    named.add_argument("name", help="a model's name (a tool's with --tool)")
+    named.add_argument("--tool", action="store_true", help="NAME is a tool")
+    change = argparse.ArgumentParser(add_help=False)
+    change.add_argument("--reason", default=None, help="kept in the audit log")
+    routes_sub.add_parser("show", parents=[settings, named], help="one route")
+    order = routes_sub.add_parser(
+        "providers", parents=[settings, named, change], help="set the providers, in order"
+    )
+    order.add_argument("providers", nargs="+", metavar="PROVIDER")
+    for action in ("enable", "disable"):
+        one = routes_sub.add_parser(
+            action, parents=[settings, named, change], help=f"{action} one provider of a route"
+        )
+        one.add_argument("provider")
+    price = routes_sub.add_parser(
+        "price", parents=[settings, named, change], help="set the unit price (dollars)"
+    )
+    price.add_argument("amount", help="dollars per unit, e.g. 0.04")
+    sync = routes_sub.add_parser(
+        "synchronous", parents=[settings, named, change], help="a model's submits wait, or not"
+    )
+    sync.add_argument("value", choices=("on", "off"))
+    routes_sub.add_parser(
+        "reset", parents=[settings, named], help="back to the catalog file's route"
+    )
+    audit = sub.add_parser("audit", parents=[settings], help="the operator actions, newest first")
+    audit.add_argument("--target", default=None, help="account:ID, model:NAME, key:PREFIX, …")
+    audit.add_argument("--actor", default=None, help="an admin's email, or cli:USER@HOST")
+    audit.add_argument("--limit", type=_positive(int), default=20)
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -1,4 +1,5 @@
-"""Server-side commands: ``serve``, ``worker``, ``db upgrade`` and the admin commands.
+"""Server-side commands: ``serve``, ``worker``, ``db upgrade`` and the admin commands (``routes``
+and ``audit`` in ``cli.operator``).
 
 SQLite (the embedded default) upgrades its schema on start. PostgreSQL, shared by many processes,
 is upgraded only by ``hatchery db upgrade``: every other command refuses a schema that is behind."""
@@ -18,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hatchery import admin
-from hatchery.domain.money import parse_dollars
+from hatchery.domain.money import format_balance, parse_dollars
 from hatchery.errors import HatcheryError, StoreUnavailable
 from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
-from hatchery.store.accounts import ACTIVE, SUSPENDED
+from hatchery.store.accounts import ACTIVE, ADMIN, SUSPENDED, USER
 from hatchery.store.db import Database, normalize_url
 
 if TYPE_CHECKING:
@@ -89,7 +90,12 @@ def _admin_action(args: argparse.Namespace) -> Action:
             db, a.email, admin.parse_duration(a.expires_in) if a.expires_in else None
         ),
         ("keys", "revoke"): lambda db, a: _revoked(db, a.key),
-        ("balance", "add"): lambda db, a: admin.add_balance(db, a.email, _amount(a.amount)),
+        ("users", "grant-admin"): lambda db, a: _role(db, a.email, ADMIN),
+        ("users", "revoke-admin"): lambda db, a: _role(db, a.email, USER),
+        ("balance", "add"): lambda db, a: admin.add_balance(
+            db, a.email, _amount(a.amount), a.reason
+        ),
+        ("balance", "debit"): lambda db, a: _debited(db, a),
         ("webhook-secret", "rotate"): lambda db, a: admin.rotate_webhook_secret(db, a.email),
         ("db", "upgrade"): lambda db, a: _upgraded(db),
     }
@@ -111,6 +117,19 @@ async def _created(db: Database, args: argparse.Namespace) -> str:
 async def _status(db: Database, email: str, status: str) -> str:
     await admin.set_status(db, email, status)
     return f"{email} is {status}"
+
+
+async def _role(db: Database, email: str, role: str) -> str:
+    account = await admin.set_role(db, email, role)
+    return f"{account.email} is {'an admin' if account.is_admin else 'not an admin'}"
+
+
+async def _debited(db: Database, args: argparse.Namespace) -> str:
+    amount = _amount(args.amount)
+    if amount <= 0:
+        raise HatcheryError("the amount to debit must be more than zero, e.g. 2.50")
+    account, _ = await admin.adjust_balance(db, args.email, -amount, args.reason)
+    return f"{account.email}: balance {format_balance(account.balance_micros)}"
 
 
 async def _rate_limit(db: Database, email: str, limit: str) -> str:
@@ -153,7 +172,11 @@ def run(args: argparse.Namespace) -> int:
             return serve(settings)
         if args.command == "worker":
             return work(settings)
-        action = _admin_action(args)
+        if args.command == "routes":
+            out = asyncio.run(_with_services(settings, args))
+            print(out)
+            return 0
+        action = _audit if args.command == "audit" else _admin_action(args)
         upgrading = args.command == "db"
         out = asyncio.run(_with_db(settings, lambda db: action(db, args), check=not upgrading))
     except StoreUnavailable as exc:
@@ -168,6 +191,25 @@ def run(args: argparse.Namespace) -> int:
     if out:
         print(out)
     return 0
+
+
+async def _audit(db: Database, args: argparse.Namespace) -> str:
+    from hatchery.cli.operator import audit_command
+
+    return await audit_command(db, args)
+
+
+async def _with_services(settings: Settings, args: argparse.Namespace) -> str:
+    """A ``routes`` command: it needs this host's providers to check a change against."""
+    from hatchery.cli.operator import routes_command
+    from hatchery.services import Services
+
+    services = Services.build(settings)
+    try:
+        await ensure_schema(services.db)
+        return await routes_command(services, args)
+    finally:
+        await services.close()
 
 
 def _database_error(settings: Settings, exc: BaseException) -> str:
@@ -290,6 +332,7 @@ async def _work(services: Services) -> None:
         loop.add_signal_handler(signum, stopping.set)
     try:
         await ensure_schema(services.db)
+        await services.routes.start()
         background = Background(services)
         settle_heap()
         background.start()

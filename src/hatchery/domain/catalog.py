@@ -107,10 +107,22 @@ class Model:
         return self.quote(params).total_micros
 
 
-@dataclass(frozen=True)
+@dataclass
 class Catalog:
+    """The models and tools this server runs. One object per process, shared by everything
+    that prices or routes a task; the operator's route changes (``admin.routes``) replace its
+    contents in place (:meth:`update`), and ``version`` counts them."""
+
     models: dict[str, Model]
     tools: dict[str, Model] = field(default_factory=dict)  # ``[tools.NAME]``: tool executions
+    version: int = 0
+
+    def update(self, models: dict[str, Model], tools: dict[str, Model]) -> None:
+        """Run by these from now on (each a whole new dict: a reader holding the old one
+        finishes with it)."""
+        self.models = models
+        self.tools = tools
+        self.version += 1
 
     @property
     def names(self) -> tuple[str, ...]:

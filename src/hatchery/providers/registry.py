@@ -136,16 +136,25 @@ def check_catalog(catalog: Catalog, providers: Mapping[str, Provider]) -> None:
     missing = {name: need for name, need in CREDENTIALS.items() if name not in providers}
     catalog.check_providers(set(providers), missing)
     for model in catalog.everything():
-        where = f"{'tools' if model.tool_unit else 'models'}.{model.name}"
         for name in model.providers:
-            provider = providers[name]
-            if not provider.serves(model.name):
-                raise CatalogError(
-                    f"{where}.providers names {name}, which does not make {model.name!r}"
-                )
-            problem = provider.route_problem(model.name, model.routes.get(name))
+            problem = provider_problem(model, name, providers)
             if problem:
-                raise CatalogError(f"{where}.upstream.{name}: {problem}")
+                raise CatalogError(problem)
+
+
+def provider_problem(model: Model, name: str, providers: Mapping[str, Provider]) -> str | None:
+    """Why the provider ``name`` cannot make ``model`` here (None when it can): it is not
+    configured on this server, it does not make that model, or its upstream route is wrong."""
+    where = f"{'tools' if model.tool_unit else 'models'}.{model.name}"
+    provider = providers.get(name)
+    if provider is None:
+        need = f" (it needs {CREDENTIALS[name]})" if name in CREDENTIALS else ""
+        have = ", ".join(sorted(providers))
+        return f"{where}.providers names {name}, not configured on this server{need}; it has {have}"
+    if not provider.serves(model.name):
+        return f"{where}.providers names {name}, which does not make {model.name!r}"
+    problem = provider.route_problem(model.name, model.routes.get(name))
+    return f"{where}.upstream.{name}: {problem}" if problem else None
 
 
 def nearest_size(wanted: str, sizes: frozenset[str]) -> str:

@@ -20,6 +20,9 @@ from hatchery.store.tables import accounts, api_keys, ledger
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
+USER = "user"
+ADMIN = "admin"  # may use the admin API and the operator's pages
+ROLES = (USER, ADMIN)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,11 @@ class Account:
     rate_limit: str | None = None  # None: the server's default
     api_key: str | None = None  # the prefix of the key a request authenticated with
     flags: frozenset[str] = frozenset()  # what the operator allows it (FLAGS)
+    role: str = USER
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
 
     @property
     def available_micros(self) -> int:
@@ -48,7 +56,7 @@ class KeyRecord:
     revoked_at: datetime | None
 
 
-_ACCOUNT_COLUMNS = (
+ACCOUNT_COLUMNS = (
     accounts.c.id,
     accounts.c.email,
     accounts.c.status,
@@ -57,6 +65,7 @@ _ACCOUNT_COLUMNS = (
     accounts.c.webhook_secret,
     accounts.c.rate_limit,
     accounts.c.flags,
+    accounts.c.role,
 )
 
 # The flags an operator may give an account, and what each allows.
@@ -65,7 +74,7 @@ FLAGS = {
 }
 
 
-def _account(m: Mapping[Any, Any]) -> Account:
+def account_of(m: Mapping[Any, Any]) -> Account:
     return Account(
         m["id"],
         m["email"],
@@ -75,6 +84,7 @@ def _account(m: Mapping[Any, Any]) -> Account:
         m["webhook_secret"],
         m["rate_limit"],
         flags=frozenset(filter(None, (m["flags"] or "").split(","))),
+        role=m["role"],
     )
 
 
@@ -102,15 +112,15 @@ async def create(conn: AsyncConnection, email: str, balance_micros: int) -> Acco
 
 async def by_id(conn: AsyncConnection, account_id: str) -> Account | None:
     row = (
-        await conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id))
+        await conn.execute(sa.select(*ACCOUNT_COLUMNS).where(accounts.c.id == account_id))
     ).first()
-    return _account(row._mapping) if row else None
+    return account_of(row._mapping) if row else None
 
 
 async def by_email(conn: AsyncConnection, email: str) -> Account | None:
-    query = sa.select(*_ACCOUNT_COLUMNS).where(sa.func.lower(accounts.c.email) == email.lower())
+    query = sa.select(*ACCOUNT_COLUMNS).where(sa.func.lower(accounts.c.email) == email.lower())
     row = (await conn.execute(query)).first()
-    return _account(row._mapping) if row else None
+    return account_of(row._mapping) if row else None
 
 
 async def password_hash(conn: AsyncConnection, account_id: str) -> str | None:
@@ -148,13 +158,36 @@ async def set_flags(conn: AsyncConnection, account_id: str, flags: frozenset[str
     )
 
 
-async def credit(conn: AsyncConnection, account_id: str, amount_micros: int, note: str) -> None:
+async def set_role(conn: AsyncConnection, account_id: str, role: str) -> None:
+    await conn.execute(accounts.update().where(accounts.c.id == account_id).values(role=role))
+
+
+async def credit(conn: AsyncConnection, account_id: str, amount_micros: int, note: str) -> int:
+    """Add to the balance, with its ledger entry; the entry's ``seq``."""
     await conn.execute(
         accounts.update()
         .where(accounts.c.id == account_id)
         .values(balance_micros=accounts.c.balance_micros + amount_micros)
     )
-    await _ledger(conn, account_id, "credit", amount_micros, note=note)
+    return await _ledger(conn, account_id, "credit", amount_micros, note=note)
+
+
+async def debit(
+    conn: AsyncConnection, account_id: str, amount_micros: int, note: str
+) -> int | None:
+    """Take ``amount_micros`` from the balance, with its ledger entry (its ``seq``); None (and
+    nothing taken) when the balance less what tasks in flight hold is short of it."""
+    result = await conn.execute(
+        accounts.update()
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.balance_micros - accounts.c.reserved_micros >= amount_micros,
+        )
+        .values(balance_micros=accounts.c.balance_micros - amount_micros)
+    )
+    if result.rowcount != 1:
+        return None
+    return await _ledger(conn, account_id, "debit", -amount_micros, note=note)
 
 
 async def reserve(tx: Tx, account_id: str, amount_micros: int) -> bool:
@@ -181,8 +214,9 @@ async def _ledger(
     amount: int,
     task_id: str | None = None,
     note: str | None = None,
-) -> None:
-    await conn.execute(
+) -> int:
+    """Write a ledger entry; its ``seq``."""
+    result = await conn.execute(
         ledger.insert().values(
             account_id=account_id,
             kind=kind,
@@ -192,6 +226,9 @@ async def _ledger(
             created_at=utcnow(),
         )
     )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 async def add_key(
@@ -269,7 +306,7 @@ async def revoke_keys(
 
 # The hot path of every request and every submit, on the driver.
 _KEY_RECORD = Statement(
-    sa.select(*_ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at)
+    sa.select(*ACCOUNT_COLUMNS, api_keys.c.key_hash, api_keys.c.expires_at, api_keys.c.revoked_at)
     .select_from(api_keys.join(accounts, accounts.c.id == api_keys.c.account_id))
     .where(api_keys.c.prefix == sa.bindparam("prefix"))
 )
@@ -337,5 +374,5 @@ async def key_record(reader: Driver, key: str) -> KeyRecord | None:
     m = await reader.one(_KEY_RECORD, {"prefix": prefix})
     if m is None:
         return None
-    account = replace(_account(m), api_key=prefix)
+    account = replace(account_of(m), api_key=prefix)
     return KeyRecord(account, prefix, m["key_hash"], m["expires_at"], m["revoked_at"])

@@ -141,8 +141,13 @@ class Database:
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
         """Serialise schema changes across processes (PostgreSQL; SQLite's write lock does it)."""
+        await self.lock(conn, MIGRATION_LOCK)
+
+    async def lock(self, conn: AsyncConnection, key: int) -> None:
+        """Hold the lock ``key`` until the transaction ends: write transactions that take it run
+        one at a time (PostgreSQL's advisory lock; SQLite's write lock already does it)."""
         if not self.is_sqlite:
-            await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     async def ping(self) -> None:
         async with self.read() as conn:

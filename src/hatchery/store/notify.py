@@ -30,6 +30,7 @@ WEBHOOKS = "webhooks"
 TASK_EVENTS = "task_events"  # payload: the id of the task that changed
 KEYS = "keys"  # payload: key:<prefix> or account:<id>
 FILES = "files"  # a file is waiting to be processed
+ROUTES = "routes"  # the model routes changed (store.routes): read them again
 # PostgreSQL channel per wake-up; migrations 0002 and 0005's triggers use the same names.
 PG_CHANNELS = {
     TASKS: "hatchery_tasks",
@@ -37,6 +38,7 @@ PG_CHANNELS = {
     TASK_EVENTS: "hatchery_task_events",
     KEYS: "hatchery_keys",
     FILES: "hatchery_files",
+    ROUTES: "hatchery_routes",
 }
 LISTENER_NAME = "hatchery-listener"  # application_name of the LISTEN connection
 
@@ -167,7 +169,7 @@ class PgListener:
             self.notifier.notify(ours)
 
     def _wake_all(self) -> None:
-        for channel in (TASKS, WEBHOOKS, FILES):
+        for channel in (TASKS, WEBHOOKS, FILES, ROUTES):
             self.notifier.notify(channel)
         self.notifier.wake_watchers()
         self.notifier.keys_changed()

@@ -60,6 +60,8 @@ accounts = sa.Table(
     sa.Column("flags", sa.String(256), nullable=False, server_default=""),
     # The dashboard's sign-in (argon2, ``domain.passwords``); NULL: no password set yet.
     sa.Column("password_hash", sa.String(256), nullable=True),
+    # "user", or "admin": may use the admin API and the operator's pages (granted from the CLI)
+    sa.Column("role", sa.String(16), nullable=False, server_default="user"),
     sa.CheckConstraint("reserved_micros >= 0", name="reserved_nonnegative"),
 )
 
@@ -367,6 +369,59 @@ files = sa.Table(
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "expires_at"),
     sa.Index(None, "task_id"),
+)
+
+model_routes = sa.Table(
+    # The routes of each model and tool: providers in order (each enabled or not), prices, the
+    # synchronous flag (``spec``: ``domain.routes.Route``'s JSON). Seeded from the catalog file at
+    # start; ``source`` is "catalog" until an admin changes it ("admin"), and a catalog row is
+    # brought up to date with the file at each start. ``revision`` grows on every change: the
+    # sum of all is what each process compares to know that it must read them again.
+    "model_routes",
+    metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),  # "model" or "tool"
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(320), nullable=True),
+)
+
+audit_log = sa.Table(
+    # Every operator action: who (an admin account by key or session, or the CLI on the host),
+    # what (``action`` on ``target``), and the record before and after (JSON, secrets left out).
+    "audit_log",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(320), nullable=False),  # an email, or "cli:<user>@<host>"
+    sa.Column("actor_id", sa.String(32), nullable=True),  # the admin account's id
+    sa.Column("via", sa.String(40), nullable=False),  # "key:<prefix>", "session", "cli"
+    sa.Column("action", sa.String(40), nullable=False),  # "account.credit", "route.update"
+    sa.Column("target", sa.String(128), nullable=False),  # "account:<id>", "model:<name>"
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index(None, "target", "seq"),
+)
+
+workers = sa.Table(
+    # One row a running worker process, written every heartbeat: what it runs and how its
+    # providers fare (``providers``: breaker state, calls and failures, latency, over the last
+    # minutes). A row whose heartbeat is old is a worker that died; a worker that stops removes
+    # its own.
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("running", sa.Integer, nullable=False),
+    sa.Column("waiting", sa.Integer, nullable=False),
+    sa.Column("providers", sa.JSON, nullable=False),
 )
 
 

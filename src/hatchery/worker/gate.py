@@ -1,5 +1,6 @@
 """What stands between a worker process and one upstream provider: a concurrency limit (how many
-of its jobs this process keeps in flight) and a circuit breaker.
+of its jobs this process keeps in flight), a circuit breaker, and the record of how its recent
+attempts went (:class:`ProviderStats`, which the worker's heartbeat publishes).
 
 The breaker is closed while the provider works. After ``failures`` retryable failures in a row
 it opens, and the runner skips the provider for ``cooldown`` seconds. Then it is half-open: one
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from enum import StrEnum
@@ -71,14 +73,70 @@ class CircuitBreaker:
         return f"circuit open after {self.failures} failures in a row; next probe in {left:.0f}s"
 
 
+OUTCOMES = ("completed", "failed", "refused", "skipped")
+STATS_WINDOW = 300.0  # seconds of attempts a provider's figures cover
+STATS_KEPT = 4096  # the most recent attempts kept, at most
+
+
+class ProviderStats:
+    """A provider's attempts over the last :data:`STATS_WINDOW` seconds: how each ended
+    (``OUTCOMES``: completed, failed and so retryable, refused by the upstream as the request's
+    fault, skipped by an open breaker) and how long the completed ones took."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._recent: deque[tuple[float, str, float]] = deque(maxlen=STATS_KEPT)
+
+    def record(self, outcome: str, seconds: float = 0.0) -> None:
+        self._recent.append((self.clock(), outcome, seconds))
+
+    def summary(self) -> dict[str, int | float | None]:
+        """Counts by outcome, the error rate (failed of those that reached the upstream) and
+        the median and 95th percentile latency of completed attempts, in milliseconds."""
+        since = self.clock() - STATS_WINDOW
+        while self._recent and self._recent[0][0] < since:
+            self._recent.popleft()
+        counts = dict.fromkeys(OUTCOMES, 0)
+        took: list[float] = []
+        for _, outcome, seconds in self._recent:
+            counts[outcome] += 1
+            if outcome == "completed":
+                took.append(seconds)
+        tried = counts["completed"] + counts["failed"]
+        took.sort()
+        return {
+            **counts,
+            "error_rate": round(counts["failed"] / tried, 4) if tried else None,
+            "p50_ms": _percentile(took, 0.5),
+            "p95_ms": _percentile(took, 0.95),
+        }
+
+
+def _percentile(ordered: list[float], share: float) -> int | None:
+    if not ordered:
+        return None
+    return round(1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))])
+
+
 class ProviderGate:
-    """One provider's concurrency limit and circuit breaker, shared by a process's tasks."""
+    """One provider's concurrency limit and circuit breaker, shared by a process's tasks, and
+    the figures of its recent attempts."""
 
     def __init__(self, name: str, concurrency: int, breaker: CircuitBreaker) -> None:
         self.name = name
         self.breaker = breaker
         self.limit = concurrency
+        self.stats = ProviderStats()
         self._slots = asyncio.Semaphore(concurrency)
+
+    def state(self) -> dict[str, object]:
+        """What the worker's heartbeat says of the provider."""
+        breaker = self.breaker
+        return {
+            "breaker": breaker.state.value if breaker.threshold < UNLIMITED else "none",
+            "failures_in_a_row": breaker.failures,
+            **self.stats.summary(),
+        }
 
     @classmethod
     def open(cls, name: str) -> ProviderGate:

@@ -206,23 +206,28 @@ class TaskRunner:
         gate = self.gates[name]
         if not gate.breaker.allow():
             skipped = f"{name}: skipped, {gate.breaker.describe()}"
+            gate.stats.record("skipped")
             await attempt.progress.ended(name, "skipped", skipped)
             raise RetryableError(skipped)
+        started = time.monotonic()
         try:
             async with gate.slot():
                 result = await self._drive(attempt, self.providers[name], gate)
         except RetryableError as exc:
             gate.breaker.failure()
+            gate.stats.record("failed")
             await _abandon(self.providers[name], attempt)
             await attempt.progress.ended(name, "failed", str(exc))
             raise
         except TerminalError as exc:
             gate.breaker.release()
+            gate.stats.record("refused")
             await attempt.progress.ended(name, "refused", str(exc))
             raise
         except BaseException:
             gate.breaker.release()
             raise
+        gate.stats.record("completed", time.monotonic() - started)
         await attempt.progress.ended(name, "completed")
         return result
 

@@ -1,0 +1,249 @@
+"""The queries behind the operator's read-only views: accounts found by email, every account's
+keys, an account's ledger, the queue's depth, the webhook outbox's backlog. None is on a hot
+path; each reads what an index serves (the queue's by status, the outbox's by status and due
+time), so they stay cheap on a large database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hatchery.domain.tasks import TaskStatus
+from hatchery.store.accounts import ACCOUNT_COLUMNS, Account, account_of
+from hatchery.store.tables import accounts, api_keys, ledger, tasks, webhook_deliveries
+from hatchery.store.tables import webhook_endpoints as endpoints
+
+IN_QUEUE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
+OUTBOX_PENDING = "pending"  # store.outbox.PENDING
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account: Account
+    created_at: datetime
+    keys: int  # active keys
+
+
+async def find_accounts(
+    conn: AsyncConnection,
+    *,
+    query: str = "",
+    status: str | None = None,
+    role: str | None = None,
+    account_id: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[AccountRow]:
+    """Accounts whose email or id contains ``query``, by email; ``after`` an email to page on."""
+    live = sa.and_(api_keys.c.account_id == accounts.c.id, api_keys.c.revoked_at.is_(None))
+    active_keys = sa.select(sa.func.count()).where(live).scalar_subquery()
+    select = (
+        sa.select(*ACCOUNT_COLUMNS, accounts.c.created_at, active_keys.label("keys"))
+        .order_by(accounts.c.email)
+        .limit(limit)
+    )
+    if query:
+        like = f"%{query.lower()}%"
+        select = select.where(
+            sa.or_(
+                sa.func.lower(accounts.c.email).like(like, escape="\\"),
+                accounts.c.id.like(like, escape="\\"),
+            )
+        )
+    if status:
+        select = select.where(accounts.c.status == status)
+    if role:
+        select = select.where(accounts.c.role == role)
+    if account_id:
+        select = select.where(accounts.c.id == account_id)
+    if after:
+        select = select.where(accounts.c.email > after)
+    rows = await conn.execute(select)
+    return [AccountRow(account_of(r._mapping), r.created_at, r.keys) for r in rows]
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    prefix: str
+    name: str | None
+    account_id: str
+    email: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+async def find_keys(
+    conn: AsyncConnection,
+    *,
+    account_id: str | None = None,
+    prefix: str | None = None,
+    active_only: bool = False,
+    before: datetime | None = None,
+    limit: int = 50,
+) -> list[KeyRow]:
+    """Keys of every account (or one), newest first; ``before`` a creation time to page on."""
+    k = api_keys.c
+    select = (
+        sa.select(
+            k.prefix,
+            k.name,
+            k.account_id,
+            accounts.c.email,
+            k.created_at,
+            k.expires_at,
+            k.revoked_at,
+            k.last_used_at,
+        )
+        .select_from(api_keys.join(accounts, accounts.c.id == k.account_id))
+        .order_by(k.created_at.desc(), k.prefix)
+        .limit(limit)
+    )
+    if account_id:
+        select = select.where(k.account_id == account_id)
+    if prefix:
+        select = select.where(k.prefix == prefix)
+    if active_only:
+        select = select.where(k.revoked_at.is_(None))
+    if before:
+        select = select.where(k.created_at < before)
+    return [KeyRow(**row._mapping) for row in await conn.execute(select)]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    seq: int
+    kind: str  # credit, debit, charge
+    amount_micros: int  # signed: what it added to the balance
+    task_id: str | None
+    note: str | None
+    created_at: datetime
+
+
+async def ledger_entries(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    before_seq: int | None = None,
+    seq: int | None = None,
+    limit: int = 50,
+) -> list[LedgerEntry]:
+    """The account's entries, newest first (older than ``before_seq``; or the one ``seq``)."""
+    c = ledger.c
+    select = (
+        sa.select(c.seq, c.kind, c.amount_micros, c.task_id, c.note, c.created_at)
+        .where(c.account_id == account_id)
+        .order_by(c.seq.desc())
+        .limit(limit)
+    )
+    if before_seq is not None:
+        select = select.where(c.seq < before_seq)
+    if seq is not None:
+        select = select.where(c.seq == seq)
+    return [LedgerEntry(**row._mapping) for row in await conn.execute(select)]
+
+
+async def ledger_total(conn: AsyncConnection, account_id: str) -> int:
+    """The sum of the account's ledger: its balance, if every change of it was recorded."""
+    select = sa.select(sa.func.coalesce(sa.func.sum(ledger.c.amount_micros), 0)).where(
+        ledger.c.account_id == account_id
+    )
+    return int((await conn.execute(select)).scalar_one())
+
+
+async def queue_depth(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Tasks waiting or running, by status, model and type."""
+    c = tasks.c
+    select = (
+        sa.select(c.status, c.model, c.type, sa.func.count().label("tasks"))
+        .where(c.status.in_(IN_QUEUE))
+        .group_by(c.status, c.model, c.type)
+        .order_by(c.status, c.model)
+    )
+    return [dict(row._mapping) for row in await conn.execute(select)]
+
+
+async def oldest_pending(conn: AsyncConnection) -> datetime | None:
+    select = sa.select(sa.func.min(tasks.c.created_at)).where(
+        tasks.c.status == TaskStatus.PENDING.value
+    )
+    value: datetime | None = (await conn.execute(select)).scalar()
+    return value
+
+
+async def in_flight_by_owner(conn: AsyncConnection) -> dict[str, int]:
+    """Running tasks by the worker that holds their lease."""
+    c = tasks.c
+    select = (
+        sa.select(c.lease_owner, sa.func.count())
+        .where(c.status == TaskStatus.PROCESSING.value)
+        .group_by(c.lease_owner)
+    )
+    return {str(owner): int(n) for owner, n in await conn.execute(select)}
+
+
+async def outbox_backlog(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+    """Messages not yet delivered: how many, how many are due now, the oldest due time, and
+    how many are being sent at this moment."""
+    d = webhook_deliveries.c
+    pending = d.status == OUTBOX_PENDING
+    select = sa.select(
+        sa.func.count(),
+        sa.func.count().filter(d.next_attempt_at <= now),
+        sa.func.min(d.next_attempt_at),
+        sa.func.count().filter(d.lease_expires_at > now),
+    ).where(pending)
+    total, due, oldest, sending = (await conn.execute(select)).one()
+    return {"pending": total, "due": due, "oldest_due_at": oldest, "sending": sending}
+
+
+@dataclass(frozen=True)
+class FailingEndpoint:
+    id: str
+    account_id: str
+    email: str
+    url: str
+    status: str
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    pending: int
+
+
+async def failing_endpoints(conn: AsyncConnection, *, limit: int = 100) -> list[FailingEndpoint]:
+    """Registered endpoints failing now (``failing_since`` set) or disabled, longest first."""
+    e = endpoints.c
+    waiting = (
+        sa.select(sa.func.count())
+        .where(
+            webhook_deliveries.c.endpoint_id == e.id,
+            webhook_deliveries.c.status == OUTBOX_PENDING,
+        )
+        .scalar_subquery()
+    )
+    select = (
+        sa.select(
+            e.id,
+            e.account_id,
+            accounts.c.email,
+            e.url,
+            e.status,
+            e.failing_since,
+            e.disabled_at,
+            e.disabled_reason,
+            waiting.label("pending"),
+        )
+        .select_from(endpoints.join(accounts, accounts.c.id == e.account_id))
+        .where(
+            e.deleted_at.is_(None),
+            sa.or_(e.failing_since.is_not(None), e.disabled_at.is_not(None)),
+        )
+        .order_by(sa.func.coalesce(e.failing_since, e.disabled_at))
+        .limit(limit)
+    )
+    return [FailingEndpoint(**row._mapping) for row in await conn.execute(select)]
