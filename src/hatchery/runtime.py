@@ -99,6 +99,7 @@ class Background:
         self.listener = PgListener(dsn, services.notifier) if dsn else None
         self.grace = s.shutdown_grace
         self._tasks: list[asyncio.Task[None]] = []
+        self._beating: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._tasks = [
@@ -108,9 +109,9 @@ class Background:
             asyncio.create_task(self.files.run(), name="files"),
             asyncio.create_task(self.janitor.run(), name="file janitor"),
             asyncio.create_task(LoopWatch(self.worker.load).run(), name="loop watch"),
-            asyncio.create_task(self.heartbeat.run(), name="heartbeat"),
             asyncio.create_task(self.routes.run(), name="routes"),
         ]
+        self._beating = asyncio.create_task(self.heartbeat.run(), name="heartbeat")
         if self.listener:
             self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
 
@@ -124,6 +125,9 @@ class Background:
         await asyncio.gather(*others, return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.gather(worker, self.dispatcher.drain(self.grace))
+        if self._beating:  # it beat while the worker drained; now its row goes
+            self._beating.cancel()
+            await asyncio.gather(self._beating, return_exceptions=True)
 
 
 class Listening:

@@ -94,7 +94,12 @@ class Services:
             webhooks=WebhookRegistry(db, notifier),
             catalog=catalog,
             routes=RouteBook(
-                db, catalog, providers, notifier, refresh_every=settings.routes_refresh
+                db,
+                catalog,
+                providers,
+                notifier,
+                refresh_every=settings.routes_refresh,
+                heartbeat=settings.heartbeat_interval,
             ),
             providers=providers,
             storage=storage,

@@ -231,6 +231,11 @@ def test_credits_and_debits_reconcile_with_the_ledger_and_tasks_charges(
         "POST", f"/accounts/{target}/balance", 400, json={"amount_micros": 0, "reason": "x"}
     )
     assert "cannot be zero" in zero["message"]
+    for huge in (2**63, 10**15 + 1):  # beyond what a balance may hold: refused, nothing kept
+        refused = admin.call(
+            "POST", f"/accounts/{target}/balance", 400, json={"amount_micros": huge, "reason": "x"}
+        )
+        assert "amount_micros" in refused["message"]
     no_reason = admin.call(
         "POST", f"/accounts/{target}/balance", 400, json={"amount_micros": 5, "reason": "  "}
     )

@@ -5,15 +5,21 @@ the database, and left out where a process lacks the provider."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
+
+import pytest
 
 from hatchery.admin.audit import Actor
 from hatchery.admin.routes import RouteBook
 from hatchery.domain.catalog import Catalog
 from hatchery.domain.routes import ProviderRoute, RouteChange
+from hatchery.errors import ValidationFailed
 from hatchery.providers.base import Job
+from hatchery.store import audit, workers
 from hatchery.store import routes as store
-from hatchery.store.db import Database
+from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import Notifier
 
 ADMIN = Actor("ops@example.com", "key:hk_0123456789", "acct_ops")
@@ -91,7 +97,17 @@ async def test_a_change_reaches_the_other_process_and_a_new_file_does_not_undo_i
     new_file = FILE.replace('"0.10"', '"0.12"').replace("[models.kling]", "[models.hunyuan]")
     restarted = _book(db, new_file)
     await restarted.start()
-    assert await _sources(db) == {"flux": "admin", "hunyuan": "catalog"}
+    assert await _sources(db) == {"flux": "admin", "hunyuan": "catalog", "kling": "removed"}
+    assert {row.route.name for row in await restarted.listing()} == {"flux", "hunyuan"}
+    assert set(restarted.catalog.models) == {"flux", "hunyuan"}
+    assert await there.refresh()  # the other process follows: kling is gone there too
+    assert set(there.catalog.models) == {"flux", "hunyuan"}
+    async with db.read() as conn:
+        seeded = await audit.listing(conn, audit.Filter(actor=None), before_seq=None, limit=10)
+    assert {(e.action, e.target) for e in seeded if e.via == "catalog"} == {
+        ("route.seed", "model:hunyuan"),
+        ("route.remove", "model:kling"),
+    }
     assert restarted.catalog.models["flux"].providers == ("replicate", "fal")
     assert restarted.catalog.models["hunyuan"].unit_price_micros == 120_000
     reset = await restarted.reset("model", "flux", ADMIN)
@@ -109,3 +125,31 @@ async def test_a_process_without_a_provider_runs_the_route_by_the_others(db: Dat
     await partial.refresh()
     assert "flux" not in partial.catalog.models  # none of its providers works here
     assert full.catalog.models["flux"].providers == ("replicate",)
+
+
+async def test_a_change_no_live_worker_could_run_is_refused(db: Database) -> None:
+    book = _book(db)
+    await book.start()
+    now = utcnow()
+    beat = workers.Beat("w1", "gpu-1", 1, now, now, 4, 0, 0, {"fal": {}, "local": {}})
+    async with db.write() as conn:
+        await workers.beat(conn, beat)
+    only_replicate = (ProviderRoute("fal", enabled=False), ProviderRoute("replicate"))
+    with pytest.raises(ValidationFailed, match="worker w1 on gpu-1 has none of replicate"):
+        await book.change("model", "flux", RouteChange(providers=only_replicate), ADMIN)
+    assert book.catalog.models["flux"].providers == ("fal", "replicate")  # nothing changed
+    async with db.write() as conn:  # the worker is gone (no heartbeat for long): allowed
+        await workers.beat(conn, replace(beat, heartbeat_at=now - timedelta(minutes=5)))
+    await book.change("model", "flux", RouteChange(providers=only_replicate), ADMIN)
+    assert book.catalog.models["flux"].providers == ("replicate",)
+
+
+async def test_a_reason_is_only_a_reason(db: Database) -> None:
+    book = _book(db)
+    await book.start()
+    await book.change("model", "flux", RouteChange(unit_price_micros=1), ADMIN, "reset")
+    async with db.read() as conn:
+        (entry,) = await audit.listing(
+            conn, audit.Filter(target="model:flux"), before_seq=None, limit=1
+        )
+    assert (entry.action, entry.reason) == ("route.update", "reset")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from hatchery.api.admin.routes import change_of
+from hatchery.api.admin.schemas import RoutePatchIn
 from hatchery.domain.catalog import Catalog, CatalogError, PriceRule
 from hatchery.domain.routes import ProviderRoute, Route, RouteChange
 
@@ -92,3 +94,26 @@ def test_synchronous_is_for_models_only() -> None:
     tool = Route.of(Catalog.parse(CATALOG).tools["upscale-image"])
     with pytest.raises(CatalogError, match="models"):
         tool.changed(RouteChange(synchronous=True))
+
+
+def test_a_reorder_through_the_api_keeps_each_providers_upstream_and_state(flux: Route) -> None:
+    off = flux.changed(
+        RouteChange(providers=(flux.providers[0], ProviderRoute("replicate", False)))
+    )
+    body = RoutePatchIn.model_validate({"providers": [{"name": "replicate"}, {"name": "fal"}]})
+    assert off.changed(change_of(body, off)).providers == (
+        ProviderRoute("replicate", False, None),
+        ProviderRoute("fal", True, "fal-ai/flux"),
+    )
+    cleared = RoutePatchIn.model_validate(
+        {"providers": [{"name": "fal", "upstream": None, "enabled": True}, {"name": "comfyui"}]}
+    )
+    assert change_of(cleared, off).providers == (
+        ProviderRoute("fal", True, None),
+        ProviderRoute("comfyui", True, None),
+    )
+
+
+def test_a_unit_price_is_at_most_a_thousand_dollars(flux: Route) -> None:
+    with pytest.raises(CatalogError, match="at most"):
+        flux.changed(RouteChange(unit_price_micros=10**9 + 1))

@@ -24,6 +24,7 @@ from hatchery.admin.accounts import (
     set_rate_limit,
     set_role,
     set_status,
+    update_account,
 )
 from hatchery.admin.audit import Actor
 
@@ -50,4 +51,5 @@ __all__ = [
     "set_rate_limit",
     "set_role",
     "set_status",
+    "update_account",
 ]

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hatchery.admin import audit
 from hatchery.admin.audit import Actor
 from hatchery.domain import keys, passwords, rates
-from hatchery.domain.money import format_balance
+from hatchery.domain.money import MAX_BALANCE_MICROS, format_balance
 from hatchery.errors import BadRequest, NotFound
 from hatchery.store import accounts, sessions
 from hatchery.store.db import Database, utcnow
@@ -97,8 +97,10 @@ async def create_user(
 ) -> accounts.Account:
     if not _EMAIL.match(email):
         raise BadRequest(f"{email!r} is not an email address")
-    if balance_micros < 0:
-        raise BadRequest("the starting balance cannot be negative")
+    if not 0 <= balance_micros <= MAX_BALANCE_MICROS:
+        raise BadRequest(
+            f"the starting balance must be from 0 to {format_balance(MAX_BALANCE_MICROS)}"
+        )
     exists = BadRequest(f"an account with email {email} already exists")
     try:
         async with db.write() as conn:
@@ -142,19 +144,47 @@ async def set_role(
 async def set_rate_limit(db: Database, email: str, text: str, *, actor: Actor | None = None) -> str:
     """Give the account its own rate limit per API key (e.g. ``10/second;500/hour``, or ``off``),
     or ``default`` for the server's (HATCHERY_RATE_LIMIT); returns what now applies."""
-    value = text.strip()
-    stored: str | None = None if value.lower() == DEFAULT_RATE_LIMIT else value
-    try:
-        described = (
-            "the server default" if stored is None else rates.describe(rates.parse_rates(value))
-        )
-    except ValueError as exc:
-        raise BadRequest(f"{text!r} {exc}; or default for the server's") from None
+    stored, described = _rate_limit(text)
     async with db.write() as conn:
         account = await _find(conn, email)
         await accounts.set_rate_limit(conn, account.id, stored)
         await _changed(conn, actor, "account.rate_limit", account)
     return described
+
+
+def _rate_limit(text: str) -> tuple[str | None, str]:
+    """What to store for a rate limit (None: the server's), and how to say what it is."""
+    value = text.strip()
+    if value.lower() == DEFAULT_RATE_LIMIT:
+        return None, "the server default"
+    try:
+        return value, rates.describe(rates.parse_rates(value))
+    except ValueError as exc:
+        raise BadRequest(f"{text!r} {exc}; or default for the server's") from None
+
+
+async def update_account(
+    db: Database,
+    email: str,
+    *,
+    rate_limit: str | None = None,
+    flags: frozenset[str] | None = None,
+    actor: Actor | None = None,
+) -> accounts.Account:
+    """Set the account's own rate limit (as :func:`set_rate_limit` takes it), its flags, or
+    both, in one transaction with one audit entry."""
+    if rate_limit is None and flags is None:
+        raise BadRequest("nothing to change: give rate_limit or flags")
+    limit = None if rate_limit is None else _rate_limit(rate_limit)[0]
+    if flags is not None:
+        check_flags(flags)
+    async with db.write() as conn:
+        account = await _find(conn, email)
+        if rate_limit is not None:
+            await accounts.set_rate_limit(conn, account.id, limit)
+        if flags is not None:
+            await accounts.set_flags(conn, account.id, flags)
+        return await _changed(conn, actor, "account.update", account)
 
 
 def check_flags(flags: set[str] | frozenset[str]) -> None:
@@ -244,9 +274,16 @@ async def adjust_balance(
     tasks in flight hold, nor go below zero."""
     if amount_micros == 0:
         raise BadRequest("the amount cannot be zero: a credit is positive, a debit negative")
+    if abs(amount_micros) > MAX_BALANCE_MICROS:
+        raise BadRequest(f"the amount is at most {format_balance(MAX_BALANCE_MICROS)} either way")
     note = _reason(reason)
     async with db.write() as conn:
         account = await _find(conn, email)
+        if account.balance_micros + amount_micros > MAX_BALANCE_MICROS:
+            raise BadRequest(
+                f"a balance is at most {format_balance(MAX_BALANCE_MICROS)}; "
+                f"{account.email} has {format_balance(account.balance_micros)}"
+            )
         if amount_micros > 0:
             seq: int | None = await accounts.credit(conn, account.id, amount_micros, note=note)
         else:

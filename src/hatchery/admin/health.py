@@ -1,21 +1,19 @@
 """The read-only views of the service's health, for the admin API and the operator's pages:
 the workers (from their heartbeats), each provider across them, the queue, the webhook outbox.
 
-A worker is alive while its last heartbeat is younger than :data:`ALIVE_BEATS` heartbeat
-intervals; a provider's figures are those of the live workers' last heartbeats, added up.
+A worker is alive while its last heartbeat is younger than three heartbeat intervals
+(``store.workers.alive_since``); a provider's figures are those of the live workers' last
+heartbeats, added up.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
 from typing import Any
 
 from hatchery.store import operator, workers
 from hatchery.store.db import Database, utcnow
 from hatchery.worker.gate import OUTCOMES
-
-ALIVE_BEATS = 3
 
 
 async def workers_view(db: Database, heartbeat: float) -> list[dict[str, Any]]:
@@ -27,7 +25,7 @@ async def workers_view(db: Database, heartbeat: float) -> list[dict[str, Any]]:
     return [
         {
             **asdict(beat),
-            "alive": now - beat.heartbeat_at < timedelta(seconds=ALIVE_BEATS * heartbeat),
+            "alive": beat.heartbeat_at >= workers.alive_since(now, heartbeat),
             "seconds_since_heartbeat": round((now - beat.heartbeat_at).total_seconds(), 1),
             "tasks_leased": held.get(beat.id, 0),
         }

@@ -2,20 +2,25 @@
 
 At start the catalog file (or the built-in catalog) seeds the table: a route it has that the
 table lacks is added, and a route still as the file made it (``source`` catalog) is brought up to
-date with the file; a route an operator changed (``source`` admin) stays as they left it, until
-:meth:`RouteBook.reset`. Then, and whenever the routes change (a notification on PostgreSQL;
-everywhere, a check of their revisions every ``HATCHERY_ROUTES_REFRESH`` seconds), the process
-reads them and runs by them: each route's enabled providers that this process has.
+date with the file, or marked removed when the file no longer has it; a route an operator changed
+(``source`` admin) stays as they left it, until :meth:`RouteBook.reset`. Each write the seeding
+makes to a table that had routes is in the audit log, by ``catalog:<host>``. Then, and whenever
+the routes change (a notification on PostgreSQL; everywhere, a check of their revisions every
+``HATCHERY_ROUTES_REFRESH`` seconds), the process reads them and runs by them: each route's
+enabled providers that this process has.
 
-A change (:meth:`RouteBook.change`) is checked twice before it is written: for what no server
-could run (``domain.routes``) and for what this one has (a provider that is not configured, or
-does not make the model). It is written with its audit entry in one transaction.
+A change (:meth:`RouteBook.change`) is checked before it is written: for what no server could run
+(``domain.routes``), for what this one has (a provider that is not configured, or does not make
+the model), and against the live workers' heartbeats (a worker that has none of the enabled
+providers would fail the model's tasks). It is written with its audit entry in one transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,13 +33,15 @@ from hatchery.errors import NotFound, ValidationFailed
 from hatchery.providers.base import Provider
 from hatchery.providers.registry import provider_problem
 from hatchery.store import routes as store
-from hatchery.store.db import Database
+from hatchery.store import workers
+from hatchery.store.db import Database, utcnow
 from hatchery.store.notify import ROUTES, Notifier
 from hatchery.store.routes import StoredRoute
 
 log = logging.getLogger("hatchery.routes")
 
 Key = tuple[Kind, str]
+Edit = RouteChange | Callable[[Route], RouteChange]  # a change, or one made from the route
 
 
 def _key(route: Route) -> Key:
@@ -50,31 +57,40 @@ class RouteBook:
         notifier: Notifier,
         *,
         refresh_every: float = 5.0,
+        heartbeat: float = 10.0,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.providers = providers
         self.notifier = notifier
         self.refresh_every = refresh_every
+        self.heartbeat = heartbeat
         # what the catalog file says, kept to seed the table and to reset a route to
         self.seed: dict[Key, Route] = {
             _key(route): route for route in map(Route.of, catalog.everything())
         }
+        self._order = {key: i for i, key in enumerate(self.seed)}
         self._seen: store.Fingerprint | None = None
+        self._reading = asyncio.Lock()
         self._warned: set[str] = set()
 
     async def start(self) -> None:
         """Seed the table from the catalog file, then run by what it holds."""
+        seeder = Actor(f"catalog:{socket.gethostname()}", "catalog")
         async with self.db.write() as conn:
             await self.db.lock(conn, store.LOCK)
             rows = {_key(row.route): row for row in await store.load(conn)}
             for key, route in self.seed.items():
                 row = rows.get(key)
-                if row is None or (row.source == store.CATALOG and row.route != route):
-                    await store.put(conn, route, store.CATALOG, None)
+                if row is None or (row.source != store.ADMIN and row.route != route):
+                    await store.put(conn, route, store.CATALOG, seeder.name)
+                    if rows:  # the first seeding of a new table is not news
+                        before = None if row is None else row.route
+                        await _audit(conn, seeder, "route.seed", route, before, route)
             for key, row in rows.items():
                 if row.source == store.CATALOG and key not in self.seed:
-                    await store.remove(conn, *key)  # no longer in the file
+                    await store.remove(conn, row.route)
+                    await _audit(conn, seeder, "route.remove", row.route, row.route, None)
         await self.refresh()
 
     async def run(self) -> None:
@@ -87,46 +103,49 @@ class RouteBook:
                 log.warning("cannot read the model routes; keeping the current ones", exc_info=True)
 
     async def refresh(self) -> bool:
-        """Read the routes if they changed since the last read, and run by them."""
-        async with self.db.read() as conn:
-            if await store.fingerprint(conn) == self._seen:
-                return False
-            rows = await store.load(conn)
-        self._seen = len(rows), sum(row.revision for row in rows)
-        self._apply(rows)
-        return True
+        """Read the routes if they changed since the last read, and run by them (one read at a
+        time, so that an older read never lands after a newer one)."""
+        async with self._reading:
+            async with self.db.read() as conn:
+                if await store.fingerprint(conn) == self._seen:
+                    return False
+                rows = await store.load(conn)
+            self._seen = len(rows), sum(row.revision for row in rows)
+            self._apply([row for row in rows if row.source != store.REMOVED])
+            return True
 
     async def listing(self) -> list[StoredRoute]:
         async with self.db.read() as conn:
-            return await store.load(conn)
+            return [row for row in await store.load(conn) if row.source != store.REMOVED]
 
     async def get(self, kind: Kind, name: str) -> StoredRoute:
         async with self.db.read() as conn:
             return await _found(conn, kind, name)
 
     async def change(
-        self,
-        kind: Kind,
-        name: str,
-        change: RouteChange,
-        actor: Actor,
-        reason: str | None = None,
+        self, kind: Kind, name: str, edit: Edit, actor: Actor, reason: str | None = None
     ) -> StoredRoute:
-        """Make ``change`` to a route, or refuse it (ValidationFailed) saying why."""
+        """Make a change to a route (``edit``: the change, or how to make it from the route as
+        it is, read under the lock), or refuse it (ValidationFailed) saying why."""
         async with self.db.write() as conn:
             await self.db.lock(conn, store.LOCK)
             before = await _found(conn, kind, name)
+            change = edit(before.route) if callable(edit) else edit
             try:
                 after = before.route.changed(change)
             except CatalogError as exc:
                 raise ValidationFailed(str(exc)) from None
             self.check(after)
-            await self._write(conn, before.route, after, store.ADMIN, actor, reason)
+            await self._check_workers(conn, after)
+            await store.put(conn, after, store.ADMIN, actor.name)
+            await _audit(conn, actor, "route.update", after, before.route, after, reason)
             stored = await _found(conn, kind, name)
         await self.refresh()
         return stored
 
-    async def reset(self, kind: Kind, name: str, actor: Actor) -> StoredRoute:
+    async def reset(
+        self, kind: Kind, name: str, actor: Actor, reason: str | None = None
+    ) -> StoredRoute:
         """Put the route back as the catalog file has it (and follow the file from then on)."""
         seeded = self.seed.get((kind, name))
         if seeded is None:
@@ -134,7 +153,8 @@ class RouteBook:
         async with self.db.write() as conn:
             await self.db.lock(conn, store.LOCK)
             before = await _found(conn, kind, name)
-            await self._write(conn, before.route, seeded, store.CATALOG, actor, "reset")
+            await store.put(conn, seeded, store.CATALOG, actor.name)
+            await _audit(conn, actor, "route.reset", seeded, before.route, seeded, reason)
             stored = await _found(conn, kind, name)
         await self.refresh()
         return stored
@@ -148,40 +168,29 @@ class RouteBook:
             if problem:
                 raise ValidationFailed(problem)
 
-    async def _write(
-        self,
-        conn: AsyncConnection,
-        before: Route,
-        after: Route,
-        source: str,
-        actor: Actor,
-        reason: str | None,
-    ) -> None:
-        await store.put(conn, after, source, actor.name)
-        await audit.record(
-            conn,
-            actor,
-            "route.reset" if reason == "reset" else "route.update",
-            f"{after.kind}:{after.name}",
-            before.to_json(),
-            after.to_json(),
-            None if reason == "reset" else reason,
-        )
+    async def _check_workers(self, conn: AsyncConnection, route: Route) -> None:
+        """Refuse a route that a live worker could not run: it has none of its providers."""
+        alive = workers.alive_since(utcnow(), self.heartbeat)
+        for beat in await workers.listing(conn):
+            if beat.heartbeat_at >= alive and not set(route.enabled) & set(beat.providers):
+                raise ValidationFailed(
+                    f"{route.where}: worker {beat.id} on {beat.host} has none of "
+                    f"{', '.join(route.enabled)} configured, so it would fail the tasks it "
+                    f"claims; it has {', '.join(sorted(beat.providers))}"
+                )
 
     def _apply(self, rows: list[StoredRoute]) -> None:
         models: dict[str, Model] = {}
         tools: dict[str, Model] = {}
-        for row in sorted(rows, key=self._order):
+        last = len(self._order)
+        for row in sorted(rows, key=lambda r: (self._order.get(_key(r.route), last), r.route.name)):
             model = self._runnable(row.route)
             if model is not None:
                 (tools if row.route.kind == "tool" else models)[model.name] = model
+        if not models:  # nothing to take submits for: keep what it ran by
+            self._warn("no model of the routes can run on this server; keeping its models")
+            models = self.catalog.models
         self.catalog.update(models, tools)
-
-    def _order(self, row: StoredRoute) -> tuple[int, str]:
-        """The catalog file's order first (the documents and forms list them so), then names."""
-        order = list(self.seed)
-        key = _key(row.route)
-        return (order.index(key) if key in order else len(order)), row.route.name
 
     def _runnable(self, route: Route) -> Model | None:
         """The route as this process runs it: its enabled providers that this process has and
@@ -207,8 +216,28 @@ class RouteBook:
             log.warning("%s", message)
 
 
+async def _audit(
+    conn: AsyncConnection,
+    actor: Actor,
+    action: str,
+    route: Route,
+    before: Route | None,
+    after: Route | None,
+    reason: str | None = None,
+) -> None:
+    await audit.record(
+        conn,
+        actor,
+        action,
+        f"{route.kind}:{route.name}",
+        before and before.to_json(),
+        after and after.to_json(),
+        reason,
+    )
+
+
 async def _found(conn: AsyncConnection, kind: Kind, name: str) -> StoredRoute:
     stored = await store.get(conn, kind, name)
-    if stored is None:
+    if stored is None or stored.source == store.REMOVED:
         raise NotFound(f"no {kind} {name!r}; GET /admin/v1/routes lists them")
     return stored

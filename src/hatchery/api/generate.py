@@ -160,7 +160,12 @@ class Submitter:
     async def _queue(
         self, account: Account, request: GenerateBase, key: tuple[str, Claimed] | None = None
     ) -> Task:
-        model = self.catalog.models[request.model]
+        model = self.catalog.models.get(request.model)
+        if model is None:  # taken out of the routes since the request was read
+            raise ValidationFailed(
+                f"{go_message('Model', 'oneof')} (model must be one of: "
+                f"{', '.join(self.catalog.names)})"
+            )
         params: dict[str, Any] = request.model_dump(exclude={"model", "webhook_url"})
         first = self.check_servable(model, params)
         await self.check_urls(request)

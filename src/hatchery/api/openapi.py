@@ -1102,7 +1102,7 @@ def openapi_document(catalog: Catalog, settings: Settings) -> Doc:
 
     dialect = videogen.document(settings, catalog)
     paths |= dialect["paths"]
-    operator = admin.document()
+    operator = admin.document(settings)
     paths |= operator["paths"]
     components = _components(catalog)
     components["schemas"] |= dialect["components"]["schemas"] | operator["components"]["schemas"]

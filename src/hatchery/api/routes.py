@@ -47,7 +47,8 @@ async def generate(request: Request) -> Response:
     submitter: Submitter = request.app.state.submitter
     task, replayed = await submitter.submit(account, await read_body(request), key)
     headers = _waited(wait) | ({"Idempotent-Replayed": "true"} if replayed else {})
-    if wait is None and services.catalog.models[task.model].synchronous:
+    model = services.catalog.models.get(task.model)
+    if wait is None and model is not None and model.synchronous:
         wait = watch.MAX_WAIT
     if wait:
         task = await watch.until_terminal(services, task.id, account.id, wait)

@@ -240,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invite.add_argument("email")
     invite.add_argument("--expires-in", default=None, help="how long it works (default 7d)")
+    users_list = users_sub.add_parser("list", parents=[settings], help="accounts, by email")
+    users_list.add_argument("query", nargs="?", default="", help="part of an email or an id")
+    users_list.add_argument("--status", choices=("active", "suspended"), default=None)
+    users_list.add_argument("--role", choices=("user", "admin"), default=None)
+    users_list.add_argument("--limit", type=_positive(int), default=50)
     for action, what in (("grant-admin", "make an account an admin"), ("revoke-admin", "")):
         role = users_sub.add_parser(
             action, parents=[settings], help=what or "make an admin an ordinary account again"
@@ -256,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("email")
     key_create.add_argument("--expires-in", default=None, help="e.g. 30d, 12h")
     keys_sub.add_parser("revoke", parents=[settings], help="revoke a key").add_argument("key")
+    key_list = keys_sub.add_parser("list", parents=[settings], help="keys, newest first")
+    key_list.add_argument("--email", default=None, help="one account's only")
+    key_list.add_argument("--active", action="store_true", help="neither revoked nor expired")
+    key_list.add_argument("--limit", type=_positive(int), default=50)
 
     balance = sub.add_parser("balance", help="account balances")
     balance_sub = balance.add_subparsers(dest="action", required=True)
@@ -310,12 +319,16 @@ def _add_operator_commands(sub: Any, settings: argparse.ArgumentParser) -> None:
     )
     sync.add_argument("value", choices=("on", "off"))
     routes_sub.add_parser(
-        "reset", parents=[settings, named], help="back to the catalog file's route"
+        "reset", parents=[settings, named, change], help="back to this host's catalog file's"
     )
     audit = sub.add_parser("audit", parents=[settings], help="the operator actions, newest first")
     audit.add_argument("--target", default=None, help="account:ID, model:NAME, key:PREFIX, …")
     audit.add_argument("--actor", default=None, help="an admin's email, or cli:USER@HOST")
+    audit.add_argument("--action", default=None, help="route.update, or route. for all")
     audit.add_argument("--limit", type=_positive(int), default=20)
+    sub.add_parser(
+        "health", parents=[settings], help="workers, providers, the queue and the webhook outbox"
+    )
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hatchery import admin
+from hatchery.cli import operator
 from hatchery.domain.money import format_balance, parse_dollars
 from hatchery.errors import HatcheryError, StoreUnavailable
 from hatchery.settings import Settings, SettingsError, setting_names
@@ -90,6 +91,8 @@ def _admin_action(args: argparse.Namespace) -> Action:
             db, a.email, admin.parse_duration(a.expires_in) if a.expires_in else None
         ),
         ("keys", "revoke"): lambda db, a: _revoked(db, a.key),
+        ("users", "list"): operator.users_command,
+        ("keys", "list"): operator.keys_command,
         ("users", "grant-admin"): lambda db, a: _role(db, a.email, ADMIN),
         ("users", "revoke-admin"): lambda db, a: _role(db, a.email, USER),
         ("balance", "add"): lambda db, a: admin.add_balance(
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
             out = asyncio.run(_with_services(settings, args))
             print(out)
             return 0
-        action = _audit if args.command == "audit" else _admin_action(args)
+        action = _operator_action(args, settings)
         upgrading = args.command == "db"
         out = asyncio.run(_with_db(settings, lambda db: action(db, args), check=not upgrading))
     except StoreUnavailable as exc:
@@ -193,21 +196,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(db: Database, args: argparse.Namespace) -> str:
-    from hatchery.cli.operator import audit_command
-
-    return await audit_command(db, args)
+def _operator_action(args: argparse.Namespace, settings: Settings) -> Action:
+    if args.command == "audit":
+        return operator.audit_command
+    if args.command == "health":
+        return lambda db, a: operator.health_command(db, settings)
+    return _admin_action(args)
 
 
 async def _with_services(settings: Settings, args: argparse.Namespace) -> str:
     """A ``routes`` command: it needs this host's providers to check a change against."""
-    from hatchery.cli.operator import routes_command
     from hatchery.services import Services
 
     services = Services.build(settings)
     try:
         await ensure_schema(services.db)
-        return await routes_command(services, args)
+        return await operator.routes_command(services, args)
     finally:
         await services.close()
 

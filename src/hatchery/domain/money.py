@@ -5,6 +5,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 MICROS_PER_DOLLAR = 1_000_000
+# The most an operator may put in (or take from) a balance at once, or hold in one: a billion
+# dollars; and the most one unit of a model may cost, a thousand. Both keep every sum the
+# database makes (a balance, a reservation of units x unit price) far inside a 64-bit integer.
+MAX_BALANCE_MICROS = 10**15
+MAX_UNIT_PRICE_MICROS = 10**9
 
 
 def parse_dollars(text: str) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from hatchery.domain.catalog import PRICED_BY, CatalogError, Model, PriceRule
+from hatchery.domain.money import MAX_UNIT_PRICE_MICROS, format_cost
 from hatchery.domain.tasks import TaskType
 
 Kind = Literal["model", "tool"]
@@ -131,8 +132,7 @@ class Route:
             raise CatalogError(
                 f"{self.where}: at least one provider must stay enabled, or no task could run"
             )
-        if self.unit_price_micros < 0:
-            raise CatalogError(f"{self.where}.unit_price_micros cannot be negative")
+        _check_price(self.unit_price_micros, f"{self.where}.unit_price_micros")
         for i, rule in enumerate(self.price_rules):
             _check_rule(rule, f"{self.where}.price_rules[{i}]", names)
 
@@ -184,5 +184,13 @@ def _check_rule(rule: PriceRule, where: str, providers: Sequence[str]) -> None:
             raise CatalogError(f"{where}.when.{param} must be a string or a whole number")
         if param == "provider" and value not in providers:
             raise CatalogError(f"{where}.when.provider: {value} is not one of the providers")
-    if rule.unit_price_micros < 0:
-        raise CatalogError(f"{where}.unit_price_micros cannot be negative")
+    _check_price(rule.unit_price_micros, f"{where}.unit_price_micros")
+
+
+def _check_price(micros: int, where: str) -> None:
+    if micros < 0:
+        raise CatalogError(f"{where} cannot be negative")
+    if micros > MAX_UNIT_PRICE_MICROS:
+        raise CatalogError(
+            f"{where} is at most {MAX_UNIT_PRICE_MICROS} ({format_cost(MAX_UNIT_PRICE_MICROS)})"
+        )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hatchery.domain.tasks import TaskStatus
 from hatchery.store.accounts import ACCOUNT_COLUMNS, Account, account_of
+from hatchery.store.db import utcnow
 from hatchery.store.tables import accounts, api_keys, ledger, tasks, webhook_deliveries
 from hatchery.store.tables import webhook_endpoints as endpoints
 
@@ -108,8 +109,10 @@ async def find_keys(
         select = select.where(k.account_id == account_id)
     if prefix:
         select = select.where(k.prefix == prefix)
-    if active_only:
-        select = select.where(k.revoked_at.is_(None))
+    if active_only:  # neither revoked nor expired
+        select = select.where(
+            k.revoked_at.is_(None), sa.or_(k.expires_at.is_(None), k.expires_at > utcnow())
+        )
     if before:
         select = select.where(k.created_at < before)
     return [KeyRow(**row._mapping) for row in await conn.execute(select)]

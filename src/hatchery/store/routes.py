@@ -2,8 +2,9 @@
 (``domain.routes.Route``), where it came from, and its revision.
 
 Writers hold :data:`LOCK` (``Database.lock``) so that revisions are taken one at a time; each
-change takes the next revision, so the sum of all revisions grows with every change and is what
-a process compares (:func:`fingerprint`) to know that it must read the routes again.
+change takes the next revision. Rows are never deleted (a route the catalog file no longer has is
+marked :data:`REMOVED`), so the sum of all revisions grows with every change: it is what a process
+compares (:func:`fingerprint`) to know that it must read the routes again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hatchery.store.tables import model_routes
 LOCK = 0x726F75746573  # pg_advisory_xact_lock key: one change of routes at a time
 CATALOG = "catalog"  # as the catalog file (or the built-in catalog) has it
 ADMIN = "admin"  # changed by an operator: kept as it is when the file changes
+REMOVED = "removed"  # the catalog file no longer has it: nothing runs by it
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,9 @@ async def put(conn: AsyncConnection, route: Route, source: str, by: str | None) 
         await conn.execute(model_routes.insert().values(kind=route.kind, name=route.name, **values))
 
 
-async def remove(conn: AsyncConnection, kind: Kind, name: str) -> None:
-    await conn.execute(
-        model_routes.delete().where(model_routes.c.kind == kind, model_routes.c.name == name)
-    )
+async def remove(conn: AsyncConnection, route: Route) -> None:
+    """Mark the route as no longer in the catalog file (kept, so revisions only grow)."""
+    await put(conn, route, REMOVED, None)
 
 
 def _stored(m: Mapping[Any, Any]) -> StoredRoute:

@@ -13,6 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hatchery.store.tables import workers
 
 FORGOTTEN_AFTER = timedelta(days=1)  # a silent worker's row is removed after this
+ALIVE_BEATS = 3  # a worker is alive while its last heartbeat is younger than this many intervals
+
+
+def alive_since(now: datetime, heartbeat: float) -> datetime:
+    """The oldest heartbeat of a live worker, for heartbeats every ``heartbeat`` seconds."""
+    return now - timedelta(seconds=ALIVE_BEATS * heartbeat)
 
 
 @dataclass(frozen=True)

@@ -209,9 +209,10 @@ class TaskRunner:
             gate.stats.record("skipped")
             await attempt.progress.ended(name, "skipped", skipped)
             raise RetryableError(skipped)
-        started = time.monotonic()
+        started = 0.0
         try:
             async with gate.slot():
+                started = time.monotonic()  # the provider's time, not the wait for a slot
                 result = await self._drive(attempt, self.providers[name], gate)
         except RetryableError as exc:
             gate.breaker.failure()

@@ -12,6 +12,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from hatchery.api.admin import schemas as s
 from hatchery.api.admin.routes import MAX_LIMIT, PREFIX
 from hatchery.api.openapi import JSON, Doc, _headers, _query, error, v1_errors
+from hatchery.settings import Settings
 
 TAGS = (
     ("Admin: Accounts", "Admins only: accounts, balances (credits and debits), API keys."),
@@ -95,7 +96,13 @@ OPS = (
         "Set an account's rate limit or flags",
         s.AccountDetailOut,
         body=s.AccountPatchIn,
-        errors={"400": {"BAD_REQUEST": _BAD_BODY + "; a bad limit; an unknown flag"}} | _NO_ACCOUNT,
+        errors={
+            "400": {
+                "BAD_REQUEST": _BAD_BODY + "; a bad limit; an unknown flag; neither given "
+                "(nothing to change)"
+            }
+        }
+        | _NO_ACCOUNT,
     ),
     Op(
         "post",
@@ -305,12 +312,26 @@ def _path_parameters(path: str) -> list[Doc]:
     ]
 
 
-def _operation(op: Op, refs: dict[tuple[type[BaseModel], JsonSchemaMode], Doc]) -> Doc:
+def _body_errors(settings: Settings) -> dict[str, Doc]:
+    """What reading a body can answer (``api.generate.read_body``)."""
+    return {
+        "408": error(
+            {"BAD_REQUEST": f"the body did not arrive within {settings.body_timeout:g} s"}
+        ),
+        "413": error({"BAD_REQUEST": f"the body is over {settings.max_body_bytes} bytes"}),
+    }
+
+
+def _operation(
+    op: Op, refs: dict[tuple[type[BaseModel], JsonSchemaMode], Doc], settings: Settings
+) -> Doc:
     responses: Doc = {}
     if op.answer:
         responses[op.status] = _answer(op, refs[(op.answer, "serialization")])
     for status, causes in op.errors.items():
         responses[status] = error(causes)
+    if op.body:
+        responses |= _body_errors(settings)
     responses |= v1_errors(forbidden="the key's account is not an admin, or is suspended")
     operation: Doc = {
         "operationId": op.operation_id,
@@ -327,10 +348,10 @@ def _operation(op: Op, refs: dict[tuple[type[BaseModel], JsonSchemaMode], Doc]) 
     return operation
 
 
-def document() -> Doc:
+def document(settings: Settings) -> Doc:
     """``paths`` and ``components.schemas`` of the admin API."""
     refs, components = _schemas()
     paths: dict[str, Doc] = {}
     for op in OPS:
-        paths.setdefault(PREFIX + op.path, {})[op.method] = _operation(op, refs)
+        paths.setdefault(PREFIX + op.path, {})[op.method] = _operation(op, refs, settings)
     return {"paths": paths, "components": {"schemas": components}}

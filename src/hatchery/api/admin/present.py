@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -91,12 +90,3 @@ def route(stored: StoredRoute, catalog: Catalog) -> s.RouteOut:
 
 def audit_entry(entry: Entry) -> s.AuditEntryOut:
     return s.AuditEntryOut(**entry.__dict__)
-
-
-def page(items: Sequence[Any], limit: int, next_of: Any) -> dict[str, Any]:
-    """A page's JSON: ``next`` is the last item's position when the page is full."""
-    full = len(items) == limit and items
-    return {
-        "items": [dump(item) for item in items],
-        "next": str(next_of(items[-1])) if full else None,
-    }

@@ -21,7 +21,7 @@ from hatchery.api.envelope import ok
 from hatchery.api.generate import read_body
 from hatchery.domain import keys
 from hatchery.domain.catalog import PriceRule
-from hatchery.domain.routes import KINDS, Kind, ProviderRoute, RouteChange
+from hatchery.domain.routes import KINDS, Kind, ProviderRoute, Route, RouteChange
 from hatchery.errors import BadRequest, NotFound
 from hatchery.services import Services
 from hatchery.store import accounts, audit, operator
@@ -128,15 +128,9 @@ async def update_account(request: Request, account_id: str) -> Response:
     """The account's own rate limit and its flags."""
     actor = await admin(request)
     body = s.parse(s.AccountPatchIn, await read_body(request))
-    if body.rate_limit is None and body.flags is None:
-        raise BadRequest("nothing to change: give rate_limit or flags")
     db, target = services_of(request).db, _account_id(account_id)
-    if body.flags is not None:
-        actions.check_flags(set(body.flags))
-    if body.rate_limit is not None:
-        await actions.set_rate_limit(db, target, body.rate_limit, actor=actor)
-    if body.flags is not None:
-        await actions.set_flags(db, target, frozenset(body.flags), actor=actor)
+    flags = None if body.flags is None else frozenset(body.flags)
+    await actions.update_account(db, target, rate_limit=body.rate_limit, flags=flags, actor=actor)
     return ok(present.dump(await _detail(db, target)))
 
 
@@ -263,21 +257,38 @@ async def update_route(request: Request, kind: str, name: str) -> Response:
     actor = await admin(request)
     body = s.parse(s.RoutePatchIn, await read_body(request))
     services = services_of(request)
-    stored = await services.routes.change(_kind(kind), name, _change(body), actor, body.reason)
+    stored = await services.routes.change(
+        _kind(kind), name, lambda route: change_of(body, route), actor, body.reason
+    )
     return ok(present.dump(present.route(stored, services.catalog)))
 
 
-def _change(body: s.RoutePatchIn) -> RouteChange:
+def change_of(body: s.RoutePatchIn, route: Route) -> RouteChange:
+    """The change the body asks of ``route``: a provider it lists without ``enabled`` or
+    ``upstream`` keeps what it had (new ones: enabled, the provider's default upstream)."""
     return RouteChange(
-        providers=None
-        if body.providers is None
-        else tuple(ProviderRoute(p.name, p.enabled, p.upstream) for p in body.providers),
+        providers=None if body.providers is None else _providers(body.providers, route),
         unit_price_micros=body.unit_price_micros,
         price_rules=None
         if body.price_rules is None
         else tuple(PriceRule(tuple(r.when.items()), r.unit_price_micros) for r in body.price_rules),
         synchronous=body.synchronous,
     )
+
+
+def _providers(given: list[s.ProviderRouteIO], route: Route) -> tuple[ProviderRoute, ...]:
+    was = {p.name: p for p in route.providers}
+    made = []
+    for p in given:
+        old = was.get(p.name, ProviderRoute(p.name))
+        made.append(
+            ProviderRoute(
+                p.name,
+                p.enabled if "enabled" in p.model_fields_set else old.enabled,
+                p.upstream if "upstream" in p.model_fields_set else old.upstream,
+            )
+        )
+    return tuple(made)
 
 
 @router.post("/routes/{kind}/{name}/reset")

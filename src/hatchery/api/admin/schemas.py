@@ -9,6 +9,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hatchery.domain.money import MAX_BALANCE_MICROS, MAX_UNIT_PRICE_MICROS
 from hatchery.errors import BadRequest
 
 Money = int  # micro-dollars: 1_000_000 is $1.00
@@ -37,7 +38,9 @@ def parse(model: type[M], body: bytes) -> M:
 
 class AccountIn(Strict):
     email: str = Field(max_length=320, examples=["ada@example.com"])
-    balance_micros: Money = Field(0, ge=0, description="The starting balance.")
+    balance_micros: Money = Field(
+        0, ge=0, le=MAX_BALANCE_MICROS, description="The starting balance."
+    )
 
 
 class AccountPatchIn(Strict):
@@ -51,6 +54,8 @@ class AccountPatchIn(Strict):
 
 class BalanceIn(Strict):
     amount_micros: Money = Field(
+        ge=-MAX_BALANCE_MICROS,
+        le=MAX_BALANCE_MICROS,
         description="Positive to credit, negative to debit. A debit cannot take what tasks in "
         "flight hold.",
         examples=[5_000_000, -250_000],
@@ -111,9 +116,13 @@ class BalanceOut(BaseModel):
 
 class ProviderRouteIO(Strict):
     name: str = Field(examples=["fal"])
-    enabled: bool = True
+    enabled: bool = Field(
+        True, description="In a change: left out, as it was (a provider new to the route: true)."
+    )
     upstream: str | None = Field(
-        None, description="What the provider runs for it (a vendor model, a workflow file)."
+        None,
+        description="What the provider runs for it (a vendor model, a workflow file); null: "
+        "the provider's default. In a change: left out, as it was.",
     )
 
 
@@ -123,14 +132,14 @@ class PriceRuleIO(Strict):
         "provider (the first provider asked).",
         examples=[{"resolution": "4k"}],
     )
-    unit_price_micros: Money = Field(ge=0)
+    unit_price_micros: Money = Field(ge=0, le=MAX_UNIT_PRICE_MICROS)
 
 
 class RoutePatchIn(Strict):
     providers: list[ProviderRouteIO] | None = Field(
         None, description="All of them, in the order they are tried."
     )
-    unit_price_micros: Money | None = Field(None, ge=0)
+    unit_price_micros: Money | None = Field(None, ge=0, le=MAX_UNIT_PRICE_MICROS)
     price_rules: list[PriceRuleIO] | None = None
     synchronous: bool | None = Field(None, description="Models only.")
     reason: str | None = Field(None, max_length=1000, description="Kept in the audit log.")
