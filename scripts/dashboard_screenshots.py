@@ -63,12 +63,27 @@ def fill(server: ServerProcess) -> dict[str, str]:
         upload = api.post("/v1/files/upload", json={"displayName": "blue.png", "type": "IMAGE"})
         target = upload.json()
         httpx.put(target["uploadUrl"], content=_png(), headers={"Content-Type": "image/png"})
+        _operate(api)
         time.sleep(3)
     return {
         "task": made[-1]["id"],
         "file": target["fileId"],
         "execution": image.json()["toolExecutionId"],
     }
+
+
+def _operate(api: httpx.Client) -> None:
+    """What an operator does (local@localhost is the admin): an account credited, a route
+    changed; both in the audit log."""
+    made = api.post("/admin/v1/accounts", json={"email": "ada@example.com", "balance_micros": 0})
+    assert made.status_code == 201, made.text
+    credit = {"amount_micros": 25_000_000, "reason": "invoice 1042 paid"}
+    assert api.post(f"/admin/v1/accounts/{made.json()['data']['id']}/balance", json=credit)
+    change = {
+        "price_rules": [{"when": {"resolution": "2k"}, "unit_price_micros": 14_000}],
+        "reason": "2K costs more upstream",
+    }
+    assert api.patch("/admin/v1/routes/model/nanobanana", json=change).status_code == 200
 
 
 def run_playground(page: Page) -> None:
@@ -90,6 +105,10 @@ def shoot(server: ServerProcess, ids: dict[str, str]) -> list[Path]:
         "keys": "/dashboard/keys",
         "webhooks": "/dashboard/webhooks",
         "usage": "/dashboard/usage",
+        "admin": "/dashboard/admin",
+        "admin-route": "/dashboard/admin/routes/model/nanobanana",
+        "admin-queue": "/dashboard/admin/queue",
+        "admin-audit": "/dashboard/admin/audit",
     }
     written: list[Path] = []
     with chromium() as browser:

@@ -89,9 +89,12 @@ def sign_in(server: ServerProcess, email: str, password: str = PASSWORD) -> Dash
     return dash
 
 
-def new_signed_in_account(server: ServerProcess, email: str, balance: str = "10.00") -> Dashboard:
-    """A new account with a password, signed in."""
-    server.new_account(email, balance)
+def new_signed_in_account(
+    server: ServerProcess, email: str, balance: str = "10.00", *, admin: bool = False
+) -> Dashboard:
+    """A new account with a password, signed in (``admin``: with the admin role, as
+    ``hatchery users grant-admin`` gives it)."""
+    server.new_account(email, balance, admin=admin)
     set_password(server.db_url, email)
     return sign_in(server, email)
 

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.slow
 
 EMAIL = "local@localhost"
 PAGES = ("", "/playground", "/tasks", "/files", "/keys", "/webhooks", "/usage")
+# the operator's pages: local@localhost, whom `serve` makes on a new embedded database, is an admin
+ADMIN = ("", "/accounts", "/keys", "/routes", "/routes/model/nanobanana", "/providers", "/queue")
+ADMIN_PAGES = tuple("/admin" + sub for sub in (*ADMIN, "/outbox", "/audit"))
 expect.set_options(timeout=30_000)
 
 
@@ -186,7 +189,7 @@ def test_another_accounts_task_is_not_found(
     page.close()
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + ADMIN_PAGES)
 def test_each_page_fits_a_phone_and_labels_its_fields(
     server: ServerProcess, browser: Browser, signed_in: BrowserContext, path: str
 ) -> None:

@@ -26,6 +26,7 @@ from hatchery.errors import BadRequest, NotFound
 from hatchery.services import Services
 from hatchery.store import accounts, audit, operator
 from hatchery.store.db import Database
+from hatchery.store.keycache import ACCOUNT, KEY
 
 PREFIX = "/admin/v1"
 MAX_LIMIT = 200
@@ -111,7 +112,8 @@ async def _detail(db: Database, account_id: str) -> s.AccountDetailOut:
     )
 
 
-def _account_id(account_id: str) -> str:
+def account_id_of(account_id: str) -> str:
+    """The id in a path, or NotFound for what is not an account id."""
     if not account_id.startswith("acct_") or len(account_id) > 32:
         raise NotFound(f"no account {account_id[:40]!r}: account ids start with acct_")
     return account_id
@@ -120,7 +122,7 @@ def _account_id(account_id: str) -> str:
 @router.get("/accounts/{account_id}")
 async def get_account(request: Request, account_id: str) -> Response:
     await admin(request)
-    return ok(present.dump(await _detail(services_of(request).db, _account_id(account_id))))
+    return ok(present.dump(await _detail(services_of(request).db, account_id_of(account_id))))
 
 
 @router.patch("/accounts/{account_id}")
@@ -128,10 +130,13 @@ async def update_account(request: Request, account_id: str) -> Response:
     """The account's own rate limit and its flags."""
     actor = await admin(request)
     body = s.parse(s.AccountPatchIn, await read_body(request))
-    db, target = services_of(request).db, _account_id(account_id)
+    services, target = services_of(request), account_id_of(account_id)
     flags = None if body.flags is None else frozenset(body.flags)
-    await actions.update_account(db, target, rate_limit=body.rate_limit, flags=flags, actor=actor)
-    return ok(present.dump(await _detail(db, target)))
+    await actions.update_account(
+        services.db, target, rate_limit=body.rate_limit, flags=flags, actor=actor
+    )
+    services.keys.forget(ACCOUNT + target)
+    return ok(present.dump(await _detail(services.db, target)))
 
 
 @router.post("/accounts/{account_id}/suspend")
@@ -147,9 +152,10 @@ async def activate_account(request: Request, account_id: str) -> Response:
 
 async def _set_status(request: Request, account_id: str, status: str) -> Response:
     actor = await admin(request)
-    db = services_of(request).db
-    await actions.set_status(db, _account_id(account_id), status, actor=actor)
-    return ok(present.dump(await _detail(db, account_id)))
+    services = services_of(request)
+    await actions.set_status(services.db, account_id_of(account_id), status, actor=actor)
+    services.keys.forget(ACCOUNT + account_id)  # this process at once (others: store.keycache)
+    return ok(present.dump(await _detail(services.db, account_id)))
 
 
 @router.post("/accounts/{account_id}/balance")
@@ -159,7 +165,7 @@ async def adjust_balance(request: Request, account_id: str) -> Response:
     body = s.parse(s.BalanceIn, await read_body(request))
     db = services_of(request).db
     after, seq = await actions.adjust_balance(
-        db, _account_id(account_id), body.amount_micros, body.reason, actor=actor
+        db, account_id_of(account_id), body.amount_micros, body.reason, actor=actor
     )
     async with db.read() as conn:
         (entry,) = await operator.ledger_entries(conn, after.id, seq=seq, limit=1)
@@ -172,7 +178,7 @@ async def account_ledger(request: Request, account_id: str) -> Response:
     await admin(request)
     limit, before = _limit(request), _seq(request)
     async with services_of(request).db.read() as conn:
-        if await accounts.by_id(conn, _account_id(account_id)) is None:
+        if await accounts.by_id(conn, account_id_of(account_id)) is None:
             raise NotFound(f"no account {account_id}")
         entries = await operator.ledger_entries(conn, account_id, before_seq=before, limit=limit)
     last = str(entries[-1].seq) if entries else None
@@ -191,7 +197,7 @@ async def list_keys(request: Request) -> Response:
     async with services_of(request).db.read() as conn:
         rows = await operator.find_keys(
             conn,
-            account_id=account and _account_id(account),
+            account_id=account and account_id_of(account),
             active_only=_choice(request, "status", ("active",)) == "active",
             before=before,
             limit=limit,
@@ -216,9 +222,10 @@ def _time(text: str | None) -> datetime | None:
 async def revoke_key(request: Request, prefix: str) -> Response:
     """Revoke any account's key, by its prefix (``hk_`` and 10 more characters)."""
     actor = await admin(request)
-    db = services_of(request).db
-    await actions.revoke_key(db, prefix, actor=actor)
-    async with db.read() as conn:
+    services = services_of(request)
+    await actions.revoke_key(services.db, prefix, actor=actor)
+    services.keys.forget(KEY + keys.key_prefix(prefix))
+    async with services.db.read() as conn:
         rows = await operator.find_keys(conn, prefix=keys.key_prefix(prefix), limit=1)
     return ok(present.dump(present.key(rows[0])))
 
@@ -226,7 +233,8 @@ async def revoke_key(request: Request, prefix: str) -> Response:
 # -- model routes
 
 
-def _kind(kind: str) -> Kind:
+def route_kind(kind: str) -> Kind:
+    """The kind in a path (model or tool), or NotFound."""
     if kind not in KINDS:
         raise NotFound(f"no route kind {kind[:20]!r}: use model or tool")
     return kind
@@ -245,7 +253,7 @@ async def list_routes(request: Request) -> Response:
 async def get_route(request: Request, kind: str, name: str) -> Response:
     await admin(request)
     services = services_of(request)
-    stored = await services.routes.get(_kind(kind), name)
+    stored = await services.routes.get(route_kind(kind), name)
     return ok(present.dump(present.route(stored, services.catalog)))
 
 
@@ -258,7 +266,7 @@ async def update_route(request: Request, kind: str, name: str) -> Response:
     body = s.parse(s.RoutePatchIn, await read_body(request))
     services = services_of(request)
     stored = await services.routes.change(
-        _kind(kind), name, lambda route: change_of(body, route), actor, body.reason
+        route_kind(kind), name, lambda route: change_of(body, route), actor, body.reason
     )
     return ok(present.dump(present.route(stored, services.catalog)))
 
@@ -296,7 +304,7 @@ async def reset_route(request: Request, kind: str, name: str) -> Response:
     """Back to what the catalog file says (and following the file from then on)."""
     actor = await admin(request)
     services = services_of(request)
-    stored = await services.routes.reset(_kind(kind), name, actor)
+    stored = await services.routes.reset(route_kind(kind), name, actor)
     return ok(present.dump(present.route(stored, services.catalog)))
 
 
@@ -306,18 +314,24 @@ async def reset_route(request: Request, kind: str, name: str) -> Response:
 @router.get("/providers")
 async def list_providers(request: Request) -> Response:
     await admin(request)
-    services = services_of(request)
-    live = [w for w in await _workers(services) if w["alive"]]
+    views = await provider_views(services_of(request))
+    return ok({"items": [present.dump(s.ProviderOut(**v)) for v in views], "next": None})
+
+
+async def workers_of(services: Services) -> list[dict[str, Any]]:
+    """Every worker with a heartbeat (``admin.health.workers_view``)."""
+    return await health.workers_view(services.db, services.settings.heartbeat_interval)
+
+
+async def provider_views(services: Services) -> list[dict[str, Any]]:
+    """Each configured provider across the live workers (``admin.health.providers_view``), with
+    the models and tools whose routes list it."""
+    live = [w for w in await workers_of(services) if w["alive"]]
     routed: dict[str, list[str]] = {}
     for model in services.catalog.everything():
         for name in model.providers:
             routed.setdefault(name, []).append(model.name)
-    views = health.providers_view(live, sorted(services.providers), routed)
-    return ok({"items": [present.dump(s.ProviderOut(**v)) for v in views], "next": None})
-
-
-async def _workers(services: Services) -> list[dict[str, Any]]:
-    return await health.workers_view(services.db, services.settings.heartbeat_interval)
+    return health.providers_view(live, sorted(services.providers), routed)
 
 
 @router.get("/queue")
@@ -325,7 +339,7 @@ async def queue(request: Request) -> Response:
     await admin(request)
     services = services_of(request)
     view = await health.queue_view(services.db)
-    workers = [s.WorkerOut(**w) for w in await _workers(services)]
+    workers = [s.WorkerOut(**w) for w in await workers_of(services)]
     return ok(present.dump(s.QueueOut(**view, workers=workers)))
 
 

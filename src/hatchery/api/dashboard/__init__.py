@@ -7,7 +7,8 @@ shares is in ``pages``. The session that signs a browser in also authorises its 
 Egg and VideoGen APIs (``api.session``): the playground and the file uploads are those calls.
 
 Modules, one page each: ``signin`` (sign-in, sign-out, invites), ``overview``, ``playground``,
-``tasks`` (tasks and tool executions), ``files``, ``keys``, ``webhooks``, ``usage``. Templates are
+``tasks`` (tasks and tool executions), ``files``, ``keys``, ``webhooks``, ``usage``; and for
+admins, the operator's pages (``admin``, a package: ``/dashboard/admin``). Templates are
 in ``templates/``, the stylesheet and the scripts in ``static/`` (served at
 ``/dashboard/static/``), all shipped in the package: nothing to build, nothing from a CDN.
 """
@@ -18,6 +19,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from hatchery.api.dashboard import (
+    admin,
     files,
     keys,
     overview,
@@ -30,7 +32,7 @@ from hatchery.api.dashboard import (
 from hatchery.api.dashboard.pages import PREFIX, STATIC
 
 router = APIRouter(include_in_schema=False)
-for _page in (signin, overview, playground, tasks, files, keys, webhooks, usage):
+for _page in (signin, overview, playground, tasks, files, keys, webhooks, usage, admin):
     router.include_router(_page.router, prefix=PREFIX)
 
 static = StaticFiles(directory=STATIC)

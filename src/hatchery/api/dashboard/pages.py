@@ -61,6 +61,12 @@ NAVIGATION = (
     ("/webhooks", "Webhooks"),
     ("/usage", "Usage"),
 )
+ADMIN_NAVIGATION = (("/admin", "Admin"),)  # the operator's pages: admins only
+
+
+def navigation_of(signed: SignedIn | None) -> tuple[tuple[str, str], ...]:
+    """The pages the navigation lists for the session: the admin section for admins only."""
+    return NAVIGATION + ADMIN_NAVIGATION if signed and signed.account.is_admin else NAVIGATION
 
 
 class SignInRequired(Unauthorized):
@@ -116,6 +122,7 @@ def render(
         path=request.url.path,
         notice=notice_of(request),
         account=signed.account if signed else None,
+        navigation=navigation_of(signed),
         csrf_token=signed.csrf_token if signed else context.pop("form_token", ""),
         **context,
     )
