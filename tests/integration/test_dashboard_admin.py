@@ -370,7 +370,7 @@ def test_an_admin_reorders_disables_and_reprices_a_route_and_breaking_changes_ar
         synced = follow(admin, change_route(admin, "synchronous", {"synchronous": "on"}))
         assert element(synced, "route-synchronous").startswith("yes")
     finally:
-        reset = follow(admin, admin.post(f"{ROUTE}/reset", {}))
+        reset = follow(admin, change_route(admin, "reset", {}))
     assert provider_order(reset) == ["local", "fal"]
     assert element(reset, "route-source") == "catalog"
     assert element(reset, "route-price") == "$0.0100 per image"
@@ -398,6 +398,12 @@ def _refusals(admin: Dashboard, stale: str) -> None:
         ("rules", {"rule-0-when": "prompt=x", "rule-0-price": "0.01"}, 400, "prices can depend"),
         ("rules", {"rule-0-when": "resolution", "rule-0-price": "0.01"}, 400, "name=value"),
         ("rules", {"rule-0-when": "resolution=4k", "rule-0-price": ""}, 400, "give both"),
+        ("rules", {"rule-0-when": "duration=" + "9" * 5000, "rule-0-price": "1"}, 400, "at most"),
+        ("rules", {"rule-0-when": "duration=long", "rule-0-price": "1"}, 400, "whole number"),
+        ("rules", {"rule-50-when": "resolution=4k", "rule-50-price": "1"}, 400, "at most 50"),
+        ("price", {"unit_price": "1e999999"}, 400, "not an amount"),
+        ("price", {"unit_price": "1e-999999999"}, 400, "not an amount"),
+        ("price", {"unit_price": "1000.000001"}, 400, "at most"),
     ]
     for form, fields, status, reason in refusals:
         refused = change_route(admin, form, fields)
@@ -470,3 +476,35 @@ def test_the_health_pages_show_providers_the_queue_and_the_outbox(
     outbox = admin.get("/dashboard/admin/outbox").text
     assert element(outbox, "outbox-pending").isdigit()
     assert "failing-none" in outbox or "failing-endpoints" in outbox
+
+
+def test_every_admin_form_wants_the_sessions_csrf_token(
+    server: ServerProcess, admin: Dashboard
+) -> None:
+    target = account_id(server, _admin_email(admin))
+    values = {"account_id": target, "prefix": "hk_0123456789", "kind": "model", "name": MODEL}
+    current = revision(admin.get(ROUTE).text)
+    forms = [path for path, method in admin_routes() if method == "POST"]
+    assert forms
+    for path in forms:
+        for token in ("", "wrong"):
+            fields = {"amount": "5.00", "reason": "x", "revision": current, "unit_price": "9"}
+            refused = admin.post(path.format(**values), fields, csrf=token)
+            assert refused.status_code == 403, (path, token, refused.text[:200])
+    assert revision(admin.get(ROUTE).text) == current  # nothing changed
+
+
+def test_a_route_changes_once_per_revision_and_a_reset_of_nothing_writes_nothing(
+    admin: Dashboard,
+) -> None:
+    shown = revision(admin.get(ROUTE).text)
+    first = change_route(admin, "price", {"unit_price": "0.0200"}, at=shown)
+    second = change_route(admin, "price", {"unit_price": "0.0300"}, at=shown)
+    assert (first.status_code, second.status_code) == (303, 409)
+    reset = change_route(admin, "reset", {})
+    assert reset.status_code == 303
+    after_reset = revision(admin.get(ROUTE).text)
+    again = change_route(admin, "reset", {})  # already as the file has it: nothing to write
+    assert again.status_code == 303 and revision(admin.get(ROUTE).text) == after_reset
+    page = admin.get("/dashboard/admin/keys", before="ZGFrMS45OTk5OTk5OTk5OTk5OTk5OTk")
+    assert page.status_code == 400

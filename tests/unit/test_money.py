@@ -151,3 +151,9 @@ def test_sub_micro_digits_are_refused_however_long_the_amount(text: str) -> None
 
 def test_a_negative_amount_that_rounds_to_zero_has_no_sign() -> None:
     assert format_balance(-40) == "$0.0000"
+
+
+@pytest.mark.parametrize("text", ["1e999999", "1e-999999999", "-1E+31"])
+def test_an_exponent_beyond_any_amount_is_no_amount(text: str) -> None:
+    with pytest.raises(ValueError, match="not an amount of dollars"):
+        parse_dollars(text)

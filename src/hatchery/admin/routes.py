@@ -29,7 +29,7 @@ from hatchery.admin import audit
 from hatchery.admin.audit import Actor
 from hatchery.domain.catalog import Catalog, CatalogError, Model
 from hatchery.domain.routes import Kind, Route, RouteChange
-from hatchery.errors import NotFound, ValidationFailed
+from hatchery.errors import Conflict, NotFound, ValidationFailed
 from hatchery.providers.base import Provider
 from hatchery.providers.registry import provider_problem
 from hatchery.store import routes as store
@@ -123,13 +123,21 @@ class RouteBook:
             return await _found(conn, kind, name)
 
     async def change(
-        self, kind: Kind, name: str, edit: Edit, actor: Actor, reason: str | None = None
+        self,
+        kind: Kind,
+        name: str,
+        edit: Edit,
+        actor: Actor,
+        reason: str | None = None,
+        *,
+        revision: int | None = None,
     ) -> StoredRoute:
         """Make a change to a route (``edit``: the change, or how to make it from the route as
-        it is, read under the lock), or refuse it (ValidationFailed) saying why."""
+        it is, read under the lock), or refuse it (ValidationFailed) saying why; Conflict when
+        ``revision`` is given and the route is at another one."""
         async with self.db.write() as conn:
             await self.db.lock(conn, store.LOCK)
-            before = await _found(conn, kind, name)
+            before = await _found(conn, kind, name, revision)
             change = edit(before.route) if callable(edit) else edit
             try:
                 after = before.route.changed(change)
@@ -144,15 +152,24 @@ class RouteBook:
         return stored
 
     async def reset(
-        self, kind: Kind, name: str, actor: Actor, reason: str | None = None
+        self,
+        kind: Kind,
+        name: str,
+        actor: Actor,
+        reason: str | None = None,
+        *,
+        revision: int | None = None,
     ) -> StoredRoute:
-        """Put the route back as the catalog file has it (and follow the file from then on)."""
+        """Put the route back as the catalog file has it (and follow the file from then on);
+        nothing is written for a route that already is."""
         seeded = self.seed.get((kind, name))
         if seeded is None:
             raise NotFound(f"the catalog file has no {kind} {name!r} to go back to")
         async with self.db.write() as conn:
             await self.db.lock(conn, store.LOCK)
-            before = await _found(conn, kind, name)
+            before = await _found(conn, kind, name, revision)
+            if before.source == store.CATALOG and before.route == seeded:
+                return before
             await store.put(conn, seeded, store.CATALOG, actor.name)
             await _audit(conn, actor, "route.reset", seeded, before.route, seeded, reason)
             stored = await _found(conn, kind, name)
@@ -236,8 +253,16 @@ async def _audit(
     )
 
 
-async def _found(conn: AsyncConnection, kind: Kind, name: str) -> StoredRoute:
+async def _found(
+    conn: AsyncConnection, kind: Kind, name: str, revision: int | None = None
+) -> StoredRoute:
+    """The route; Conflict when ``revision`` is given and it is at another."""
     stored = await store.get(conn, kind, name)
     if stored is None or stored.source == store.REMOVED:
         raise NotFound(f"no {kind} {name!r}; GET /admin/v1/routes lists them")
+    if revision is not None and stored.revision != revision:
+        raise Conflict(
+            f"the route has changed since revision {revision} (it is at {stored.revision}): "
+            "look at it as it is now and make your change again"
+        )
     return stored

@@ -9,6 +9,7 @@ MICROS_PER_DOLLAR = 1_000_000
 # dollars; and the most one unit of a model may cost, a thousand. Both keep every sum the
 # database makes (a balance, a reservation of units x unit price) far inside a 64-bit integer.
 MAX_BALANCE_MICROS = 10**15
+MAX_DIGITS = 30  # an amount's exponent, either way: more is no amount of dollars
 MAX_UNIT_PRICE_MICROS = 10**9
 
 
@@ -19,7 +20,7 @@ def parse_dollars(text: str) -> int:
         value = Decimal(cleaned)
     except InvalidOperation:
         raise ValueError(f"not an amount of dollars: {text!r}") from None
-    if not value.is_finite():
+    if not value.is_finite() or (value and abs(value.adjusted()) > MAX_DIGITS):
         raise ValueError(f"not an amount of dollars: {text!r}")
     with localcontext() as ctx:
         ctx.prec = len(cleaned) + 10  # exact: no digit of the input is rounded away

@@ -18,6 +18,9 @@ from hatchery.domain.catalog import PRICED_BY, CatalogError, Model, PriceRule
 from hatchery.domain.money import MAX_UNIT_PRICE_MICROS, format_cost
 from hatchery.domain.tasks import TaskType
 
+MAX_RULES = 50  # price rules of one route
+MAX_VALUE = 64  # characters of a value a price rule matches
+
 Kind = Literal["model", "tool"]
 KINDS: tuple[Kind, ...] = ("model", "tool")
 TYPES = {"image": TaskType.IMAGE, "video": TaskType.VIDEO, "tool": TaskType.TOOL}
@@ -133,6 +136,8 @@ class Route:
                 f"{self.where}: at least one provider must stay enabled, or no task could run"
             )
         _check_price(self.unit_price_micros, f"{self.where}.unit_price_micros")
+        if len(self.price_rules) > MAX_RULES:
+            raise CatalogError(f"{self.where}.price_rules: at most {MAX_RULES} rules")
         for i, rule in enumerate(self.price_rules):
             _check_rule(rule, f"{self.where}.price_rules[{i}]", names)
 
@@ -182,6 +187,8 @@ def _check_rule(rule: PriceRule, where: str, providers: Sequence[str]) -> None:
             )
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise CatalogError(f"{where}.when.{param} must be a string or a whole number")
+        if len(str(value)) > MAX_VALUE:
+            raise CatalogError(f"{where}.when.{param} is at most {MAX_VALUE} characters")
         if param == "provider" and value not in providers:
             raise CatalogError(f"{where}.when.provider: {value} is not one of the providers")
     _check_price(rule.unit_price_micros, f"{where}.unit_price_micros")

@@ -10,6 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hatchery.domain.money import MAX_BALANCE_MICROS, MAX_UNIT_PRICE_MICROS
+from hatchery.domain.routes import MAX_RULES
 from hatchery.errors import BadRequest
 
 Money = int  # micro-dollars: 1_000_000 is $1.00
@@ -140,7 +141,7 @@ class RoutePatchIn(Strict):
         None, description="All of them, in the order they are tried."
     )
     unit_price_micros: Money | None = Field(None, ge=0, le=MAX_UNIT_PRICE_MICROS)
-    price_rules: list[PriceRuleIO] | None = None
+    price_rules: list[PriceRuleIO] | None = Field(None, max_length=MAX_RULES)
     synchronous: bool | None = Field(None, description="Models only.")
     reason: str | None = Field(None, max_length=1000, description="Kept in the audit log.")
 

@@ -118,4 +118,8 @@ def micros_of(moment: datetime) -> int:
 
 
 def moment_of(micros: int) -> datetime:
-    return EPOCH + micros * MICROSECOND
+    """The time of a page position; BadRequest for one no page could have given out."""
+    try:
+        return EPOCH + micros * MICROSECOND
+    except OverflowError:
+        raise BadRequest("That page link is not valid: start again from the first page") from None

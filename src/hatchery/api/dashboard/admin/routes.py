@@ -42,16 +42,16 @@ from hatchery.api.dashboard.pages import choice, redirect
 from hatchery.api.session import SignedIn
 from hatchery.domain.catalog import PRICED_BY, PriceRule
 from hatchery.domain.money import MICROS_PER_DOLLAR
-from hatchery.domain.routes import Kind, ProviderRoute, Route, RouteChange
+from hatchery.domain.routes import MAX_RULES, MAX_VALUE, Kind, ProviderRoute, Route, RouteChange
 from hatchery.errors import BadRequest, Conflict, ValidationFailed
 from hatchery.services import Services
-from hatchery.store.routes import ADMIN, StoredRoute
+from hatchery.store.routes import ADMIN
 
 router = APIRouter()
 
 ACTIONS = ("up", "down", "enable", "disable")
-MAX_RULES = 50
 SPARE_RULES = 2  # empty rows under a route's rules, to add one
+MAX_CONDITION = MAX_VALUE
 Refused = (BadRequest, ValidationFailed, Conflict)
 Make = Callable[[Route, Mapping[str, str]], tuple[RouteChange, str]]
 
@@ -104,7 +104,7 @@ async def _route_page(
         status,
         view=present.route(stored, services.catalog),
         price=exact_dollars(stored.route.unit_price_micros),
-        rules=rules + [("", "")] * SPARE_RULES,
+        rules=rules + [("", "")] * min(SPARE_RULES, MAX_RULES - len(rules)),
         priced_by=PRICED_BY,
         resettable=stored.source == ADMIN and (kind, name) in services.routes.seed,
         configured=sorted(services.providers),
@@ -118,13 +118,12 @@ async def route_page(request: Request, kind: str, name: str) -> Response:
     return await _route_page(request, services, signed, route_kind(kind), name)
 
 
-def _fresh(stored: StoredRoute, fields: Mapping[str, str]) -> None:
-    """Conflict unless the form was made from the route as it is now."""
-    if fields.get("revision") != str(stored.revision):
-        raise Conflict(
-            f"The route has changed since this page was loaded (it is at revision "
-            f"{stored.revision}): look at it as it is now and make your change again"
-        )
+def _revision(fields: Mapping[str, str]) -> int:
+    """The revision of the route the form was made from."""
+    given = fields.get("revision", "")
+    if not (given.isascii() and given.isdigit() and len(given) <= 18):
+        raise BadRequest("This form lacks the route's revision: load the route's page again")
+    return int(given)
 
 
 async def _change(request: Request, kind: str, name: str, make: Make) -> Response:
@@ -140,8 +139,9 @@ async def _change(request: Request, kind: str, name: str, make: Make) -> Respons
         return change
 
     try:
-        _fresh(await services.routes.get(checked, name), fields)
-        await services.routes.change(checked, name, edit, actor(signed), reason(fields))
+        await services.routes.change(
+            checked, name, edit, actor(signed), reason(fields), revision=_revision(fields)
+        )
     except Refused as exc:
         status = 409 if isinstance(exc, Conflict) else 400
         return await _route_page(
@@ -208,7 +208,21 @@ def _condition(part: str, number: int) -> tuple[str, str | int]:
             f"Price rule {number}: write its conditions as name=value separated by commas, "
             f"e.g. resolution=4k, provider=fal (names: {', '.join(PRICED_BY)})"
         )
-    return param, int(value) if value.isascii() and value.isdigit() else value
+    if len(value) > MAX_CONDITION:
+        raise BadRequest(f"Price rule {number}: {param} is at most {MAX_CONDITION} characters")
+    if param != "duration":  # the others are words (4k, 16:9, fal), as requests carry them
+        return param, value
+    if not (value.isascii() and value.isdigit()):
+        raise BadRequest(f"Price rule {number}: duration is a whole number of seconds, e.g. 8")
+    return param, int(value)
+
+
+def _row(field: str) -> int:
+    """The row of a rule's field (``rule-3-when``: 3); -1 for other fields."""
+    parts = field.split("-")
+    if len(parts) == 3 and parts[0] == "rule" and parts[1].isascii() and parts[1].isdigit():
+        return int(parts[1][:6])
+    return -1
 
 
 def _rule(when: str, price: str, number: int) -> PriceRule:
@@ -221,6 +235,9 @@ def _rule(when: str, price: str, number: int) -> PriceRule:
 
 def rules_change(route: Route, fields: Mapping[str, str]) -> tuple[RouteChange, str]:
     """The rules of the form's rows, in order (a row left empty is none)."""
+    beyond = [name for name in fields if _row(name) >= MAX_RULES]
+    if beyond:
+        raise BadRequest(f"A route has at most {MAX_RULES} price rules")
     rules = []
     for i in range(MAX_RULES):
         when = fields.get(f"rule-{i}-when", "").strip()
@@ -252,6 +269,14 @@ async def reset_route(request: Request, kind: str, name: str) -> Response:
     """Back to what the catalog file says, following the file from then on."""
     services, signed, fields = await admin_form(request)
     checked = route_kind(kind)
-    await services.routes.reset(checked, name, actor(signed), reason(fields))
+    try:
+        await services.routes.reset(
+            checked, name, actor(signed), reason(fields), revision=_revision(fields)
+        )
+    except Refused as exc:
+        status = 409 if isinstance(exc, Conflict) else 400
+        return await _route_page(
+            request, services, signed, checked, name, status, problem=exc.message, form=fields
+        )
     notice = "The route is as the catalog file has it again"
     return redirect(_path(checked, name), notice=notice)
