@@ -5,7 +5,7 @@ a real PostgreSQL server started from the machine's binaries (``tests/pg.py``). 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -54,6 +54,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test whose server (a fixture's ``ServerProcess``) is no longer running shows how
+    that server ended: its exit code and the last of its output."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            code = value.proc.poll() if isinstance(value, ServerProcess) and value.proc else None
+            if code is not None:
+                tail = "".join(value.output[-40:])
+                report.sections.append((f"{name}: server exited with {code}", tail))
+    return report
 
 
 @pytest.fixture(scope="session")

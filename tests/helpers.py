@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -360,10 +362,14 @@ SDK_PYTHON = Path(os.environ.get("VIDEOGEN_VENV", ROOT / ".venv-videogen")) / "b
 def run_videogen_sdk(script: str, *args: str, timeout: float = 120) -> dict[str, Any]:
     """Run ``tests/sdk/SCRIPT`` with the VideoGen SDK's own virtual environment (made by
     ``scripts/ensure-videogen-sdk`` if missing); what it printed last, as JSON."""
-    if not SDK_PYTHON.exists():
-        subprocess.run(
-            ["bash", str(ROOT / "scripts" / "ensure-videogen-sdk")], check=True, cwd=ROOT
-        )
+    # Under a lock: pytest-xdist's workers may all get here on a fresh checkout, and one must not
+    # use the environment while another is still making it.
+    with open(Path(tempfile.gettempdir()) / "hatchery-videogen-sdk.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not SDK_PYTHON.exists():
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "ensure-videogen-sdk")], check=True, cwd=ROOT
+            )
     result = subprocess.run(
         [str(SDK_PYTHON), str(ROOT / "tests" / "sdk" / script), *args],
         capture_output=True,

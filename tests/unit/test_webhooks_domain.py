@@ -109,7 +109,10 @@ def test_a_span_is_said_in_its_largest_unit(seconds: float, said: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "secret", [hooks.new_endpoint_secret(), new_webhook_secret(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZI"]
+    "secret",
+    [hooks.new_endpoint_secret(), new_webhook_secret(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZI"],
+    # named, not by their random values: pytest-xdist's workers must collect the same test ids
+    ids=["endpoint", "account", "short"],
 )
 def test_our_signature_is_the_reference_librarys(secret: str) -> None:
     """Endpoint secrets and the Egg accounts' secrets both sign as standardwebhooks reads them."""
