@@ -181,6 +181,12 @@ def test_accounts_are_created_found_suspended_and_activated(
         time.sleep(1.1)
         assert user.get("/v1/account").status_code == 200
     assert admin.get("/accounts/acct_nobody", status=404)["code"] == "NOT_FOUND"
+    assert admin.get("/accounts", params={"query": "%"})["items"] == []  # not a wildcard
+    n = next(_emails)
+    under = admin.call("POST", "/accounts", 201, json={"email": f"a_b{n}@x.io"})
+    admin.call("POST", "/accounts", 201, json={"email": f"axb{n}@x.io"})  # "_" is no wildcard
+    found = admin.get("/accounts", params={"query": f"a_b{n}@"})["items"]
+    assert [a["id"] for a in found] == [under["id"]]
 
 
 def test_the_rate_limit_and_flags_are_set_and_bad_ones_refused(admin: AdminClient) -> None:

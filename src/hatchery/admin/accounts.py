@@ -56,12 +56,13 @@ def snapshot(account: accounts.Account) -> dict[str, Any]:
 
 
 async def _find(conn: AsyncConnection, email_or_id: str) -> accounts.Account:
-    if email_or_id.startswith("acct_"):
+    by_id = email_or_id.startswith("acct_")
+    if by_id:
         account = await accounts.by_id(conn, email_or_id)
     else:
         account = await accounts.by_email(conn, email_or_id)
     if account is None:
-        raise NotFound(f"no account {email_or_id}")
+        raise NotFound(f"no account {'' if by_id else 'with email '}{email_or_id}")
     return account
 
 

@@ -47,8 +47,9 @@ async def find_accounts(
         .order_by(accounts.c.email)
         .limit(limit)
     )
-    if query:
-        like = f"%{query.lower()}%"
+    if query:  # % and _ are the query's own characters, not wildcards
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
         select = select.where(
             sa.or_(
                 sa.func.lower(accounts.c.email).like(like, escape="\\"),
