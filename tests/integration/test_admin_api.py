@@ -385,8 +385,30 @@ def test_the_health_views_show_workers_providers_the_queue_and_the_outbox(
     (worker,) = queue["workers"]
     assert worker["alive"] and worker["concurrency"] == 4 and "local" in worker["providers"]
     assert set(queue["by_status"]) <= {"pending", "processing"}
-    outbox = admin.get("/outbox")
-    assert outbox["pending"] >= 0 and isinstance(outbox["failing_endpoints"], list)
+
+
+def test_the_outbox_shows_its_backlog_and_a_failing_endpoint(
+    server: ServerProcess, admin: AdminClient
+) -> None:
+    email = _email("hooks")
+    key = server.new_account(email)
+    dead = {"url": "http://127.0.0.1:9/hook", "events": ["task.completed"]}  # nothing listens
+    with server.client(key) as user:
+        endpoint = user.post("/v1/webhooks/endpoints", json=dead)
+        assert endpoint.status_code == 201, endpoint.text
+        task = _submit(server, key).json()["data"]
+        assert wait_for_task(user, task["id"])["status"] == "completed"
+    deadline = time.monotonic() + 20
+    while True:  # its first attempt fails, and the message waits for the next
+        outbox = admin.get("/outbox")
+        failing = [e for e in outbox["failing_endpoints"] if e["email"] == email]
+        if failing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (shown,) = failing
+    assert (shown["url"], shown["status"], shown["pending"]) == (dead["url"], "enabled", 1)
+    assert shown["failing_since"] is not None
+    assert outbox["pending"] >= 1 and outbox["oldest_due_at"] is not None
 
 
 def test_the_audit_log_filters_and_pages(admin: AdminClient) -> None:
