@@ -347,17 +347,23 @@ def test_a_route_change_applies_at_once_and_a_breaking_one_is_refused(
         )
         assert "models" in sync_tool["message"]
         assert admin.get("/routes/model/nanobanana")["revision"] == changed["revision"]
+        stale = {"unit_price_micros": 1, "revision": before["revision"]}  # read before the change
+        conflict = admin.call("PATCH", "/routes/model/nanobanana", 409, json=stale)
+        assert conflict["code"] == "CONFLICT" and "has changed since" in conflict["message"]
+        fresh = {"unit_price_micros": 70_000, "revision": changed["revision"]}
+        changed = admin.call("PATCH", "/routes/model/nanobanana", json=fresh)
         assert admin.get("/routes/model/no-such", status=404)["code"] == "NOT_FOUND"
         assert admin.get("/routes/engine/nanobanana", status=404)["code"] == "NOT_FOUND"
     finally:
         reset = admin.call("POST", "/routes/model/nanobanana/reset")
     assert (reset["source"], reset["unit_price_micros"]) == ("catalog", before["unit_price_micros"])
     assert reset["synchronous"] is False and reset["price_rules"] == before["price_rules"]
-    audit = admin.get("/audit", params={"target": "model:nanobanana", "limit": 2})["items"]
-    assert [e["action"] for e in audit] == ["route.reset", "route.update"]
-    assert audit[1]["reason"] == "new prices"
-    assert audit[1]["before"]["unit_price_micros"] == before["unit_price_micros"]
-    assert audit[1]["after"]["unit_price_micros"] == 70_000
+    audit = admin.get("/audit", params={"target": "model:nanobanana", "limit": 3})["items"]
+    # the reset, the change at the revision it read (the stale one wrote nothing), the first
+    assert [e["action"] for e in audit] == ["route.reset", "route.update", "route.update"]
+    assert audit[2]["reason"] == "new prices"
+    assert audit[2]["before"]["unit_price_micros"] == before["unit_price_micros"]
+    assert audit[2]["after"]["unit_price_micros"] == 70_000
     with server.client() as anyone:
         document = anyone.get("/openapi.json").text
     assert "0.0700" not in document  # the document follows the routes back

@@ -201,6 +201,7 @@ OPS = (
                 "cannot depend on, `synchronous` on a tool, nothing to change",
             },
             "404": _NO_ROUTE,
+            "409": {"CONFLICT": "`revision` was given and the route has changed since"},
         },
     ),
     Op(

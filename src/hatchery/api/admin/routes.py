@@ -266,7 +266,12 @@ async def update_route(request: Request, kind: str, name: str) -> Response:
     body = s.parse(s.RoutePatchIn, await read_body(request))
     services = services_of(request)
     stored = await services.routes.change(
-        route_kind(kind), name, lambda route: change_of(body, route), actor, body.reason
+        route_kind(kind),
+        name,
+        lambda route: change_of(body, route),
+        actor,
+        body.reason,
+        revision=body.revision,
     )
     return ok(present.dump(present.route(stored, services.catalog)))
 

@@ -144,6 +144,12 @@ class RoutePatchIn(Strict):
     price_rules: list[PriceRuleIO] | None = Field(None, max_length=MAX_RULES)
     synchronous: bool | None = Field(None, description="Models only.")
     reason: str | None = Field(None, max_length=1000, description="Kept in the audit log.")
+    revision: int | None = Field(
+        None,
+        ge=0,
+        description="The route's revision as you read it: the change is refused (409) if the "
+        "route has changed since. Left out, the change is made to the route as it is.",
+    )
 
 
 class RouteOut(BaseModel):
