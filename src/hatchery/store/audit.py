@@ -29,31 +29,9 @@ class Entry:
     reason: str | None
 
 
-async def record(
-    conn: AsyncConnection,
-    *,
-    actor: str,
-    actor_id: str | None,
-    via: str,
-    action: str,
-    target: str,
-    before: Any = None,
-    after: Any = None,
-    reason: str | None = None,
-) -> None:
-    await conn.execute(
-        audit_log.insert().values(
-            at=utcnow(),
-            actor=actor,
-            actor_id=actor_id,
-            via=via,
-            action=action,
-            target=target,
-            before=before,
-            after=after,
-            reason=reason,
-        )
-    )
+async def record(conn: AsyncConnection, **values: Any) -> None:
+    """Write one entry: the columns of ``audit_log`` but ``seq`` and ``at`` (now)."""
+    await conn.execute(audit_log.insert().values(at=utcnow(), **values))
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ describes exactly what is sent."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,7 +15,6 @@ from hatchery.errors import BadRequest
 
 Money = int  # micro-dollars: 1_000_000 is $1.00
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 
 
 class Strict(BaseModel):
@@ -255,10 +254,3 @@ class OutboxOut(BaseModel):
     oldest_due_at: datetime | None
     oldest_due_seconds: float
     failing_endpoints: list[FailingEndpointOut]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next: str | None = Field(
-        description="Pass as ?after= (accounts) or ?before= for the next page."
-    )
