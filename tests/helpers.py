@@ -37,6 +37,7 @@ FAST_SETTINGS = {
     "HATCHERY_HEARTBEAT_INTERVAL": "0.5",
     "HATCHERY_ROUTES_REFRESH": "0.5",
     "HATCHERY_LOG_LEVEL": "warning",
+    "HATCHERY_METRICS_PORT": "0",  # workers on one host would share 9464 (a test sets its own)
     # tests sign in to the dashboard many times from one IP (the limit is tested on its own)
     "HATCHERY_DASHBOARD_SIGNIN_LIMIT": "1000/minute",
 }

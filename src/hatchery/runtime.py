@@ -1,21 +1,24 @@
 """The background side of a server or worker process: task workers, the reaper, webhook delivery,
-file processing and the file janitor, the worker's heartbeat, the watch on the model routes, and,
-on PostgreSQL, the listener that turns the database's notifications into wake-ups."""
+file processing and the file janitor, the worker's heartbeat, the watch on the model routes, the
+event loop's watch, and, on PostgreSQL, the listener that turns the database's notifications into
+wake-ups. A worker's load and its providers' breakers are read by the metrics at each scrape."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from hatchery.api.videogen import hooks
 from hatchery.domain.webhooks import Schedule, parse_schedule
 from hatchery.files.ingest import FileProcessor, Limits
 from hatchery.files.janitor import FileJanitor
+from hatchery.observe import metrics
 from hatchery.services import Services
 from hatchery.store.notify import PgListener
 from hatchery.webhooks.delivery import Schedules, WebhookDispatcher
-from hatchery.worker.gate import CircuitBreaker, ProviderGate
+from hatchery.worker.gate import BreakerState, CircuitBreaker, ProviderGate
 from hatchery.worker.heartbeat import Heartbeat
 from hatchery.worker.loopwatch import LoopWatch
 from hatchery.worker.outputs import OutputPolicy
@@ -24,6 +27,8 @@ from hatchery.worker.reaper import Reaper
 from hatchery.worker.runner import FallbackPolicy, TaskRunner
 
 log = logging.getLogger("hatchery")
+
+BREAKER_CODES = {BreakerState.CLOSED: 0.0, BreakerState.HALF_OPEN: 1.0, BreakerState.OPEN: 2.0}
 
 
 class Background:
@@ -100,6 +105,8 @@ class Background:
         self.grace = s.shutdown_grace
         self._tasks: list[asyncio.Task[None]] = []
         self._beating: asyncio.Task[None] | None = None
+        self._gates = runner.gates
+        self._unwatch: list[Callable[[], None]] = []
 
     def start(self) -> None:
         self._tasks = [
@@ -114,10 +121,23 @@ class Background:
         self._beating = asyncio.create_task(self.heartbeat.run(), name="heartbeat")
         if self.listener:
             self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
+        self._unwatch = [
+            metrics.IN_FLIGHT.watch(self._in_flight),
+            metrics.BREAKER.watch(self._breakers),
+        ]
+
+    def _in_flight(self) -> list[tuple[str, float]]:
+        in_flight, waiting = self.worker.load()
+        return [("running", in_flight - waiting), ("waiting", waiting)]
+
+    def _breakers(self) -> list[tuple[str, float]]:
+        return [(name, BREAKER_CODES[gate.breaker.state]) for name, gate in self._gates.items()]
 
     async def stop(self) -> None:
         """Stop claiming tasks and webhooks; running tasks and webhook attempts in flight get the
         shutdown grace to finish (at the same time); then everything else stops."""
+        for unwatch in self._unwatch:
+            unwatch()
         worker, *others = self._tasks
         self.worker.stop()
         for task in others:
@@ -133,7 +153,8 @@ class Background:
 class Listening:
     """What an API process without workers runs in the background: on PostgreSQL, the listener,
     so that waiting requests and event streams learn at once of changes other processes make
-    (elsewhere they read the task again every poll interval); and the model routes' watch."""
+    (elsewhere they read the task again every poll interval); the model routes' watch; and the
+    event loop's (for the metrics)."""
 
     def __init__(self, services: Services) -> None:
         dsn = services.db.listen_dsn()
@@ -142,7 +163,10 @@ class Listening:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self.routes.run(), name="routes")]
+        self._tasks = [
+            asyncio.create_task(self.routes.run(), name="routes"),
+            asyncio.create_task(LoopWatch().run(), name="loop watch"),
+        ]
         if self.listener:
             self._tasks.append(asyncio.create_task(self.listener.run(), name="listener"))
 

@@ -14,10 +14,12 @@ from hatchery.domain.catalog import Catalog
 from hatchery.domain.moderation import DenyList
 from hatchery.files.library import FileLibrary
 from hatchery.net.guard import guarded_request
+from hatchery.observe import tracing
 from hatchery.providers.base import Provider
 from hatchery.providers.registry import build_providers, check_catalog, vendors
 from hatchery.settings import Settings
 from hatchery.storage import ObjectStore, UrlSigner, load_secret, open_store
+from hatchery.storage.traced import TracedStore
 from hatchery.store.db import Database
 from hatchery.store.keycache import KeyCache
 from hatchery.store.notify import Notifier
@@ -66,6 +68,8 @@ class Services:
             load_secret(settings.data_dir, settings.storage_secret), settings.public_url
         )
         storage = open_store(settings, signer)
+        if tracing.enabled():
+            storage = TracedStore(storage)
         providers = build_providers(
             settings, upstream_http, partial(fetch_reference, client, settings), storage
         )

@@ -102,6 +102,19 @@ class Settings:
     key_cache_seconds: float = 1.0
     body_timeout: float = 10.0
     log_level: str = "info"
+    # Observability (docs/observability.md): "text" lines or one JSON object per line; the
+    # metrics' bearer token (empty: /metrics is open) and a worker process's metrics port (0:
+    # none); how often a scrape reads the queue's state again; and the OpenTelemetry traces, off
+    # unless an OTLP/HTTP collector is named (e.g. http://otel-collector:4318).
+    log_format: str = "text"
+    metrics_token: str = field(default="", repr=False)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    metrics_refresh: float = 5.0
+    otlp_endpoint: str = ""
+    otlp_headers: str = field(default="", repr=False)
+    trace_sample_ratio: float = 1.0
+    service_name: str = "hatchery"
     # Where files live (hatchery.storage): empty for DATA_DIR on local disk, or
     # s3://bucket[/prefix] for any S3-compatible store (credentials: the standard AWS_* variables,
     # read by the S3 client library itself).
@@ -145,6 +158,7 @@ class Settings:
         self._check_storage()
         self._check_tools()
         self._check_webhooks()
+        self._check_observability()
         if not 0 <= self.key_cache_seconds <= 60:  # NaN fails this too
             raise SettingsError(f"{PREFIX}KEY_CACHE_SECONDS must be from 0 to 60")
 
@@ -246,6 +260,37 @@ class Settings:
                     f"{PREFIX}{name.upper()} must be an http(s) URL such as "
                     f"http://gpu-box:8188 (got {value!r})"
                 )
+
+    def _check_observability(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(
+                f'{PREFIX}LOG_FORMAT must be "text" or "json" (got {self.log_format!r})'
+            )
+        if not 0 <= self.metrics_port < 65536:
+            raise SettingsError(f"{PREFIX}METRICS_PORT must be from 0 (none) to 65535")
+        if not (self.metrics_refresh > 0 and math.isfinite(self.metrics_refresh)):
+            raise SettingsError(f"{PREFIX}METRICS_REFRESH must be a positive number")
+        if self.otlp_endpoint and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.otlp_endpoint):
+            raise SettingsError(
+                f"{PREFIX}OTLP_ENDPOINT must be an http(s) URL such as "
+                f"http://otel-collector:4318 (got {self.otlp_endpoint!r})"
+            )
+        if not 0 <= self.trace_sample_ratio <= 1:
+            raise SettingsError(f"{PREFIX}TRACE_SAMPLE_RATIO must be from 0 to 1")
+        try:
+            self.otlp_header_pairs()
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}OTLP_HEADERS: {exc}") from None
+
+    def otlp_header_pairs(self) -> dict[str, str]:
+        """``HATCHERY_OTLP_HEADERS`` ("name=value,name=value") as a mapping."""
+        pairs: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in self.otlp_headers.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{item!r} is not name=value")
+            pairs[name.strip()] = value.strip()
+        return pairs
 
     def _check_webhooks(self) -> None:
         from hatchery.domain.webhooks import parse_schedule

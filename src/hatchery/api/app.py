@@ -22,10 +22,13 @@ from hatchery.api.dashboard import errors as dash_errors
 from hatchery.api.edge import REQUEST_ID, Edge
 from hatchery.api.envelope import fail
 from hatchery.api.generate import Submitter
+from hatchery.api.observe import Observe
 from hatchery.api.openapi import served_document
 from hatchery.api.videogen import auth as vg_auth
 from hatchery.api.videogen import errors as vg_errors
 from hatchery.api.videogen import playback
+from hatchery.observe import tracing
+from hatchery.observe.scrape import Exposition, SystemGauges
 from hatchery.runtime import Background, Listening
 from hatchery.services import Services
 
@@ -149,6 +152,7 @@ def add_documentation(app: FastAPI, services: Services) -> None:
 
 
 def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
+    settings = services.settings
     limiter = ratelimit.Limiter.from_settings(services.settings)
     vg_auth.group_limits(services.settings.videogen_rate_limits)  # a bad one stops the start
 
@@ -163,6 +167,7 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
             await background.stop()
             await limiter.close()
             await services.close()
+            tracing.flush()
 
     app = FastAPI(
         title="Hatchery",
@@ -197,4 +202,13 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
         get_task=routes.get_task,
         error_response=error_response,
     )
+    app.add_middleware(Observe, exposition=exposition(services), token=settings.metrics_token)
     return app
+
+
+def exposition(services: Services) -> Exposition:
+    """This process's metrics, with the system's gauges read from its database."""
+    s = services.settings
+    return Exposition(
+        SystemGauges(services.db, refresh=s.metrics_refresh, heartbeat=s.heartbeat_interval)
+    )

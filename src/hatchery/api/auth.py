@@ -9,6 +9,7 @@ from starlette.requests import Request
 from hatchery.api import ratelimit, session
 from hatchery.domain import keys
 from hatchery.errors import Forbidden, Unauthorized
+from hatchery.observe import logs
 from hatchery.services import Services
 from hatchery.store import accounts
 from hatchery.store.accounts import KeyRecord
@@ -50,4 +51,5 @@ async def authenticate_key(services: Services, request: Request) -> KeyRecord:
         raise Forbidden("Account is suspended: contact the operator of this server")
     await ratelimit.check_key(request.scope, record.prefix, record.account.rate_limit)
     services.keys.used(record.prefix)
+    logs.ACCOUNT_ID.set(record.account.id)  # the request's lines name its account from here
     return record

@@ -32,12 +32,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hatchery import errors
 from hatchery.api import ratelimit
+from hatchery.api.observe import ROUTE
+from hatchery.observe import logs
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 TaskEndpoint = Callable[[Request, str], Awaitable[Response]]
 ErrorResponse = Callable[[errors.HatcheryError, str], Response]  # the error, the path
 
 TASK_PATH = "/v1/tasks/"
+TASK_ROUTE = "/v1/tasks/{task_id}"
+GENERATE_ROUTE = "/v1/generate"
 LIMITED = ("/v1/", "/admin/v1/")  # the APIs: counted against the client IP's and keys' limits
 
 
@@ -81,6 +85,7 @@ class Edge:
             await self.app(scope, receive, send)
             return
         rid = scope[REQUEST_ID] = request_id(scope)  # an error page of the app's says it too
+        logs.REQUEST_ID.set(rid.decode("latin-1"))  # every line logged for it says it too
         headers: list[tuple[bytes, bytes]] = [(b"x-request-id", rid)]
         path: str = scope["path"]
         if not path.startswith(LIMITED):
@@ -104,8 +109,10 @@ class Edge:
         if method == "GET" and path.startswith(TASK_PATH):
             task_id = path[len(TASK_PATH) :]
             if task_id and "/" not in task_id:
+                scope[ROUTE] = TASK_ROUTE
                 return await self.get_task(Request(scope, receive), task_id)
-        elif method == "POST" and path == "/v1/generate":
+        elif method == "POST" and path == GENERATE_ROUTE:
+            scope[ROUTE] = GENERATE_ROUTE
             return await self.generate(Request(scope, receive))
         return None
 

@@ -33,6 +33,7 @@ from hatchery.errors import Conflict, HatcheryError, NotFound
 from hatchery.files.library import storage_errors
 from hatchery.services import Services
 from hatchery.storage import LocalStore
+from hatchery.storage.traced import unwrap
 
 router = APIRouter(route_class=VideoGenRoute)
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -46,7 +47,7 @@ def _error(status: int, code: str, message: str) -> Response:
 
 async def serve_object(services: Services, key: str, content_type: str) -> Response:
     """An object at a stable URL: the bytes (local store) or a redirect to a presigned URL."""
-    store = services.storage
+    store = unwrap(services.storage)
     if isinstance(store, LocalStore):
         try:
             path = store.path(key)
@@ -65,7 +66,7 @@ async def serve_object(services: Services, key: str, content_type: str) -> Respo
 @router.api_route("/storage/{key:path}", methods=["GET", "HEAD"])
 async def signed_object(request: Request, key: str) -> Response:
     services = services_of(request)
-    store = services.storage
+    store = unwrap(services.storage)
     why = services.signer.verify(request.method, key, request.query_params)
     if why is not None:
         return _error(403, "invalid_signature", f"Access denied: {why}")

@@ -22,6 +22,8 @@ from hatchery import admin
 from hatchery.cli import operator
 from hatchery.domain.money import format_balance, parse_dollars
 from hatchery.errors import HatcheryError, StoreUnavailable
+from hatchery.observe import logs, tracing
+from hatchery.observe.scrape import MetricsServer
 from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, ADMIN, SUSPENDED, USER
@@ -234,9 +236,7 @@ async def _prepare(settings: Settings) -> admin.Bootstrap | None:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
 
 
 def _announce(settings: Settings, boot: admin.Bootstrap) -> None:
@@ -259,6 +259,7 @@ def serve(settings: Settings) -> int:
     from hatchery.services import Services
 
     _configure_logging(settings)
+    tracing.configure(settings, role="api" if settings.workers == 0 else "server")
     services = Services.build(settings)  # a bad catalog or deny-list stops us here
     boot = asyncio.run(_prepare(settings))
     if boot:
@@ -271,10 +272,14 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        log_config=None,  # its lines go through ours (observe.logs), in our format
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        tracing.shutdown()
     return 0
 
 
@@ -284,7 +289,11 @@ def work(settings: Settings) -> int:
     if settings.workers < 1:
         raise HatcheryError("a worker needs --concurrency (HATCHERY_WORKERS) of 1 or more")
     _configure_logging(settings)
-    _run_fast(_work(Services.build(settings)))
+    tracing.configure(settings, role="worker")
+    try:
+        _run_fast(_work(Services.build(settings)))
+    finally:
+        tracing.shutdown()
     return 0
 
 
@@ -338,6 +347,7 @@ async def _work(services: Services) -> None:
         await ensure_schema(services.db)
         await services.routes.start()
         background = Background(services)
+        scrapes = await _metrics_server(services)
         settle_heap()
         background.start()
         log.info(
@@ -348,6 +358,28 @@ async def _work(services: Services) -> None:
         await stopping.wait()
         log.info("stopping: no new tasks; waiting up to %.0fs", services.settings.shutdown_grace)
         await background.stop()
+        if scrapes:
+            await scrapes.stop()
         log.info("worker %s stopped", background.worker.owner)
     finally:
         await services.close()
+
+
+async def _metrics_server(services: Services) -> MetricsServer | None:
+    """A worker's metrics on its own port (``HATCHERY_METRICS_PORT``; 0: none). A port taken
+    stops the start: two workers on one host need a port each."""
+    from hatchery.api.app import exposition
+
+    s = services.settings
+    if not s.metrics_port:
+        return None
+    render = exposition(services).render
+    server = MetricsServer(render, s.metrics_host, s.metrics_port, s.metrics_token)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise HatcheryError(
+            f"cannot serve the metrics on {s.metrics_host}:{s.metrics_port} ({exc.strerror}); "
+            "set HATCHERY_METRICS_PORT to a free port, or 0 for none"
+        ) from exc
+    return server

@@ -124,6 +124,7 @@ class Task:
     completed_at: datetime | None
     api_key: str | None = None  # the prefix of the API key that submitted it
     units: int = 1  # the price units of its quote: price_micros / units is the unit price
+    trace_context: str | None = None  # the submit's W3C traceparent, when tracing is on
 
     @property
     def unit(self) -> str:

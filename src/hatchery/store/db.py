@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hatchery.errors import StoreUnavailable
+from hatchery.observe import metrics
 from hatchery.store.driver import Driver, PgDriver, SqliteDriver
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -128,16 +129,19 @@ class Database:
     @asynccontextmanager
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction; ``urgent`` ones (renewing leases) do not queue behind the others."""
-        async with contextlib.nullcontext() if urgent else self._writers, _available():
-            async with self.engine.connect() as conn:
-                await conn.execution_options(**{WRITE_OPTION: True})
-                async with conn.begin():
-                    yield conn
+        turn = contextlib.nullcontext() if urgent else self._writers
+        async with turn, _available():
+            with metrics.DB_WRITE.time():
+                async with self.engine.connect() as conn:
+                    await conn.execution_options(**{WRITE_OPTION: True})
+                    async with conn.begin():
+                        yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with _available(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        with metrics.DB_READ.time():
+            async with _available(), self.engine.connect() as conn, conn.begin():
+                yield conn
 
     async def lock_schema(self, conn: AsyncConnection) -> None:
         """Serialise schema changes across processes (PostgreSQL; SQLite's write lock does it)."""

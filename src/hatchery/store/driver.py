@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from hatchery.errors import StoreUnavailable
+from hatchery.observe import metrics
 from hatchery.store.tables import UTCDateTime
 
 T = TypeVar("T")
@@ -261,6 +262,10 @@ class SqliteDriver:
         return await self._read(stmt, params, one=False)
 
     async def _read(self, stmt: Statement, params: Mapping[str, Any], one: bool) -> list[Row]:
+        with metrics.DB_READ.time():
+            return await self._read_timed(stmt, params, one)
+
+    async def _read_timed(self, stmt: Statement, params: Mapping[str, Any], one: bool) -> list[Row]:
         compiled = stmt.on(self.dialect)
         args = compiled.args(params)
         try:
@@ -283,7 +288,8 @@ class SqliteDriver:
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="sqlite writer")
         self._wake.set()
-        return await future
+        with metrics.DB_WRITE.time():  # the wait for its group's turn, too
+            return await future
 
     async def write_one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
         """One statement written (its first row back), committed in the next group."""
@@ -526,23 +532,27 @@ class PgDriver:
         self._connections = _PgConnections(dsn, size)
 
     async def one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
-        async with _pg_unavailable(), self._connections.connection() as conn:
-            return await _PgTx(conn, self.dialect).one(stmt, params)
+        with metrics.DB_READ.time():
+            async with _pg_unavailable(), self._connections.connection() as conn:
+                return await _PgTx(conn, self.dialect).one(stmt, params)
 
     async def all(self, stmt: Statement, params: Mapping[str, Any] = {}) -> list[Row]:
-        async with _pg_unavailable(), self._connections.connection() as conn:
-            return await _PgTx(conn, self.dialect).all(stmt, params)
+        with metrics.DB_READ.time():
+            async with _pg_unavailable(), self._connections.connection() as conn:
+                return await _PgTx(conn, self.dialect).all(stmt, params)
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        async with _pg_unavailable(), self._connections.connection() as conn:
-            async with conn.transaction():
-                return await fn(_PgTx(conn, self.dialect))
+        with metrics.DB_WRITE.time():
+            async with _pg_unavailable(), self._connections.connection() as conn:
+                async with conn.transaction():
+                    return await fn(_PgTx(conn, self.dialect))
 
     async def write_one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
         """One statement written (its first row back), committed on its own: no BEGIN and no
         COMMIT around it, so one round trip."""
-        async with _pg_unavailable(), self._connections.connection() as conn:
-            return await _PgTx(conn, self.dialect).one(stmt, params)
+        with metrics.DB_WRITE.time():
+            async with _pg_unavailable(), self._connections.connection() as conn:
+                return await _PgTx(conn, self.dialect).one(stmt, params)
 
     async def close(self) -> None:
         await self._connections.close()

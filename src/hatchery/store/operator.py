@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hatchery.domain.tasks import TaskStatus
 from hatchery.store.accounts import ACCOUNT_COLUMNS, Account, account_of
 from hatchery.store.db import utcnow
-from hatchery.store.tables import accounts, api_keys, ledger, tasks, webhook_deliveries
+from hatchery.store.tables import accounts, api_keys, ledger, tasks, webhook_deliveries, workers
 from hatchery.store.tables import webhook_endpoints as endpoints
 
 IN_QUEUE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
@@ -251,3 +251,47 @@ async def failing_endpoints(conn: AsyncConnection, *, limit: int = 100) -> list[
         .limit(limit)
     )
     return [FailingEndpoint(**row._mapping) for row in await conn.execute(select)]
+
+
+@dataclass(frozen=True)
+class SystemState:
+    """What the metrics' system gauges show: the queue, the outbox, the workers alive."""
+
+    pending: int
+    processing: int
+    oldest_pending_at: datetime | None
+    outbox_pending: int
+    oldest_due_at: datetime | None
+    workers_alive: int
+
+
+async def system_state(conn: AsyncConnection, now: datetime, alive_since: datetime) -> SystemState:
+    """Counts over the tasks in the queue and the messages in the outbox (both read by index
+    range, so they cost what the queue holds, not what the tables hold), the oldest pending task
+    (the first of the status index) and the workers that beat since ``alive_since``."""
+    c = tasks.c
+    by_status: dict[str, int] = dict(
+        (
+            await conn.execute(
+                sa.select(c.status, sa.func.count())
+                .where(c.status.in_(IN_QUEUE))
+                .group_by(c.status)
+            )
+        ).all()
+    )
+    oldest = sa.select(c.created_at).where(c.status == TaskStatus.PENDING.value)
+    oldest_at = (await conn.execute(oldest.order_by(c.seq).limit(1))).scalar()
+    d = webhook_deliveries.c
+    outbox = sa.select(
+        sa.func.count(), sa.func.min(d.next_attempt_at).filter(d.next_attempt_at <= now)
+    ).where(d.status == OUTBOX_PENDING)
+    messages, due_at = (await conn.execute(outbox)).one()
+    alive = sa.select(sa.func.count()).where(workers.c.heartbeat_at >= alive_since)
+    return SystemState(
+        pending=int(by_status.get(TaskStatus.PENDING.value, 0)),
+        processing=int(by_status.get(TaskStatus.PROCESSING.value, 0)),
+        oldest_pending_at=oldest_at,
+        outbox_pending=int(messages),
+        oldest_due_at=due_at,
+        workers_alive=int((await conn.execute(alive)).scalar_one()),
+    )

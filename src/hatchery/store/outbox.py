@@ -43,6 +43,7 @@ _FIELDS = (
     d.schedule_from,
     d.lease_owner,
     d.created_at,
+    d.trace_context,
 )
 
 
@@ -60,6 +61,7 @@ class Delivery:
     schedule_from: int
     lease_owner: str | None
     created_at: datetime
+    trace_context: str | None = None  # the span that wrote it (tracing on)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ _ADD = Statement(  # in the transaction of the state change
         "body",
         "next_attempt_at",
         "created_at",
+        "trace_context",
     ),
 )
 
@@ -124,6 +127,7 @@ async def emit(
     now: datetime,
     url: str | None = None,
     receivers: list[endpoints.Endpoint] | None = None,
+    trace_context: str | None = None,
 ) -> int:
     """Queue ``event`` for each of the account's enabled endpoints that subscribe to it (or the
     ``receivers`` already looked up) and, given a per-task ``url``, for it: one row each, one
@@ -144,6 +148,7 @@ async def emit(
             url=to,
             endpoint_id=endpoint_id,
             target=target,
+            trace_context=trace_context,
         )
     return len(rows)
 
@@ -182,6 +187,7 @@ async def add(
     url: str,
     endpoint_id: str | None,
     target: str,
+    trace_context: str | None = None,
 ) -> str:
     delivery_id = new_id("whd_")
     values = {
@@ -196,6 +202,7 @@ async def add(
         "body": body,
         "next_attempt_at": now,
         "created_at": now,
+        "trace_context": trace_context,  # the span that ended the task, when tracing is on
     }
     await tx.execute(_ADD, values)
     return delivery_id

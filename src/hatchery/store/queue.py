@@ -11,9 +11,10 @@ the task here.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,7 @@ from hatchery.domain.present import webhook_event
 from hatchery.domain.tasks import Task, TaskStatus, TaskType
 from hatchery.domain.webhooks import new_message_id, outline, task_event
 from hatchery.errors import Conflict, InsufficientBalance, NotFound
+from hatchery.observe import logs, metrics, tracing
 from hatchery.store import accounts, counts, endpoints, events, idempotency, outbox, tasks
 from hatchery.store import files as files_store
 from hatchery.store import usage as usage_store
@@ -28,6 +30,8 @@ from hatchery.store.db import Database, utcnow
 from hatchery.store.driver import Tx
 from hatchery.store.notify import TASKS, WEBHOOKS, Notifier
 from hatchery.store.tasks import Lease
+
+log = logging.getLogger("hatchery.queue")
 
 Ended = tuple[Task, int]  # a task that has just ended, and the webhook messages it queued
 
@@ -61,6 +65,17 @@ async def _queue_task(
     return task
 
 
+def _claim_span(task: Task, claimed_at: datetime) -> None:
+    """The claim, in the task's trace (tracing on): from the claim's start to now."""
+    if not tracing.enabled():
+        return
+    attributes = {"hatchery.task_id": task.id, "hatchery.attempt": task.attempt}
+    with tracing.span(
+        "queue.claim", parent=task.trace_context, start=claimed_at, attributes=attributes
+    ):
+        pass
+
+
 class TaskQueue:
     def __init__(
         self, db: Database, notifier: Notifier, *, public_url: str, lease_seconds: float
@@ -84,6 +99,7 @@ class TaskQueue:
             "attempt": 0,
             "file_token": secrets.token_urlsafe(24),
             "created_at": now,
+            "trace_context": tracing.carrier(),  # the worker's spans continue the submit's trace
         }
         driver = self.db.driver
         if key is None and driver.dialect.name == "postgresql":  # one round trip
@@ -94,6 +110,11 @@ class TaskQueue:
         else:
             task = await driver.write(partial(_queue_task, values, key))
         self.notifier.notify(TASKS)
+        metrics.task_submitted(task)
+        logs.bind_task(task.id, task.account_id)  # the rest of the request's lines name it
+        log.debug(
+            "task %s queued: %s, %d micro-dollars held", task.id, task.model, task.price_micros
+        )
         return task
 
     async def claim(self, owner: str) -> Task | None:
@@ -114,6 +135,8 @@ class TaskQueue:
         claimed = await self.db.driver.write(claiming)
         for task in claimed:
             self.notifier.task_changed(task.id)
+            metrics.task_claimed(task)
+            _claim_span(task, now)
         return claimed
 
     async def renew(self, lease: Lease) -> bool:
@@ -160,6 +183,8 @@ class TaskQueue:
         """Completed and charged once with its usage record, its outputs' file records written,
         webhooks queued; None if the lease was lost."""
 
+        trace = tracing.carrier()  # here: SQLite's writer runs the transaction in its own task
+
         async def charged(tx: Tx) -> Ended | None:
             task = await tasks.complete(tx, lease, output, usage, utcnow())
             if task is None:
@@ -169,7 +194,7 @@ class TaskQueue:
             usage_record = await usage_store.record(tx, task)
             await accounts.charge(tx, task.account_id, task.id, task.price_micros, task.cost_micros)
             await usage_store.add_to_day(tx, task.account_id, usage_record)
-            return task, await self._ended(tx, task)
+            return task, await self._ended(tx, task, trace)
 
         return self._announce(await self.db.driver.write(charged))
 
@@ -185,18 +210,22 @@ class TaskQueue:
         ``lapsed``: only if the lease is still lapsed (the reaper racing a late worker)."""
         now = utcnow()
 
+        trace = tracing.carrier()  # here: SQLite's writer runs the transaction in its own task
+
         async def failed(tx: Tx) -> Ended | None:
             task = await tasks.fail(tx, lease, error, usage, now, now if lapsed else None)
             if task is None:
                 return None
             await accounts.release(tx, task.account_id, task.price_micros)
-            return task, await self._ended(tx, task)
+            return task, await self._ended(tx, task, trace)
 
         return self._announce(await self.db.driver.write(failed))
 
     async def cancel(self, task_id: str, account_id: str) -> Task:
         """Cancel the account's pending or processing task: reservation released (cost $0.00),
         webhook queued. NotFound if it is not the account's; Conflict if it has already ended."""
+
+        trace = tracing.carrier()  # here: SQLite's writer runs the transaction in its own task
 
         async def cancelled(tx: Tx) -> Ended:
             task = await tasks.cancel(tx, task_id, account_id, utcnow())
@@ -209,7 +238,7 @@ class TaskQueue:
                     "processing tasks can be cancelled"
                 )
             await accounts.release(tx, task.account_id, task.price_micros)
-            return task, await self._ended(tx, task)
+            return task, await self._ended(tx, task, trace)
 
         ended = await self.db.driver.write(cancelled)
         self._announce(ended)
@@ -233,7 +262,7 @@ class TaskQueue:
         async with self.db.read() as conn:
             return await tasks.lapsed(conn, utcnow())
 
-    async def _queue_webhooks(self, tx: Tx, task: Task) -> int:
+    async def _queue_webhooks(self, tx: Tx, task: Task, trace: str | None) -> int:
         """The task's end, for its ``webhook_url`` (the Egg API's tasks) and the account's
         endpoints that subscribe to it; the messages written. The Egg API's body is made now
         and sent byte for byte; an execution's is made at each attempt (``api.videogen.hooks``),
@@ -259,20 +288,22 @@ class TaskQueue:
             now=now,
             url=url,
             receivers=receivers,
+            trace_context=trace,
         )
 
-    async def _ended(self, tx: Tx, task: Task) -> int:
+    async def _ended(self, tx: Tx, task: Task, trace: str | None) -> int:
         """What every terminal transition writes besides the task and the money; the webhook
         messages it queued."""
         assert task.completed_at is not None
         await counts.ended(tx, task)
         await events.record(tx, task.id, task.status, task.completed_at)
-        return await self._queue_webhooks(tx, task)
+        return await self._queue_webhooks(tx, task, trace)
 
     def _announce(self, ended: Ended | None) -> Task | None:
         if ended is None:
             return None
         task, messages = ended
+        metrics.task_ended(task)
         self.notifier.task_changed(task.id)
         if messages:
             self.notifier.notify(WEBHOOKS)

@@ -136,6 +136,8 @@ tasks = sa.Table(
     # how many price units its quote holds (price_micros / units is the unit price).
     sa.Column("api_key", sa.String(32), nullable=True),
     sa.Column("units", sa.BigInteger, nullable=False, server_default="1"),
+    # The W3C traceparent of the submit's span (tracing on), which the worker's spans continue.
+    sa.Column("trace_context", sa.String(64), nullable=True),
     sa.Index(None, "account_id", "seq"),
     sa.Index(None, "status", "seq"),
     sa.Index(None, "status", "lease_expires_at"),
@@ -305,6 +307,7 @@ webhook_deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("delivered_at", UTCDateTime, nullable=True),
+    sa.Column("trace_context", sa.String(64), nullable=True),  # the writer's span (tracing on)
     sa.UniqueConstraint("message_id", "target"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "lease_expires_at"),

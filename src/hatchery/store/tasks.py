@@ -79,8 +79,9 @@ SUBMITTED = (
     "attempt",
     "file_token",
     "created_at",
+    "trace_context",
 )
-_OPTIONAL = {"api_key": None, "webhook_url": None, "units": 1}
+_OPTIONAL = {"api_key": None, "webhook_url": None, "units": 1, "trace_context": None}
 # The submit and the poll, on the driver.
 _INSERT = Statement(tasks.insert().returning(*tasks.c), keys=SUBMITTED)
 _GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -33,6 +33,7 @@ from hatchery.net.guard import (
     guarded_request,
     system_resolver,
 )
+from hatchery.observe import logs, metrics, tracing
 from hatchery.store import outbox
 from hatchery.store.db import utcnow
 from hatchery.store.notify import WEBHOOKS, Notifier
@@ -153,6 +154,21 @@ class WebhookDispatcher:
         return max(0.05, min(self.poll_interval, wait))
 
     async def _deliver(self, delivery: outbox.Delivery) -> None:
+        """One attempt at the message; its lines carry the task's (or file's) id and account, and
+        its span (tracing on) joins the trace of what wrote it."""
+        attributes = {"hatchery.webhook_id": delivery.id, "hatchery.event": delivery.event}
+        with (
+            logs.bound(task_id=delivery.subject_id, account_id=delivery.account_id),
+            tracing.span(
+                "webhook.deliver",
+                kind=tracing.CLIENT,
+                parent=delivery.trace_context,
+                attributes=attributes,
+            ),
+        ):
+            await self._deliver_once(delivery)
+
+    async def _deliver_once(self, delivery: outbox.Delivery) -> None:
         try:
             signing = await self.outbox.signing(delivery)
         except Exception:  # the database: the claim lapses and the message is tried again
@@ -193,7 +209,9 @@ class WebhookDispatcher:
             return
         if not recorded:
             log.warning("webhook %s was taken over by another worker", delivery.id)
-        elif not outcome.ok:
+            return
+        _count(delivery, status, started)
+        if not outcome.ok:
             log.info("webhook %s attempt %d failed: %s", delivery.id, retry, outcome.error)
 
     async def _render(self, delivery: outbox.Delivery) -> str | None:
@@ -247,6 +265,18 @@ class WebhookDispatcher:
         except Exception as exc:
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
         return _by_status(response.status_code, response.content)
+
+
+OUTCOMES = {outbox.DELIVERED: "delivered", outbox.PENDING: "retrying", outbox.FAILED: "failed"}
+
+
+def _count(delivery: outbox.Delivery, status: str, started: datetime) -> None:
+    """A recorded attempt in the metrics: its receiver, its outcome, and its message's lag from
+    its writing to its delivery."""
+    receiver = "task_url" if delivery.endpoint_id is None else "endpoint"
+    delivered = status == outbox.DELIVERED
+    lag = (started - delivery.created_at).total_seconds() if delivered else None
+    metrics.webhook_attempt(receiver, OUTCOMES[status], lag)
 
 
 def _by_status(status_code: int, content: bytes | None) -> Outcome:

@@ -1,5 +1,6 @@
-"""How late the worker's event loop runs: every 100 ms it asks to wake up, and how much later than
-asked it did is the lag every task in the process suffers. While tasks are in flight, a line every
+"""How late the process's event loop runs: every 100 ms it asks to wake up, and how much later than
+asked it did is the lag every request and task in the process suffers. Each sample goes to the
+metrics (``hatchery_event_loop_lag_seconds``); in a worker, while tasks are in flight, a line every
 10 s reports the lag (p50, p99, max) beside the tasks running and waiting on upstreams."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+
+from hatchery.observe import metrics
 
 log = logging.getLogger("hatchery.worker")
 
@@ -20,7 +23,9 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 class LoopWatch:
-    def __init__(self, load: Callable[[], tuple[int, int]], every: float = 10.0) -> None:
+    def __init__(
+        self, load: Callable[[], tuple[int, int]] = lambda: (0, 0), every: float = 10.0
+    ) -> None:
         self.load = load  # () -> (tasks in flight, of which waiting on an upstream)
         self.every = every
 
@@ -30,7 +35,9 @@ class LoopWatch:
         while True:
             asked = time.monotonic()
             await asyncio.sleep(TICK)
-            samples.append(max(0.0, time.monotonic() - asked - TICK))
+            lag = max(0.0, time.monotonic() - asked - TICK)
+            samples.append(lag)
+            metrics.loop_lag(lag)
             if time.monotonic() - started >= self.every:
                 self.report(samples)
                 samples, started = [], time.monotonic()

@@ -21,13 +21,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.moderation import MODERATION_ERROR, DenyList
 from hatchery.domain.tasks import Task, TaskType
+from hatchery.observe import logs, metrics, tracing
 from hatchery.providers.base import (
     Artifact,
     Finished,
@@ -49,6 +50,7 @@ from hatchery.worker.progress import Progress
 
 log = logging.getLogger("hatchery.worker")
 
+T = TypeVar("T")
 OnWait = Callable[[], None]
 POLL_JITTER = 0.2
 STORE_RETRIES = (1.0, 2.0, 4.0)  # seconds between attempts to store an output
@@ -118,6 +120,18 @@ class TaskRunner:
         self.outputs = outputs or OutputPolicy()
 
     async def run(self, task: Task, on_wait: OnWait = _nothing) -> None:
+        """Run the task; its log lines carry its ids, and its span (tracing on) continues the
+        submit's trace."""
+        attributes = {"hatchery.task_id": task.id, "hatchery.model": task.model}
+        with (
+            logs.bound(task_id=task.id, account_id=task.account_id),
+            tracing.span(
+                "task.run", kind=tracing.CONSUMER, parent=task.trace_context, attributes=attributes
+            ),
+        ):
+            await self._start(task, on_wait)
+
+    async def _start(self, task: Task, on_wait: OnWait) -> None:
         lease = lease_of(task)
         model = self.catalog.for_task(task.model, task.type)
         if model is None:
@@ -144,6 +158,13 @@ class TaskRunner:
             tried = {"attempts": attempt.progress.attempts}
             await self.queue.fail(attempt.lease, f"generation failed: {exc}", tried)
             return
+        with logs.bound(provider=provider):
+            await self._finish(attempt, provider, result, started)
+
+    async def _finish(
+        self, attempt: Attempt, provider: str, result: Finished, started: float
+    ) -> None:
+        """The outputs marked, stored and recorded; the task completed and charged."""
         job = fitted(self.providers[provider], attempt.job)  # the size it made
         try:
             result = await self.outputs.finish(attempt.task, result)
@@ -204,11 +225,15 @@ class TaskRunner:
     async def _try(self, attempt: Attempt, name: str) -> Finished:
         """One provider's attempt at the task, through its gate (breaker and concurrency)."""
         gate = self.gates[name]
-        if not gate.breaker.allow():
-            skipped = f"{name}: skipped, {gate.breaker.describe()}"
-            gate.stats.record("skipped")
-            await attempt.progress.ended(name, "skipped", skipped)
-            raise RetryableError(skipped)
+        with logs.bound(provider=name):
+            if not gate.breaker.allow():
+                skipped = f"{name}: skipped, {gate.breaker.describe()}"
+                _record(gate, "skipped")
+                await attempt.progress.ended(name, "skipped", skipped)
+                raise RetryableError(skipped)
+            return await self._through(attempt, name, gate)
+
+    async def _through(self, attempt: Attempt, name: str, gate: ProviderGate) -> Finished:
         started = 0.0
         try:
             async with gate.slot():
@@ -216,19 +241,19 @@ class TaskRunner:
                 result = await self._drive(attempt, self.providers[name], gate)
         except RetryableError as exc:
             gate.breaker.failure()
-            gate.stats.record("failed")
+            _record(gate, "failed")
             await _abandon(self.providers[name], attempt)
             await attempt.progress.ended(name, "failed", str(exc))
             raise
         except TerminalError as exc:
             gate.breaker.release()
-            gate.stats.record("refused")
+            _record(gate, "refused")
             await attempt.progress.ended(name, "refused", str(exc))
             raise
         except BaseException:
             gate.breaker.release()
             raise
-        gate.stats.record("completed", time.monotonic() - started)
+        _record(gate, "completed", time.monotonic() - started)
         await attempt.progress.ended(name, "completed")
         return result
 
@@ -237,7 +262,7 @@ class TaskRunner:
         job, progress = fitted(provider, attempt.job), attempt.progress
         handle = progress.resumable(provider.name)
         if handle is None:
-            step = await provider.submit(job)
+            step = await _call(provider.name, "submit", provider.submit(job))
         else:
             log.info("task %s: resuming %s job %s", job.task_id, provider.name, handle)
             step = Running(handle, poll_after=0)
@@ -289,6 +314,25 @@ class TaskRunner:
                 await asyncio.sleep(delay)
 
 
+def _record(gate: ProviderGate, outcome: str, seconds: float = 0.0) -> None:
+    """One try at a provider: in its gate's window (the admin's view) and in the metrics."""
+    gate.stats.record(outcome, seconds)
+    metrics.provider_attempt(gate.name, outcome)
+
+
+async def _call(provider: str, operation: str, call: Awaitable[T]) -> T:
+    """One call to a provider (submit, poll, cancel), timed, counted and (tracing on) a span."""
+    started, ok = time.perf_counter(), False
+    attributes = {"hatchery.provider": provider}
+    try:
+        with tracing.span(f"provider.{operation}", kind=tracing.CLIENT, attributes=attributes):
+            result = await call
+        ok = True
+        return result
+    finally:
+        metrics.upstream_call(provider, operation, ok, time.perf_counter() - started)
+
+
 def _outcome(job: Job, result: Finished, keys: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The task's output (its files as ``<token>/<name>``) and its usage."""
     output: dict[str, Any] = {
@@ -322,7 +366,7 @@ async def _abandon(provider: Provider, attempt: Attempt) -> None:
     if handle is None:
         return
     try:
-        await provider.cancel(fitted(provider, attempt.job), handle)
+        await _call(provider.name, "cancel", provider.cancel(fitted(provider, attempt.job), handle))
     except Exception as exc:  # best effort: the job has failed either way
         log.warning("task %s: cancelling at %s failed: %s", attempt.task.id, provider.name, exc)
 
@@ -334,14 +378,14 @@ async def _hold(provider: Provider, job: Job, progress: Progress, handle: dict[s
         await progress.running(provider.name, handle)
     except LeaseLost:
         with contextlib.suppress(Exception):
-            await provider.cancel(job, handle)
+            await _call(provider.name, "cancel", provider.cancel(job, handle))
         raise
 
 
 async def _poll(provider: Provider, job: Job, handle: dict[str, Any]) -> Finished | Running:
     """One poll; no usable answer means ask again later, not that the upstream job failed."""
     try:
-        return await provider.poll(job, handle)
+        return await _call(provider.name, "poll", provider.poll(job, handle))
     except UpstreamUnreachable as exc:
         log.warning("task %s: polling %s: %s; polling again", job.task_id, provider.name, exc)
         return Running(handle, poll_after=exc.retry_after or 0)

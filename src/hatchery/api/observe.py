@@ -1,0 +1,105 @@
+"""The outermost ASGI layer: every HTTP request timed and counted by route template, method and
+status (``observe.metrics``), and, with tracing on, its span (continuing the client's
+``traceparent``). ``GET /metrics`` is served here too, before the rest of the stack: a scrape
+is neither rate limited nor counted as an API request.
+
+The route is the template the router matched (``/v1/tasks/{task_id}``), the edge's for the hot
+routes it serves itself, and ``unmatched`` for a path no route has (so a scan of random paths
+cannot grow the metrics).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hatchery.observe import metrics, tracing
+from hatchery.observe.scrape import CONTENT_TYPE, Exposition, authorized
+
+ROUTE = "hatchery.route"  # the scope key of a route the edge served itself
+METRICS_PATH = "/metrics"
+
+
+def route_of(scope: Scope) -> str:
+    served = scope.get(ROUTE)
+    if served is not None:
+        return str(served)
+    route = scope.get("route")
+    return str(getattr(route, "path", None) or "unmatched")
+
+
+class Observe:
+    def __init__(self, app: ASGIApp, exposition: Exposition, token: str = "") -> None:
+        self.app = app
+        self.exposition = exposition
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == METRICS_PATH and scope["method"] == "GET":
+            await self.scrape(scope, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if tracing.enabled():
+                await self.traced(scope, receive, sending, lambda: status)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.http_request(route_of(scope), scope["method"], status, elapsed)
+
+    async def traced(
+        self, scope: Scope, receive: Receive, send: Send, status: Callable[[], int]
+    ) -> None:
+        method = scope["method"]
+        parent = _header(scope, b"traceparent")
+        with tracing.span(
+            f"{method} {scope['path']}", kind=tracing.SERVER, parent=parent
+        ) as current:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                route = route_of(scope)
+                tracing.set_attributes(
+                    current,
+                    **{
+                        "http.request.method": method,
+                        "url.path": scope["path"],
+                        "http.route": route,
+                        "http.response.status_code": status(),
+                    },
+                )
+                if current is not None:
+                    current.update_name(f"{method} {route}")
+
+    async def scrape(self, scope: Scope, send: Send) -> None:
+        if not authorized(self.token, _header(scope, b"authorization")):
+            body, status, kind = b"a bearer token is needed (HATCHERY_METRICS_TOKEN)\n", 401, None
+        else:
+            body, status, kind = await self.exposition.render(), 200, CONTENT_TYPE
+        headers = [
+            (b"content-type", (kind or "text/plain; charset=utf-8").encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
