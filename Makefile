@@ -40,6 +40,7 @@ test: lint typecheck
 	bash scripts/ensure-redis
 	bash scripts/ensure-videogen-sdk
 	bash scripts/ensure-chromium
+	bash scripts/ensure-prometheus
 	$(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 # The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL
