@@ -28,7 +28,7 @@ from hatchery.api.videogen import auth as vg_auth
 from hatchery.api.videogen import errors as vg_errors
 from hatchery.api.videogen import playback
 from hatchery.observe import tracing
-from hatchery.observe.scrape import Exposition, SystemGauges
+from hatchery.observe.scrape import Exposition
 from hatchery.runtime import Background, Listening
 from hatchery.services import Services
 
@@ -202,13 +202,6 @@ def create_app(services: Services, *, run_workers: bool = True) -> FastAPI:
         get_task=routes.get_task,
         error_response=error_response,
     )
-    app.add_middleware(Observe, exposition=exposition(services), token=settings.metrics_token)
+    exposition = Exposition.of(services.db, settings)
+    app.add_middleware(Observe, exposition=exposition, token=settings.metrics_token)
     return app
-
-
-def exposition(services: Services) -> Exposition:
-    """This process's metrics, with the system's gauges read from its database."""
-    s = services.settings
-    return Exposition(
-        SystemGauges(services.db, refresh=s.metrics_refresh, heartbeat=s.heartbeat_interval)
-    )

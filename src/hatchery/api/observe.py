@@ -59,7 +59,8 @@ class Observe:
                 await self.app(scope, receive, sending)
         finally:
             elapsed = time.perf_counter() - started
-            metrics.http_request(route_of(scope), scope["method"], status, elapsed)
+            method = metrics.method_of(scope["method"])
+            metrics.http_request(route_of(scope), method, status, elapsed)
 
     async def traced(
         self, scope: Scope, receive: Receive, send: Send, status: Callable[[], int]

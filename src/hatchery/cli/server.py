@@ -23,7 +23,7 @@ from hatchery.cli import operator
 from hatchery.domain.money import format_balance, parse_dollars
 from hatchery.errors import HatcheryError, StoreUnavailable
 from hatchery.observe import logs, tracing
-from hatchery.observe.scrape import MetricsServer
+from hatchery.observe.scrape import Exposition, MetricsServer
 from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, ADMIN, SUSPENDED, USER
@@ -368,12 +368,10 @@ async def _work(services: Services) -> None:
 async def _metrics_server(services: Services) -> MetricsServer | None:
     """A worker's metrics on its own port (``HATCHERY_METRICS_PORT``; 0: none). A port taken
     stops the start: two workers on one host need a port each."""
-    from hatchery.api.app import exposition
-
     s = services.settings
     if not s.metrics_port:
         return None
-    render = exposition(services).render
+    render = Exposition.of(services.db, s).render
     server = MetricsServer(render, s.metrics_host, s.metrics_port, s.metrics_token)
     try:
         await server.start()

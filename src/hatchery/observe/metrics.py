@@ -78,7 +78,7 @@ QUEUE_WAIT = Histogram(
 )
 RUN_TIME = Histogram(
     "hatchery_task_run_seconds",
-    "Time from a task's (last) claim to its end, by model and outcome.",
+    "Time from a task's first claim to its end (retries included), by model and outcome.",
     ["model", "outcome"],
     buckets=SLOW,
     registry=REGISTRY,
@@ -161,6 +161,12 @@ class _Http:
 
 
 http_request = _Http().record
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_of(method: str) -> str:
+    """The method as a label: one of the usual, else ``other`` (a client may send any token)."""
+    return method if method in METHODS else "other"
 
 
 def task_submitted(task: Task) -> None:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -27,6 +28,9 @@ from hatchery.observe.metrics import REGISTRY, SYSTEM
 from hatchery.store import operator
 from hatchery.store.db import Database, utcnow
 from hatchery.store.workers import alive_since
+
+if TYPE_CHECKING:
+    from hatchery.settings import Settings
 
 log = logging.getLogger("hatchery.metrics")
 
@@ -94,6 +98,15 @@ class Exposition:
         self.system = system
         self._system_registry = CollectorRegistry(auto_describe=False)
         self._system_registry.register(system)
+
+    @classmethod
+    def of(cls, db: Database, settings: Settings) -> Exposition:
+        """A process's exposition, its system gauges read from ``db`` as the settings say."""
+        return cls(
+            SystemGauges(
+                db, refresh=settings.metrics_refresh, heartbeat=settings.heartbeat_interval
+            )
+        )
 
     async def render(self) -> bytes:
         await self.system.refresh()
