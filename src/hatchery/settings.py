@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 PREFIX = "HATCHERY_"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -283,13 +284,16 @@ class Settings:
             raise SettingsError(f"{PREFIX}OTLP_HEADERS: {exc}") from None
 
     def otlp_header_pairs(self) -> dict[str, str]:
-        """``HATCHERY_OTLP_HEADERS`` ("name=value,name=value") as a mapping."""
+        """``HATCHERY_OTLP_HEADERS`` ("name=value,name=value", percent-encoded as the standard
+        ``OTEL_EXPORTER_OTLP_HEADERS``: ``Authorization=Basic%20...``) as a mapping. An error
+        names the item by its place only: a value may be a secret."""
         pairs: dict[str, str] = {}
-        for item in filter(None, (part.strip() for part in self.otlp_headers.split(","))):
+        items = filter(None, (part.strip() for part in self.otlp_headers.split(",")))
+        for place, item in enumerate(items, 1):
             name, sep, value = item.partition("=")
             if not sep or not name.strip():
-                raise ValueError(f"{item!r} is not name=value")
-            pairs[name.strip()] = value.strip()
+                raise ValueError(f"item {place} is not name=value")
+            pairs[unquote(name.strip())] = unquote(value.strip())
         return pairs
 
     def _check_webhooks(self) -> None:

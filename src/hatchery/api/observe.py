@@ -27,7 +27,12 @@ def route_of(scope: Scope) -> str:
     if served is not None:
         return str(served)
     route = scope.get("route")
-    return str(getattr(route, "path", None) or "unmatched")
+    if route is not None:
+        return str(route.path)
+    root = scope.get("root_path")
+    if root and "endpoint" in scope:  # a mounted app's (the dashboard's static files)
+        return f"{root}/{{path}}"
+    return "unmatched"
 
 
 class Observe:

@@ -6,8 +6,8 @@ runs it, the webhook dispatcher a message's task and account. asyncio copies the
 it starts, so a line logged anywhere below carries them. ``ContextFilter`` puts them on each
 record; the formatter writes them:
 
-- ``text`` (the default): the usual line, with ``[request=... task=...]`` after the message when
-  there are ids;
+- ``text`` (the default): the usual line, with ``[request_id=... task_id=...]`` after the
+  message when there are ids;
 - ``json``: one object per line: ``time``, ``level``, ``logger``, ``message``, the ids that are
   set (``request_id``, ``task_id``, ``account_id``, ``provider``, ``trace_id``) and ``exception``.
 """

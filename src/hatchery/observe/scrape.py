@@ -173,4 +173,8 @@ class MetricsServer:
         given = next((v.strip() for k, v in headers.items() if k.lower() == "authorization"), None)
         if not authorized(self.token, given):
             return "401 Unauthorized", b"a bearer token is needed (HATCHERY_METRICS_TOKEN)\n"
-        return "200 OK", await self.render()
+        try:
+            return "200 OK", await self.render()
+        except Exception:
+            log.exception("rendering the metrics failed")
+            return "500 Internal Server Error", b"the metrics could not be rendered\n"
