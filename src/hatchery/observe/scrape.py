@@ -2,9 +2,10 @@
 gauges it adds, and the small HTTP server a worker process answers scrapes on.
 
 The system gauges (queue depth, oldest pending task, outbox backlog, workers alive) come from one
-read transaction of index-range queries (``store.operator.system_state``), made at a scrape only
-when the last one is older than the refresh interval, and by one scrape at a time: a dozen
-Prometheus servers scraping every second still cost the database one read per interval.
+read transaction whose cost does not grow with the queue (``store.operator.system_state``), made
+at a scrape only when the last one is older than the refresh interval, and by one scrape at a
+time: a dozen Prometheus servers scraping every second still cost the database one read per
+interval.
 
 Rendering runs on the event loop, but off the request path: the API serves ``GET /metrics`` as a
 plain route, and a worker serves it on its own port (``MetricsServer``).

@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hatchery.domain.tasks import TaskStatus
 from hatchery.store.accounts import ACCOUNT_COLUMNS, Account, account_of
 from hatchery.store.db import utcnow
-from hatchery.store.tables import accounts, api_keys, ledger, tasks, webhook_deliveries, workers
+from hatchery.store.tables import (
+    accounts,
+    api_keys,
+    ledger,
+    task_counts,
+    tasks,
+    webhook_deliveries,
+    workers,
+)
 from hatchery.store.tables import webhook_endpoints as endpoints
 
 IN_QUEUE = (TaskStatus.PENDING.value, TaskStatus.PROCESSING.value)
@@ -265,33 +273,56 @@ class SystemState:
     workers_alive: int
 
 
+BACKLOG_COUNTED = 100_000  # the outbox's pending messages are counted up to this many
+
+
 async def system_state(conn: AsyncConnection, now: datetime, alive_since: datetime) -> SystemState:
-    """Counts over the tasks in the queue and the messages in the outbox (both read by index
-    range, so they cost what the queue holds, not what the tables hold), the oldest pending task
-    (the first of the status index) and the workers that beat since ``alive_since``."""
-    c = tasks.c
-    by_status: dict[str, int] = dict(
-        (
-            await conn.execute(
-                sa.select(c.status, sa.func.count())
-                .where(c.status.in_(IN_QUEUE))
-                .group_by(c.status)
-            )
-        ).all()
+    """What the system gauges show, each read at a cost that does not grow with the queue:
+
+    - the tasks in the queue from ``task_counts`` (submitted less ended, over its rows: one per
+      account and model), of which the processing ones are counted (as many as workers hold);
+    - the oldest pending task and the most overdue message: the first entry of an index;
+    - the outbox's pending messages, counted up to ``BACKLOG_COUNTED``;
+    - the workers that beat since ``alive_since``."""
+    processing = await _scalar(
+        conn, sa.select(sa.func.count()).where(tasks.c.status == TaskStatus.PROCESSING.value)
     )
-    oldest = sa.select(c.created_at).where(c.status == TaskStatus.PENDING.value)
-    oldest_at = (await conn.execute(oldest.order_by(c.seq).limit(1))).scalar()
     d = webhook_deliveries.c
-    outbox = sa.select(
-        sa.func.count(), sa.func.min(d.next_attempt_at).filter(d.next_attempt_at <= now)
-    ).where(d.status == OUTBOX_PENDING)
-    messages, due_at = (await conn.execute(outbox)).one()
-    alive = sa.select(sa.func.count()).where(workers.c.heartbeat_at >= alive_since)
+    waiting = d.status == OUTBOX_PENDING
+    pending_messages = sa.select(sa.literal(1)).where(waiting)
+    backlog = pending_messages.limit(BACKLOG_COUNTED).subquery()
     return SystemState(
-        pending=int(by_status.get(TaskStatus.PENDING.value, 0)),
-        processing=int(by_status.get(TaskStatus.PROCESSING.value, 0)),
-        oldest_pending_at=oldest_at,
-        outbox_pending=int(messages),
-        oldest_due_at=due_at,
-        workers_alive=int((await conn.execute(alive)).scalar_one()),
+        pending=max(0, await _in_queue(conn) - processing),
+        processing=processing,
+        oldest_pending_at=await _first(
+            conn, tasks.c.created_at, tasks.c.seq, tasks.c.status == TaskStatus.PENDING.value
+        ),
+        outbox_pending=await _scalar(conn, sa.select(sa.func.count()).select_from(backlog)),
+        oldest_due_at=await _first(conn, d.next_attempt_at, d.next_attempt_at, waiting),
+        workers_alive=await _scalar(
+            conn, sa.select(sa.func.count()).where(workers.c.heartbeat_at >= alive_since)
+        ),
     )
+
+
+async def _scalar(conn: AsyncConnection, query: sa.Select[Any]) -> int:
+    return int((await conn.execute(query)).scalar_one() or 0)
+
+
+async def _in_queue(conn: AsyncConnection) -> int:
+    """Tasks neither ended nor cancelled, from the counts kept beside them (``store.counts``)."""
+    c = task_counts.c
+    left = c.total - c.completed - c.failed - c.cancelled
+    return await _scalar(conn, sa.select(sa.func.coalesce(sa.func.sum(left), 0)))
+
+
+async def _first(
+    conn: AsyncConnection,
+    column: sa.Column[Any],
+    order: sa.Column[Any],
+    where: sa.ColumnElement[bool],
+) -> datetime | None:
+    """``column`` of the first row by ``order`` where ``where`` (an index's first entry)."""
+    query = sa.select(column).where(where).order_by(order).limit(1)
+    value: datetime | None = (await conn.execute(query)).scalar()
+    return value
