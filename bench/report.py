@@ -1,6 +1,7 @@
 """The bench's results as markdown tables: every Hatchery figure beside the floors of the same
 run, as a ratio to the FastAPI floor (and to the Starlette one), the rate limiter's cost as the
-ratio of limiter on to limiter off, and at the end the targets of issue 16, met or missed."""
+ratio of limiter on to limiter off, a scrape's as the ratio of scraped to unscraped, and at the
+end the targets of issue 16, met or missed."""
 
 from __future__ import annotations
 
@@ -85,31 +86,100 @@ def fastapi_floor(results: dict[str, Any], found: dict[str, Any], scenario: str)
 KIND = {"submit": "post", "poll": "get"}  # the floor's request a scenario is set against
 
 
+Pairs = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def compared(
+    results: dict[str, Any], pairs: Pairs, names: tuple[str, str], quantiles: tuple[str, ...]
+) -> list[str]:
+    """One server against another beside it, per backend: ``pairs(backend's results)`` gives
+    each one's saturated-and-paced pairs by scenario, ``names`` what they are called. Saturated
+    throughput and CPU, and the ratio of the second to the first; ``quantiles`` of the paced run."""
+    a, b = names
+    latencies = "".join(f"| {q} ms at rate {a} → {b} " for q in quantiles)
+    lines = [
+        f"| scenario | req/s {a} → {b} | {b} ÷ {a} | server CPU µs/req {a} → {b} | {b} ÷ {a} "
+        f"{latencies}|",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(quantiles),
+    ]
+    for backend, found in results["backends"].items():
+        first, second = pairs(found)
+        for scenario in ("submit", "poll"):
+            if scenario in first and scenario in second:
+                row = compared_row(first[scenario], second[scenario], quantiles)
+                lines.append(f"| {scenario} ({backend}) | {row} |")
+    return lines
+
+
+def compared_row(first: dict[str, Any], second: dict[str, Any], quantiles: tuple[str, ...]) -> str:
+    """The cells of a row of ``compared`` after the scenario's."""
+    sat = first["saturation"], second["saturation"]
+    rps = sat[0]["throughput_rps"], sat[1]["throughput_rps"]
+    cpu = sat[0]["server_cpu_us_per_request"], sat[1]["server_cpu_us_per_request"]
+    cells = [
+        f"{_f(rps[0], 0)} → {_f(rps[1], 0)}",
+        _ratio(rps[1], rps[0]),
+        f"{_f(cpu[0])} → {_f(cpu[1])}",
+        _ratio(cpu[1], cpu[0]),
+    ]
+    for q in quantiles:
+        at = first["at_rate"]["latency_ms"][q], second["at_rate"]["latency_ms"][q]
+        cells.append(f"{_f(at[0], 2)} → {_f(at[1], 2)}")
+    return " | ".join(cells)
+
+
 def limiter_cost(results: dict[str, Any]) -> list[str]:
     """Limiter on against limiter off, each on a fresh database and server of the same run."""
+
+    def pairs(found: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        return found, found.get("limiter_on", {})
+
+    return compared(results, pairs, ("off", "on"), ("p99",))
+
+
+def scrape_cost(results: dict[str, Any]) -> list[str]:
+    """Scraped against never scraped, each on a fresh database and server of the same run."""
+
+    def pairs(found: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        scrape = found.get("scrape", {})
+        return scrape.get("unscraped", {}), scrape.get("scraped", {})
+
+    return compared(results, pairs, ("unscraped", "scraped"), ("p50", "p99"))
+
+
+def scrapes(results: dict[str, Any]) -> list[str]:
+    """The scrapes themselves: how many, how long each took, how large the exposition was."""
     lines = [
-        "| scenario | req/s off → on | on ÷ off | server CPU µs/req off → on | on ÷ off "
-        "| p99 ms at rate off → on |",
+        "| backend | scrapes | duration p50 ms | p99 ms | max ms "
+        "| exposition bytes, first → last |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for backend, found in results["backends"].items():
-        on = found.get("limiter_on", {})
-        for scenario in ("submit", "poll"):
-            if scenario not in on or scenario not in found:
-                continue
-            off_sat, on_sat = found[scenario]["saturation"], on[scenario]["saturation"]
-            rps = off_sat["throughput_rps"], on_sat["throughput_rps"]
-            cpu = off_sat["server_cpu_us_per_request"], on_sat["server_cpu_us_per_request"]
-            p99 = (
-                found[scenario]["at_rate"]["latency_ms"]["p99"],
-                on[scenario]["at_rate"]["latency_ms"]["p99"],
-            )
+        if "scrape" in found:
+            made = found["scrape"]["scrapes"]
+            ms, size = made["duration_ms"], made["bytes"]
             lines.append(
-                f"| {scenario} ({backend}) | {_f(rps[0], 0)} → {_f(rps[1], 0)} | "
-                f"{_ratio(rps[1], rps[0])} | {_f(cpu[0])} → {_f(cpu[1])} | "
-                f"{_ratio(cpu[1], cpu[0])} | {_f(p99[0], 2)} → {_f(p99[1], 2)} |"
+                f"| {backend} | {made['scrapes']} | {_f(ms['p50'])} | {_f(ms['p99'])} | "
+                f"{_f(ms['max'])} | {size['first']:,} → {size['last']:,} |"
             )
     return lines
+
+
+def scrape_section(results: dict[str, Any]) -> list[str]:
+    plan, every = results["plan"], results.get("scrape_every_s", 1)
+    return [
+        "",
+        f"## Scraped every {every:g} s against never scraped (saturated; latency at "
+        f"{plan['rate']:,.0f} requests/s)",
+        "",
+        *scrape_cost(results),
+        "",
+        "Saturated runs in turns: unscraped, scraped, scraped, unscraped, half the time each. "
+        "The scrapes, from before the first run to after the last (duration as the scraper saw "
+        "it, waiting on the server's loop included):",
+        "",
+        *scrapes(results),
+    ]
 
 
 def _at_least(run: dict[str, Any], value: float | None) -> str:
@@ -495,6 +565,8 @@ def markdown(results: dict[str, Any]) -> str:
             "due is counted as unfinished; its latency so far is among the percentiles, marked ≥ "
             "(lower bounds).",
         ]
+    if "scrape" in ran:
+        lines += scrape_section(results)
     if "lifecycle" in ran:
         lines += [
             "",
@@ -514,5 +586,7 @@ def markdown(results: dict[str, Any]) -> str:
             "## Profile of the submit and poll paths (py-spy, saturated, limiter off)",
             *profiles(results),
         ]
-    lines += ["", "## Targets", "", *targets(results)]
+    goals = targets(results)
+    if len(goals) > 2:  # a target measured, beyond the table's head
+        lines += ["", "## Targets", "", *goals]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,12 @@ fresh database and a ``hatchery serve`` process:
   side by side, and their saturated runs take turns (floor, off, on, on, off, floor, half the
   duration each), so that a drift in a shared machine's load weighs on all three alike; the
   targets' ratios to the floor are to this floor, measured beside each backend;
+- scrape: submit and poll the same way on two more servers side by side, each on a fresh
+  database, alike except that a thread of this process GETs ``/metrics`` on one of them every
+  ``SCRAPE_EVERY_S`` (1 s; Prometheus's usual interval is 15 s) from before the first run to after
+  the last: what being scraped costs the request path, as the ratio of scraped to unscraped
+  (saturated in turns: unscraped, scraped, scraped, unscraped); and the scrapes' own count,
+  duration and size;
 - lifecycle: submits at a fixed rate with workers on (``local``, one 16:9 1k image), each with a
   webhook to a receiver in this process: submit → processing (``started_at - created_at``),
   → completed, → webhook received;
@@ -29,9 +35,9 @@ fresh database and a ``hatchery serve`` process:
 
 Load comes from ``bench/loadgen.py`` in its own process. Each run is bounded in time; CPU per
 request is the server process's (``/proc``) over the measured window. ``--only usage`` (or any of
-requests, lifecycle, list, usage, comma-separated) runs only those scenarios, and only the floors
-they are set against: the saturated and paced ones for requests, a ``GET`` one request at a time
-for list and usage.
+requests, scrape, lifecycle, list, usage, comma-separated) runs only those scenarios, and only the
+floors they are set against: the saturated and paced ones for requests, a ``GET`` one request at
+a time for list and usage, none for scrape.
 A paced run stops waiting ``DRAIN_S`` after its last request was due: a server that cannot keep
 up with the rate leaves requests unanswered, counted as unfinished (their latency so far is in
 the percentiles, which are then lower bounds). Writes ``bench/results/bench.json`` and
@@ -45,6 +51,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,6 +72,7 @@ from bench.common import (
     one_at_a_time,
     postgres,
     request,
+    summary,
     wait_http,
 )
 from bench.report import markdown
@@ -90,7 +98,8 @@ QUICK = {
     "usage_records": 100_000,
     "lifecycle_seconds": 5.0,
 }
-SCENARIOS = ("requests", "lifecycle", "list", "usage")
+SCENARIOS = ("requests", "scrape", "lifecycle", "list", "usage")
+FLOORED = {"requests", "list", "usage"}  # the scenarios set against the floors
 # The rate limiter running but refusing nothing: both limits far above what the bench can send
 # (a minute at 100,000 requests/s is 6,000,000).
 LIMIT = "10000000/minute"
@@ -98,6 +107,10 @@ LIMITER_ON = {"HATCHERY_RATE_LIMIT": LIMIT, "HATCHERY_RATE_LIMIT_IP": LIMIT}
 DRAIN_S = 2.0  # how long a paced run waits for answers after its last request was due
 # The smallest output of the local provider: one 16:9 1k image (1024 x 576).
 SUBMIT_BODY = {"model": "nanobanana", "prompt": "a lighthouse at dusk"}
+# How often the scrape scenario reads /metrics: Prometheus's usual interval is 15 s, so 1 s is 15
+# times harsher; and how long a scrape may take (Prometheus's default timeout).
+SCRAPE_EVERY_S = 1.0
+SCRAPE_TIMEOUT_S = 10.0
 
 
 def saturate_and_pace(
@@ -145,9 +158,9 @@ def floor_server(name: str) -> Iterator[tuple[int, Proc]]:
 
 def floors(plan: Plan, scenarios: list[str]) -> dict[str, Any]:
     """The floors the scenarios are set against: saturated and paced (submit and poll), and a
-    ``GET`` one request at a time (list and usage)."""
+    ``GET`` one request at a time (list and usage); none if no scenario is set against them."""
     found: dict[str, Any] = {}
-    for name in ("fastapi", "starlette"):
+    for name in ("fastapi", "starlette") if FLOORED.intersection(scenarios) else ():
         found[name] = {}
         with floor_server(name) as (port, proc):
             if "requests" in scenarios:
@@ -235,40 +248,53 @@ def interleaved(plan: Plan, sides: dict[str, Side]) -> dict[str, dict[str, Any]]
     return {side: merged(runs) for side, runs in segments.items()}
 
 
+def side_by_side(
+    plan: Plan, stacks: dict[str, Stack], pids: dict[str, int], floor: tuple[int, int] | None
+) -> dict[str, dict[str, Any]]:
+    """Submit, then poll, on servers kept up side by side (``pids``, by the name of their stack):
+    saturated in turns (``interleaved``; with the floor at ``floor``, port and pid, first and
+    last), then paced one after the other. Per side and scenario, the saturated and the paced
+    run; the floor's saturated runs under ``"floor"`` (empty without a floor)."""
+    out: dict[str, dict[str, Any]] = {side: {} for side in [*stacks, "floor"]}
+    for scenario, requests_of in (("submit", submits), ("poll", polls)):
+        requests = {side: requests_of(s) for side, s in stacks.items()}
+        sides = {} if floor is None else {"floor": (*floor, FLOOR_REQUESTS[scenario])}
+        sides |= {side: (s.port, pids[side], requests[side]) for side, s in stacks.items()}
+        saturated = interleaved(plan, sides)
+        for side, stack in stacks.items():
+            at_rate = paced(plan, stack.port, pids[side], requests[side])
+            out[side][scenario] = {"saturation": saturated[side], "at_rate": at_rate}
+        if floor is not None:
+            out["floor"][scenario] = saturated["floor"]
+    return out
+
+
 def request_path(plan: Plan, off: Stack, on: Stack) -> dict[str, Any]:
     """Submit and poll on two API processes without workers, each on its own fresh database:
     one with the rate limiter off, one with it on (``LIMITER_ON``). Saturated in turns with the
     FastAPI floor, then paced one after the other; then profiles of both paths, limiter off,
     the others stopped."""
     stacks = {"off": off, "on": on}
-    submits = {
-        side: [request("POST", "/v1/generate", s.key, SUBMIT_BODY)] for side, s in stacks.items()
-    }
-    out: dict[str, dict[str, Any]] = {side: {} for side in [*stacks, "floor"]}
     with off.server(HATCHERY_WORKERS="0") as off_proc:
         with (
             on.server(HATCHERY_WORKERS="0", **LIMITER_ON) as on_proc,
             floor_server("fastapi") as (floor_port, floor_proc),
         ):
             pids = {"off": off_proc.pid, "on": on_proc.pid}
-            for side, stack in stacks.items():
-                out[side]["limiter"] = limiter_state(stack, side == "on")
-            for scenario in ("submit", "poll"):
-                requests = submits
-                if scenario == "poll":
-                    requests = {side: polls(s) for side, s in stacks.items()}
-                sides = {"floor": (floor_port, floor_proc.pid, FLOOR_REQUESTS[scenario])}
-                sides |= {side: (s.port, pids[side], requests[side]) for side, s in stacks.items()}
-                saturated = interleaved(plan, sides)
-                out["floor"][scenario] = saturated["floor"]
-                for side, stack in stacks.items():
-                    at_rate = paced(plan, stack.port, pids[side], requests[side])
-                    pair = {"saturation": saturated[side], "at_rate": at_rate}
-                    out[side][scenario] = refused_nothing(pair)
+            limits = {side: limiter_state(s, side == "on") for side, s in stacks.items()}
+            runs = side_by_side(plan, stacks, pids, (floor_port, floor_proc.pid))
+        out = {side: {"limiter": limits[side]} for side in stacks}
+        for side in stacks:
+            out[side] |= {name: refused_nothing(pair) for name, pair in runs[side].items()}
         if plan.profile_seconds:
-            out["off"]["profile"] = sampled(plan, off, off_proc.pid, submits["off"])
+            out["off"]["profile"] = sampled(plan, off, off_proc.pid, submits(off))
             out["off"]["poll_profile"] = sampled(plan, off, off_proc.pid, polls(off))
-    return out["off"] | {"limiter_on": out["on"], "floor_beside": out["floor"]}
+    return out["off"] | {"limiter_on": out["on"], "floor_beside": runs["floor"]}
+
+
+def submits(stack: Stack) -> list[dict[str, Any]]:
+    """The submit of ``SUBMIT_BODY`` with the stack's key."""
+    return [request("POST", "/v1/generate", stack.key, SUBMIT_BODY)]
 
 
 def polls(stack: Stack) -> list[dict[str, Any]]:
@@ -288,6 +314,79 @@ def sampled(plan: Plan, stack: Stack, pid: int, requests: list[dict[str, Any]]) 
     return profile.sample(pid, plan.profile_seconds, lambda: load(spec))
 
 
+class Scraper:
+    """A Prometheus server's scrapes, from a thread of this process (the load generator has its
+    own): ``GET url`` every ``every`` s on a fixed schedule, one at a time, each given
+    ``SCRAPE_TIMEOUT_S``. A scrape that overruns the interval is followed at once by the next,
+    the ticks missed meanwhile dropped (no burst), as Prometheus does."""
+
+    def __init__(self, url: str, every: float) -> None:
+        self.url, self.every = url, every
+        self.scrapes: list[tuple[float, int, int]] = []  # ms, status (0: no answer), bytes
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=SCRAPE_TIMEOUT_S) as client:
+            due = time.monotonic()
+            while not self._stop.wait(max(0.0, due - time.monotonic())):
+                self.scrapes.append(self._scrape(client))
+                due = max(due + self.every, time.monotonic())
+
+    def _scrape(self, client: httpx.Client) -> tuple[float, int, int]:
+        started = time.perf_counter()
+        try:
+            answer = client.get(self.url)
+        except httpx.HTTPError:
+            return (time.perf_counter() - started) * 1000, 0, 0
+        return (time.perf_counter() - started) * 1000, answer.status_code, len(answer.content)
+
+    def report(self) -> dict[str, Any]:
+        """How many scrapes, their duration (ms) and the exposition's size; stop if any failed
+        (a scrape that times out or is refused measured something else)."""
+        failed = [status for _, status, _ in self.scrapes if status != 200]
+        if failed or not self.scrapes:
+            raise RuntimeError(f"{len(failed)} of {len(self.scrapes)} scrapes failed: {failed}")
+        sizes = [size for _, _, size in self.scrapes]
+        return {
+            "every_s": self.every,
+            "scrapes": len(self.scrapes),
+            "duration_ms": summary([ms for ms, _, _ in self.scrapes]),
+            "bytes": {"first": sizes[0], "last": sizes[-1], "max": max(sizes)},
+        }
+
+
+def metrics_state(stack: Stack) -> None:
+    """Check that the server answers a scrape, with its request metrics in it."""
+    answer = httpx.get(f"{stack.url}/metrics", timeout=SCRAPE_TIMEOUT_S)
+    if answer.status_code != 200 or "hatchery_http_requests_total" not in answer.text:
+        raise RuntimeError(f"a scrape was answered {answer.status_code}: {answer.text[:300]}")
+
+
+def scraping(plan: Plan, unscraped: Stack, scraped: Stack) -> dict[str, Any]:
+    """Submit and poll on two API processes alike (no workers, limiter off), each on its own
+    fresh database, in turns (``side_by_side``); one of them scraped every ``SCRAPE_EVERY_S``
+    from before the first run to after the last, the other never."""
+    stacks = {"unscraped": unscraped, "scraped": scraped}
+    with (
+        unscraped.server(HATCHERY_WORKERS="0") as unscraped_proc,
+        scraped.server(HATCHERY_WORKERS="0") as scraped_proc,
+    ):
+        pids = {"unscraped": unscraped_proc.pid, "scraped": scraped_proc.pid}
+        metrics_state(scraped)
+        with Scraper(f"{scraped.url}/metrics", SCRAPE_EVERY_S) as scraper:
+            runs = side_by_side(plan, stacks, pids, None)
+    return {side: runs[side] for side in stacks} | {"scrapes": scraper.report()}
+
+
 Fresh = Callable[[str], str]
 
 
@@ -302,6 +401,13 @@ def backend(plan: Plan, name: str, fresh: Fresh, scenarios: list[str]) -> dict[s
         print(f"[bench] {name}: submit and poll, rate limiter off and on", flush=True)
         off, on = make_stack(fresh("requests")), make_stack(fresh("limited"))
         result |= request_path(plan, off, on)
+    if "scrape" in scenarios:
+        print(
+            f"[bench] {name}: submit and poll, scraped every {SCRAPE_EVERY_S:g} s and not",
+            flush=True,
+        )
+        unscraped, scraped = make_stack(fresh("unscraped")), make_stack(fresh("scraped"))
+        result["scrape"] = scraping(plan, unscraped, scraped)
     if "lifecycle" in scenarios:
         print(f"[bench] {name}: lifecycle", flush=True)
         result["lifecycle"] = lifecycle.run(
@@ -383,9 +489,10 @@ def main() -> int:
     if unknown or not scenarios:
         parser.error(f"--only takes some of {', '.join(SCENARIOS)} (got {args.only!r})")
     plan = plan_of(args, parser)
-    print("[bench] floors", flush=True)
+    if FLOORED.intersection(scenarios):
+        print("[bench] floors", flush=True)
     results: dict[str, Any] = {"machine": machine(), "plan": plan.__dict__}
-    results |= {"scenarios": scenarios, "drain_s": DRAIN_S}
+    results |= {"scenarios": scenarios, "drain_s": DRAIN_S, "scrape_every_s": SCRAPE_EVERY_S}
     results |= {"floors": floors(plan, scenarios), "backends": {}}
     for name in args.backends.split(","):
         with databases(name) as fresh:
