@@ -131,7 +131,8 @@ class Background:
         return [("running", in_flight - waiting), ("waiting", waiting)]
 
     def _breakers(self) -> list[tuple[str, float]]:
-        return [(name, BREAKER_CODES[gate.breaker.state]) for name, gate in self._gates.items()]
+        gates = self._gates.items()
+        return [(name, BREAKER_CODES[gate.breaker.current()]) for name, gate in gates]
 
     async def stop(self) -> None:
         """Stop claiming tasks and webhooks; running tasks and webhook attempts in flight get the

@@ -12,6 +12,7 @@ spans and the webhook's delivery.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -240,6 +241,7 @@ def check_trace(url: str, spans: list[Span], task_id: str, role: str | None = No
     assert by_name["provider.submit"].attributes["hatchery.provider"] == "local"
     stored_output = by_name["storage.put"]
     assert trace[stored_output.parent_span_id].name == "task.run"
+    assert stored_output.attributes["hatchery.storage.key"].startswith("outputs/…/")
     delivery = by_name["webhook.deliver"]
     assert delivery.parent_span_id == run.span_id and delivery.kind == "client"
     assert not any(s.error for s in trace.values())
@@ -257,8 +259,43 @@ def test_embedded_sqlite_server_traces_a_task_from_submit_to_webhook(
         with server.client(key=server.key) as client:
             traced = f"00-{CLIENT_TRACE}-{CLIENT_PARENT}-01"
             task_id = submit(client, "a fox", receiver.url("/ok"), traceparent=traced)
-        receiver.wait_for(1, path="/ok")
-        wait_until(lambda: settled(server.db_url), what="the task and its webhook")
+            receiver.wait_for(1, path="/ok")
+            wait_until(lambda: settled(server.db_url), what="the task and its webhook")
+            assert client.get(f"/v1/tasks/{task_id}").status_code == 200  # same connection
     finally:
         server.stop()
-    check_trace(server.db_url, collector.spans(), task_id, role="server")
+    spans = collector.spans()
+    check_trace(server.db_url, spans, task_id, role="server")
+    # A request without a traceparent starts a trace of its own, whatever came before it.
+    (poll,) = [s for s in spans if s.name == "GET /v1/tasks/{task_id}"]
+    assert poll.parent_span_id == "" and poll.trace_id != CLIENT_TRACE
+    # No span says a file's token (all that guards its URL).
+    token = query(server.db_url, "SELECT file_token FROM tasks")[0][0]
+    assert not any(token in str(v) for s in spans for v in s.attributes.values())
+
+
+def test_a_worker_whose_metrics_port_is_taken_logs_it_and_works(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = ServerProcess(
+            tmp_path / "worker",
+            {"HATCHERY_METRICS_PORT": str(port), "HATCHERY_LOG_LEVEL": "info"},
+            command=("worker", "--concurrency", "1"),
+        )
+        try:
+            worker.start(wait=False)
+            wait_until(
+                lambda: any("worker " in line and "running" in line for line in worker.output),
+                what="the worker to start",
+            )
+            wait_until(
+                lambda: bool(worker.query("SELECT count(*) FROM workers")[0][0]),
+                what="its heartbeat",
+            )
+            assert worker.proc is not None and worker.proc.poll() is None
+        finally:
+            worker.stop()
+    refused = [line for line in worker.output if "no metrics: cannot listen on" in line]
+    assert refused and f":{port} " in refused[0] and "ERROR" in refused[0]

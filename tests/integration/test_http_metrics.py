@@ -20,7 +20,9 @@ from hatchery.store import migrate
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    services = Services.build(Settings(data_dir=tmp_path, metrics_token="scrape-me"))
+    services = Services.build(
+        Settings(data_dir=tmp_path, metrics_token="scrape-me", metrics_refresh=0.001)
+    )
     await migrate.upgrade(services.db)
     app = create_app(services, run_workers=False)
     transport = httpx.ASGITransport(app=app)
@@ -31,6 +33,8 @@ async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 async def counts(http: httpx.AsyncClient) -> dict[tuple[str, str, str], float]:
     response = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    if response.status_code == 401:  # an app without the token
+        response = await http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     found: dict[tuple[str, str, str], float] = {}
@@ -81,3 +85,26 @@ async def test_metrics_want_the_token_when_one_is_set(http: httpx.AsyncClient) -
         "hatchery_build_info"
         in (await http.get("/metrics", headers={"Authorization": "Bearer scrape-me"})).text
     )
+
+
+async def test_requests_the_ip_limit_refuses_are_counted_as_refused(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, rate_limit_ip="2/minute", metrics_refresh=0.001)
+    services = Services.build(settings)
+    await migrate.upgrade(services.db)
+    app = create_app(services, run_workers=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        before = await counts(http)
+        for _ in range(2):
+            assert (await http.get("/v1/tasks/gen_one")).status_code == 401
+        assert (await http.get("/v1/tasks/gen_one")).status_code == 429
+        assert (await http.post("/v1/generate", json={})).status_code == 429
+        assert (await http.get("/v1/account")).status_code == 429
+        moved = delta(await counts(http), before)
+    await services.close()
+    assert moved == {
+        ("/v1/tasks/{task_id}", "GET", "401"): 2,
+        ("/v1/tasks/{task_id}", "GET", "429"): 1,
+        ("/v1/generate", "POST", "429"): 1,
+        ("refused", "GET", "429"): 1,
+    }

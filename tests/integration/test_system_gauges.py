@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hatchery.observe import scrape
 from hatchery.observe.scrape import Exposition, SystemGauges
 from hatchery.store import workers as worker_store
 from hatchery.store.db import Database, utcnow
@@ -259,6 +260,32 @@ async def test_a_failed_read_keeps_the_last_state_and_does_not_raise(
     await asyncio.sleep(0.05)
     await gauges.refresh()
     assert sample("hatchery_queue_tasks", status="pending") == 2
+
+
+async def test_gauges_go_once_the_last_good_read_is_stale(
+    db: Database,
+    broken: Database,
+    queue: TaskQueue,
+    account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unreadable database does not freeze the gauges at their last values (where no alert on
+    them could fire): after a while they are not reported at all."""
+    monkeypatch.setattr(scrape, "STALE_AFTER", 0.2)
+    await submit(queue, account_id)
+    gauges, sample = gauges_of(db, 0.01)
+    await gauges.refresh()
+    gauges.db = broken
+    await asyncio.sleep(0.05)
+    await gauges.refresh()
+    assert sample("hatchery_queue_tasks", status="pending") == 1  # a blip: the last values
+    await asyncio.sleep(0.3)
+    await gauges.refresh()
+    assert sample("hatchery_queue_tasks", status="pending") is None
+    assert sample("hatchery_workers_alive") is None
+    gauges.db = db
+    await gauges.refresh()
+    assert sample("hatchery_queue_tasks", status="pending") == 1
 
 
 async def test_a_failed_first_read_reports_nothing_and_does_not_raise(broken: Database) -> None:

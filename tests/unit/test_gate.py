@@ -113,3 +113,18 @@ def test_a_gate_reports_its_breaker_and_figures() -> None:
     state = gate.state()
     assert (state["breaker"], state["failures_in_a_row"], state["failed"]) == ("open", 1, 1)
     assert ProviderGate.open("local").state()["breaker"] == "none"
+
+
+def test_its_current_state_is_half_open_once_the_cooldown_has_passed_unasked() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown=30, clock=clock)
+    assert breaker.current() is BreakerState.CLOSED
+    breaker.failure()
+    clock.now += 29
+    assert breaker.current() is BreakerState.OPEN
+    clock.now += 1
+    assert breaker.current() is BreakerState.HALF_OPEN
+    assert breaker.state is BreakerState.OPEN  # no task has asked yet
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.current() is BreakerState.OPEN

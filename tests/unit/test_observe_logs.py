@@ -251,3 +251,16 @@ def test_configure_replaces_the_root_handlers_and_text_is_the_other_format() -> 
     assert line.endswith(" DEBUG hatchery.test: plain [provider=fal]")
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
+
+
+def test_a_new_request_starts_without_the_ids_the_last_one_left() -> None:
+    """uvicorn may start a request in the context its connection's previous one left."""
+
+    async def main() -> dict[str, str]:
+        logs.begin_request("req-a")
+        logs.bind_task("gen_a", "acct_a")
+        logs.PROVIDER.set("veo")
+        logs.begin_request("req-b")
+        return logs.context()
+
+    assert asyncio.run(main()) == {"request_id": "req-b"}

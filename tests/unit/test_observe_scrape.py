@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 from hatchery.domain.tasks import Task, TaskStatus, TaskType, new_task_id
 from hatchery.observe import metrics
 from hatchery.observe.metrics import REGISTRY, Live
-from hatchery.observe.scrape import CONTENT_TYPE, MetricsServer, authorized
+from hatchery.observe.scrape import CONTENT_TYPE
+from hatchery.observe.server import MetricsServer, authorized
 
 BODY = b"# HELP test_metric A test.\n# TYPE test_metric gauge\ntest_metric 1.0\n"
 TOKEN = "s3cret-token"

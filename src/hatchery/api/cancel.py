@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from hatchery.domain.tasks import Task
+from hatchery.observe import upstream
 from hatchery.providers.base import Job
 from hatchery.services import Services
 
@@ -33,7 +34,7 @@ async def stop_upstream(services: Services, task: Task) -> None:
     job = Job.from_params(task.id, task.model, task.type.name.lower(), task.params)
     try:
         async with asyncio.timeout(UPSTREAM_CANCEL_TIMEOUT):
-            await provider.cancel(job, handle)
+            await upstream.call(provider.name, "cancel", provider.cancel(job, handle))
     except Exception as exc:
         log.warning("task %s: cancelling the %s job failed: %s", task.id, provider.name, exc)
     else:

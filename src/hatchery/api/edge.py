@@ -42,6 +42,7 @@ ErrorResponse = Callable[[errors.HatcheryError, str], Response]  # the error, th
 TASK_PATH = "/v1/tasks/"
 TASK_ROUTE = "/v1/tasks/{task_id}"
 GENERATE_ROUTE = "/v1/generate"
+LIMITED_ROUTE = "refused"  # the metrics' route of a request the IP limit refused before routing
 LIMITED = ("/v1/", "/admin/v1/")  # the APIs: counted against the client IP's and keys' limits
 
 
@@ -85,13 +86,14 @@ class Edge:
             await self.app(scope, receive, send)
             return
         rid = scope[REQUEST_ID] = request_id(scope)  # an error page of the app's says it too
-        logs.REQUEST_ID.set(rid.decode("latin-1"))  # every line logged for it says it too
+        logs.begin_request(rid.decode("latin-1"))  # every line logged for it says it too
         headers: list[tuple[bytes, bytes]] = [(b"x-request-id", rid)]
         path: str = scope["path"]
         if not path.startswith(LIMITED):
             await self.app(scope, receive, _adding(send, headers))
             return
         limits = scope[ratelimit.SCOPE_KEY] = ratelimit.RequestLimits(self.limiter)
+        scope[ROUTE] = hot_route(scope["method"], path) or LIMITED_ROUTE  # the router's, later
         try:
             await ratelimit.check_ip(scope)
             response = await self.hot(scope, receive, path)
@@ -104,17 +106,25 @@ class Edge:
         await response(scope, receive, send)
 
     async def hot(self, scope: Scope, receive: Receive, path: str) -> Response | None:
-        """The response of a hot route; None for a request that is not one."""
-        method = scope["method"]
-        if method == "GET" and path.startswith(TASK_PATH):
-            task_id = path[len(TASK_PATH) :]
-            if task_id and "/" not in task_id:
-                scope[ROUTE] = TASK_ROUTE
-                return await self.get_task(Request(scope, receive), task_id)
-        elif method == "POST" and path == GENERATE_ROUTE:
-            scope[ROUTE] = GENERATE_ROUTE
+        """The response of a hot route; None for a request that is not one (its label for the
+        metrics is then the route the router finds)."""
+        route = scope[ROUTE]
+        if route == TASK_ROUTE:
+            return await self.get_task(Request(scope, receive), path[len(TASK_PATH) :])
+        if route == GENERATE_ROUTE:
             return await self.generate(Request(scope, receive))
+        del scope[ROUTE]
         return None
+
+
+def hot_route(method: str, path: str) -> str | None:
+    """The template of the hot route a request is for, if it is for one."""
+    if method == "GET" and path.startswith(TASK_PATH):
+        task_id = path[len(TASK_PATH) :]
+        return TASK_ROUTE if task_id and "/" not in task_id else None
+    if method == "POST" and path == GENERATE_ROUTE:
+        return GENERATE_ROUTE
+    return None
 
 
 def _adding(

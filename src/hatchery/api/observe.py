@@ -16,7 +16,8 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hatchery.observe import metrics, tracing
-from hatchery.observe.scrape import CONTENT_TYPE, Exposition, authorized
+from hatchery.observe.scrape import CONTENT_TYPE, Exposition
+from hatchery.observe.server import authorized
 
 ROUTE = "hatchery.route"  # the scope key of a route the edge served itself
 METRICS_PATH = "/metrics"
@@ -72,18 +73,17 @@ class Observe:
     ) -> None:
         method = scope["method"]
         parent = _header(scope, b"traceparent")
-        with tracing.span(
-            f"{method} {scope['path']}", kind=tracing.SERVER, parent=parent
+        with tracing.span(  # a new trace unless the client's: never the last request's
+            method, kind=tracing.SERVER, parent=parent, root=True
         ) as current:
             try:
                 await self.app(scope, receive, send)
             finally:
                 route = route_of(scope)
-                tracing.set_attributes(
+                tracing.set_attributes(  # not the path: a file's carries its secret token
                     current,
                     **{
                         "http.request.method": method,
-                        "url.path": scope["path"],
                         "http.route": route,
                         "http.response.status_code": status(),
                     },

@@ -23,7 +23,8 @@ from hatchery.cli import operator
 from hatchery.domain.money import format_balance, parse_dollars
 from hatchery.errors import HatcheryError, StoreUnavailable
 from hatchery.observe import logs, tracing
-from hatchery.observe.scrape import Exposition, MetricsServer
+from hatchery.observe.scrape import Exposition
+from hatchery.observe.server import MetricsServer
 from hatchery.settings import Settings, SettingsError, setting_names
 from hatchery.store import migrate
 from hatchery.store.accounts import ACTIVE, ADMIN, SUSPENDED, USER
@@ -366,8 +367,9 @@ async def _work(services: Services) -> None:
 
 
 async def _metrics_server(services: Services) -> MetricsServer | None:
-    """A worker's metrics on its own port (``HATCHERY_METRICS_PORT``; 0: none). A port taken
-    stops the start: two workers on one host need a port each."""
+    """A worker's metrics on its own port (``HATCHERY_METRICS_PORT``; 0: none). A port taken is
+    logged as an error and the worker runs without them: two workers on one host need a port
+    each, and a worker that will not start over its metrics would stop the tasks."""
     s = services.settings
     if not s.metrics_port:
         return None
@@ -376,8 +378,12 @@ async def _metrics_server(services: Services) -> MetricsServer | None:
     try:
         await server.start()
     except OSError as exc:
-        raise HatcheryError(
-            f"cannot serve the metrics on {s.metrics_host}:{s.metrics_port} ({exc.strerror}); "
-            "set HATCHERY_METRICS_PORT to a free port, or 0 for none"
-        ) from exc
+        log.error(
+            "no metrics: cannot listen on %s:%d (%s); set HATCHERY_METRICS_PORT to a free port "
+            "for each worker on this host, or 0 for none",
+            s.metrics_host,
+            s.metrics_port,
+            exc.strerror,
+        )
+        return None
     return server

@@ -2,8 +2,9 @@
 
 - ``metrics``: the Prometheus metrics every process keeps in its own registry, and the
   functions the engine calls to count and time what it does;
-- ``scrape``: how they are exposed (``GET /metrics`` on the API, a port of their own on workers)
-  and the database-wide gauges computed at a scrape, at most once per interval;
+- ``scrape``: what a scrape reads, with the database-wide gauges read at most once per interval;
+  ``server``: a worker's port for it (the API serves ``GET /metrics`` itself);
+- ``upstream``: one call to a provider, timed, counted and traced;
 - ``logs``: the log lines, readable or one JSON object each, carrying the request's and the
   task's ids;
 - ``tracing``: OpenTelemetry spans, off unless an OTLP endpoint is set, with the submit's trace

@@ -51,6 +51,15 @@ def bound(
             var.reset(token)
 
 
+def begin_request(request_id: str) -> None:
+    """A new request's lines carry its id, and none of another's: uvicorn may start a request in
+    the context the previous one on its connection left (pipelining, a large body)."""
+    REQUEST_ID.set(request_id)
+    TASK_ID.set(None)
+    ACCOUNT_ID.set(None)
+    PROVIDER.set(None)
+
+
 def bind_task(task_id: str, account_id: str) -> None:
     """From here to the end of the current asyncio task (a request), lines carry the task's ids."""
     TASK_ID.set(task_id)

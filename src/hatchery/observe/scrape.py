@@ -1,23 +1,19 @@
-"""How a process's metrics are read: the exposition (``Exposition.render``), the whole system's
-gauges it adds, and the small HTTP server a worker process answers scrapes on.
+"""What a scrape of a process's metrics reads: the exposition (``Exposition.render``), and the
+whole system's gauges it adds (``SystemGauges``). ``observe.server`` serves it on a worker's port.
 
 The system gauges (queue depth, oldest pending task, outbox backlog, workers alive) come from one
 read transaction whose cost does not grow with the queue (``store.operator.system_state``), made
 at a scrape only when the last one is older than the refresh interval, and by one scrape at a
 time: a dozen Prometheus servers scraping every second still cost the database one read per
 interval.
-
-Rendering runs on the event loop, but off the request path: the API serves ``GET /metrics`` as a
-plain route, and a worker serves it on its own port (``MetricsServer``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -36,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hatchery.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STALE_AFTER = 60.0  # seconds (or three refresh intervals) after which the system gauges go
+RENDERED_FOR = 1.0  # seconds a rendered page answers every scrape
 
 
 class SystemGauges(Collector):
@@ -67,8 +65,10 @@ class SystemGauges(Collector):
             self.read_at, self._refreshed = now, time.monotonic()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges as last read; none once that read is stale (the database unreadable for
+        a while): an alert on their absence fires, rather than one on their values never."""
         state, now = self.state, self.read_at
-        if state is None or now is None:
+        if state is None or now is None or self._stale():
             return
         values: dict[str, list[tuple[list[str], float]]] = {
             "hatchery_queue_tasks": [
@@ -87,6 +87,13 @@ class SystemGauges(Collector):
                 family.add_metric(labels, value)
             yield family
 
+    def _stale(self) -> bool:
+        return time.monotonic() - self._refreshed > _stale_after(self.refresh_every)
+
+
+def _stale_after(refresh: float) -> float:
+    return max(3 * refresh, STALE_AFTER)
+
 
 def _age(now: datetime, since: datetime | None) -> float:
     return 0.0 if since is None else max(0.0, (now - since).total_seconds())
@@ -95,87 +102,32 @@ def _age(now: datetime, since: datetime | None) -> float:
 class Exposition:
     """This process's metrics and the system's, in Prometheus's text format."""
 
-    def __init__(self, system: SystemGauges) -> None:
+    def __init__(self, system: SystemGauges, rendered_for: float = RENDERED_FOR) -> None:
         self.system = system
+        self.rendered_for = rendered_for
         self._system_registry = CollectorRegistry(auto_describe=False)
         self._system_registry.register(system)
+        self._rendering = asyncio.Lock()
+        self._rendered_at = -float("inf")
+        self._page = b""
 
     @classmethod
     def of(cls, db: Database, settings: Settings) -> Exposition:
         """A process's exposition, its system gauges read from ``db`` as the settings say."""
-        return cls(
-            SystemGauges(
-                db, refresh=settings.metrics_refresh, heartbeat=settings.heartbeat_interval
-            )
-        )
+        refresh = settings.metrics_refresh
+        gauges = SystemGauges(db, refresh=refresh, heartbeat=settings.heartbeat_interval)
+        return cls(gauges, min(RENDERED_FOR, refresh))
 
     async def render(self) -> bytes:
-        await self.system.refresh()
+        """The page: rendered in a thread (a few milliseconds per thousand lines that would
+        otherwise hold up the event loop), and kept ``rendered_for`` seconds for other scrapes
+        (one second, or the refresh interval if shorter)."""
+        async with self._rendering:
+            if time.monotonic() - self._rendered_at >= self.rendered_for:
+                await self.system.refresh()
+                self._page = await asyncio.to_thread(self._generate)
+                self._rendered_at = time.monotonic()
+            return self._page
+
+    def _generate(self) -> bytes:
         return generate_latest(REGISTRY) + generate_latest(self._system_registry)
-
-
-def authorized(token: str, header: str | None) -> bool:
-    """Whether a scrape may read the metrics: always without a token, else with it as a bearer
-    token (compared in constant time)."""
-    if not token:
-        return True
-    scheme, _, given = (header or "").strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
-
-
-Render = Callable[[], Awaitable[bytes]]
-MAX_HEAD = 8192  # bytes of a scrape's request line and headers read
-
-
-class MetricsServer:
-    """A worker process's metrics on ``host:port`` (``GET /metrics``): HTTP/1.1, one request per
-    connection, no body read; 404 for another path, 401 without the token when one is set."""
-
-    def __init__(self, render: Render, host: str, port: int, token: str = "") -> None:
-        self.render, self.host, self.port, self.token = render, host, port, token
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        sockets = self._server.sockets
-        self.port = sockets[0].getsockname()[1] if sockets else self.port
-        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            status, body = await self._answer(head[:MAX_HEAD].decode("latin-1"))
-            content_type = CONTENT_TYPE if status == "200 OK" else "text/plain; charset=utf-8"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _answer(self, head: str) -> tuple[str, bytes]:
-        request, *lines = head.split("\r\n")
-        method, _, rest = request.partition(" ")
-        path = rest.partition(" ")[0].partition("?")[0]
-        if method != "GET" or path != "/metrics":
-            return "404 Not Found", b"the metrics are at GET /metrics\n"
-        headers = dict(line.partition(":")[::2] for line in lines if ":" in line)
-        given = next((v.strip() for k, v in headers.items() if k.lower() == "authorization"), None)
-        if not authorized(self.token, given):
-            return "401 Unauthorized", b"a bearer token is needed (HATCHERY_METRICS_TOKEN)\n"
-        try:
-            return "200 OK", await self.render()
-        except Exception:
-            log.exception("rendering the metrics failed")
-            return "500 Internal Server Error", b"the metrics could not be rendered\n"

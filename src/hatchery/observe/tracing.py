@@ -102,14 +102,15 @@ def span(
     attributes: Mapping[str, Any] | None = None,
     parent: str | None = None,
     start: datetime | None = None,
+    root: bool = False,
 ) -> Iterator[Span | None]:
-    """A span around the block, the current span's child or, given a stored ``parent``
-    traceparent, that one's; ``start`` backdates it. None (and nothing done) when tracing is off.
-    An exception leaving the block is recorded on it."""
+    """A span around the block: the child of a stored or received ``parent`` traceparent, else
+    (``root``) of nothing, else of the current span; ``start`` backdates it. None (and nothing
+    done) when tracing is off. An exception leaving the block is recorded on it."""
     if _tracer is None:
         yield None
         return
-    context = extract(parent) if parent else None
+    context = extract(parent) if parent else _empty() if root else None
     start_time = int(start.timestamp() * 1e9) if start else None
     attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
     with _tracer.start_as_current_span(
@@ -120,6 +121,12 @@ def span(
             yield current
         finally:
             logs.TRACE_ID.reset(token)
+
+
+def _empty() -> Context:
+    from opentelemetry.context import Context
+
+    return Context()
 
 
 def carrier() -> str | None:

@@ -19,8 +19,15 @@ def _span(operation: str, key: str, **attributes: object) -> AbstractContextMana
     return tracing.span(
         f"storage.{operation}",
         kind=tracing.CLIENT,
-        attributes={"hatchery.storage.key": key, **attributes},
+        attributes={"hatchery.storage.key": redacted(key), **attributes},
     )
+
+
+def redacted(key: str) -> str:
+    """A key without its middle: ``outputs/<token>/0.png`` is ``outputs/…/0.png`` (a file's
+    token is all that guards its URL, and traces are read by others)."""
+    first, _, rest = key.partition("/")
+    return f"{first}/…/{rest.rpartition('/')[2]}" if "/" in rest else key
 
 
 class TracedStore:

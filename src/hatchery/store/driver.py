@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import sqlite3
@@ -262,10 +263,6 @@ class SqliteDriver:
         return await self._read(stmt, params, one=False)
 
     async def _read(self, stmt: Statement, params: Mapping[str, Any], one: bool) -> list[Row]:
-        with metrics.DB_READ.time():
-            return await self._read_timed(stmt, params, one)
-
-    async def _read_timed(self, stmt: Statement, params: Mapping[str, Any], one: bool) -> list[Row]:
         compiled = stmt.on(self.dialect)
         args = compiled.args(params)
         try:
@@ -286,7 +283,9 @@ class SqliteDriver:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((fn, future))
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name="sqlite writer")
+            self._runner = asyncio.create_task(  # not the context of the write that started it
+                self._run(), name="sqlite writer", context=contextvars.Context()
+            )
         self._wake.set()
         with metrics.DB_WRITE.time():  # the wait for its group's turn, too
             return await future
@@ -532,14 +531,12 @@ class PgDriver:
         self._connections = _PgConnections(dsn, size)
 
     async def one(self, stmt: Statement, params: Mapping[str, Any] = {}) -> Row | None:
-        with metrics.DB_READ.time():
-            async with _pg_unavailable(), self._connections.connection() as conn:
-                return await _PgTx(conn, self.dialect).one(stmt, params)
+        async with _pg_unavailable(), self._connections.connection() as conn:
+            return await _PgTx(conn, self.dialect).one(stmt, params)
 
     async def all(self, stmt: Statement, params: Mapping[str, Any] = {}) -> list[Row]:
-        with metrics.DB_READ.time():
-            async with _pg_unavailable(), self._connections.connection() as conn:
-                return await _PgTx(conn, self.dialect).all(stmt, params)
+        async with _pg_unavailable(), self._connections.connection() as conn:
+            return await _PgTx(conn, self.dialect).all(stmt, params)
 
     async def write(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         with metrics.DB_WRITE.time():

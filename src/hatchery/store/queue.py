@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -63,17 +63,6 @@ async def _queue_task(
             "one ran; nothing was created"
         )
     return task
-
-
-def _claim_span(task: Task, claimed_at: datetime) -> None:
-    """The claim, in the task's trace (tracing on): from the claim's start to now."""
-    if not tracing.enabled():
-        return
-    attributes = {"hatchery.task_id": task.id, "hatchery.attempt": task.attempt}
-    with tracing.span(
-        "queue.claim", parent=task.trace_context, start=claimed_at, attributes=attributes
-    ):
-        pass
 
 
 class TaskQueue:
@@ -136,7 +125,6 @@ class TaskQueue:
         for task in claimed:
             self.notifier.task_changed(task.id)
             metrics.task_claimed(task)
-            _claim_span(task, now)
         return claimed
 
     async def renew(self, lease: Lease) -> bool:

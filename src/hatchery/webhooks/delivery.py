@@ -272,9 +272,10 @@ OUTCOMES = {outbox.DELIVERED: "delivered", outbox.PENDING: "retrying", outbox.FA
 
 def _count(delivery: outbox.Delivery, status: str, started: datetime) -> None:
     """A recorded attempt in the metrics: its receiver, its outcome, and its message's lag from
-    its writing to its delivery."""
+    its writing to its delivery (unless an operator asked for it again after it had ended)."""
     receiver = "task_url" if delivery.endpoint_id is None else "endpoint"
-    delivered = status == outbox.DELIVERED
+    first_schedule = delivery.schedule_from == 0  # a redelivery asked for later is not lag
+    delivered = status == outbox.DELIVERED and first_schedule
     lag = (started - delivery.created_at).total_seconds() if delivered else None
     metrics.webhook_attempt(receiver, OUTCOMES[status], lag)
 

@@ -68,6 +68,13 @@ class CircuitBreaker:
         """A probe that ended in neither (a terminal refusal, a cancelled task): let another."""
         self._probing = False
 
+    def current(self) -> BreakerState:
+        """The state as of now: an open breaker whose cooldown has passed is half-open (it lets
+        the next task probe), though it becomes so only when a task asks."""
+        if self.state is BreakerState.OPEN and self.clock() - self.opened_at >= self.cooldown:
+            return BreakerState.HALF_OPEN
+        return self.state
+
     def describe(self) -> str:
         left = self.cooldown - (self.clock() - self.opened_at)
         return f"circuit open after {self.failures} failures in a row; next probe in {left:.0f}s"

@@ -16,9 +16,12 @@ import contextlib
 import logging
 import socket
 import uuid
+from datetime import datetime
 
 from hatchery.domain.tasks import Task
 from hatchery.errors import StoreUnavailable
+from hatchery.observe import logs, tracing
+from hatchery.store.db import utcnow
 from hatchery.store.notify import TASKS, Notifier
 from hatchery.store.queue import TaskQueue, lease_of
 from hatchery.store.tasks import Lease
@@ -26,6 +29,15 @@ from hatchery.worker.runner import TaskRunner
 
 log = logging.getLogger("hatchery.worker")
 MAX_CLAIM = 64  # the most tasks one claim transaction takes
+
+
+def _claim_span(task: Task, started: datetime) -> None:
+    """The claim, in the task's trace: from the claim's start to now."""
+    attributes = {"hatchery.task_id": task.id, "hatchery.attempt": task.attempt}
+    with tracing.span(
+        "queue.claim", parent=task.trace_context, start=started, attributes=attributes
+    ):
+        pass
 
 
 def worker_id() -> str:
@@ -140,13 +152,30 @@ class Worker:
     async def _claim(self, limit: int) -> list[Task]:
         if self._stopping.is_set():
             return []
+        started = utcnow()
         try:
-            return await self.queue.claim_many(self.owner, limit)
+            claimed = await self.queue.claim_many(self.owner, limit)
         except Exception:
             log.exception("claiming tasks failed; retrying after the poll interval")
             return []
+        if tracing.enabled():
+            for task in claimed:
+                _claim_span(task, started)
+        return claimed
 
     async def _execute(self, task: Task) -> None:
+        """Run the task; every line logged for it carries its ids, and its span (tracing on)
+        continues the submit's trace, whatever way it ends."""
+        attributes = {"hatchery.task_id": task.id, "hatchery.model": task.model}
+        with (
+            logs.bound(task_id=task.id, account_id=task.account_id),
+            tracing.span(
+                "task.run", kind=tracing.CONSUMER, parent=task.trace_context, attributes=attributes
+            ),
+        ):
+            await self._run(task)
+
+    async def _run(self, task: Task) -> None:
         job = asyncio.current_task()
         assert job is not None
         try:

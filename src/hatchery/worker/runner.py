@@ -21,14 +21,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from hatchery.domain.catalog import Catalog, Model
 from hatchery.domain.moderation import MODERATION_ERROR, DenyList
 from hatchery.domain.tasks import Task, TaskType
-from hatchery.observe import logs, metrics, tracing
+from hatchery.observe import logs, metrics, upstream
 from hatchery.providers.base import (
     Artifact,
     Finished,
@@ -50,7 +50,6 @@ from hatchery.worker.progress import Progress
 
 log = logging.getLogger("hatchery.worker")
 
-T = TypeVar("T")
 OnWait = Callable[[], None]
 POLL_JITTER = 0.2
 STORE_RETRIES = (1.0, 2.0, 4.0)  # seconds between attempts to store an output
@@ -120,18 +119,6 @@ class TaskRunner:
         self.outputs = outputs or OutputPolicy()
 
     async def run(self, task: Task, on_wait: OnWait = _nothing) -> None:
-        """Run the task; its log lines carry its ids, and its span (tracing on) continues the
-        submit's trace."""
-        attributes = {"hatchery.task_id": task.id, "hatchery.model": task.model}
-        with (
-            logs.bound(task_id=task.id, account_id=task.account_id),
-            tracing.span(
-                "task.run", kind=tracing.CONSUMER, parent=task.trace_context, attributes=attributes
-            ),
-        ):
-            await self._start(task, on_wait)
-
-    async def _start(self, task: Task, on_wait: OnWait) -> None:
         lease = lease_of(task)
         model = self.catalog.for_task(task.model, task.type)
         if model is None:
@@ -262,7 +249,7 @@ class TaskRunner:
         job, progress = fitted(provider, attempt.job), attempt.progress
         handle = progress.resumable(provider.name)
         if handle is None:
-            step = await _call(provider.name, "submit", provider.submit(job))
+            step = await upstream.call(provider.name, "submit", provider.submit(job))
         else:
             log.info("task %s: resuming %s job %s", job.task_id, provider.name, handle)
             step = Running(handle, poll_after=0)
@@ -320,19 +307,6 @@ def _record(gate: ProviderGate, outcome: str, seconds: float = 0.0) -> None:
     metrics.provider_attempt(gate.name, outcome)
 
 
-async def _call(provider: str, operation: str, call: Awaitable[T]) -> T:
-    """One call to a provider (submit, poll, cancel), timed, counted and (tracing on) a span."""
-    started, ok = time.perf_counter(), False
-    attributes = {"hatchery.provider": provider}
-    try:
-        with tracing.span(f"provider.{operation}", kind=tracing.CLIENT, attributes=attributes):
-            result = await call
-        ok = True
-        return result
-    finally:
-        metrics.upstream_call(provider, operation, ok, time.perf_counter() - started)
-
-
 def _outcome(job: Job, result: Finished, keys: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The task's output (its files as ``<token>/<name>``) and its usage."""
     output: dict[str, Any] = {
@@ -366,7 +340,9 @@ async def _abandon(provider: Provider, attempt: Attempt) -> None:
     if handle is None:
         return
     try:
-        await _call(provider.name, "cancel", provider.cancel(fitted(provider, attempt.job), handle))
+        await upstream.call(
+            provider.name, "cancel", provider.cancel(fitted(provider, attempt.job), handle)
+        )
     except Exception as exc:  # best effort: the job has failed either way
         log.warning("task %s: cancelling at %s failed: %s", attempt.task.id, provider.name, exc)
 
@@ -378,14 +354,14 @@ async def _hold(provider: Provider, job: Job, progress: Progress, handle: dict[s
         await progress.running(provider.name, handle)
     except LeaseLost:
         with contextlib.suppress(Exception):
-            await _call(provider.name, "cancel", provider.cancel(job, handle))
+            await upstream.call(provider.name, "cancel", provider.cancel(job, handle))
         raise
 
 
 async def _poll(provider: Provider, job: Job, handle: dict[str, Any]) -> Finished | Running:
     """One poll; no usable answer means ask again later, not that the upstream job failed."""
     try:
-        return await _call(provider.name, "poll", provider.poll(job, handle))
+        return await upstream.call(provider.name, "poll", provider.poll(job, handle))
     except UpstreamUnreachable as exc:
         log.warning("task %s: polling %s: %s; polling again", job.task_id, provider.name, exc)
         return Running(handle, poll_after=exc.retry_after or 0)
