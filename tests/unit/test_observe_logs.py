@@ -4,6 +4,7 @@ and text formats, and ``configure`` sending every logger's lines through one han
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -16,35 +17,34 @@ from hatchery.observe import logs
 IDS = ("request_id", "task_id", "account_id", "provider", "trace_id")
 
 
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """A logger of its own whose lines go, JSON-formatted and with the ids, into the stream."""
+@contextlib.contextmanager
+def captured(name: str, formatter: logging.Formatter) -> Iterator[io.StringIO]:
+    """A logger of its own whose lines go, formatted and with the ids, into the stream."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.addFilter(logs.ContextFilter())
-    handler.setFormatter(logs.JsonFormatter())
-    logger = logging.getLogger("tests.observe.json")
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    yield out
-    logger.removeHandler(handler)
-    logger.propagate = True
+    try:
+        yield out
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    with captured("tests.observe.json", logs.JsonFormatter()) as out:
+        yield out
 
 
 @pytest.fixture
 def text_stream() -> Iterator[io.StringIO]:
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.addFilter(logs.ContextFilter())
-    handler.setFormatter(logging.Formatter(logs.TEXT_FORMAT))
-    logger = logging.getLogger("tests.observe.text")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    yield out
-    logger.removeHandler(handler)
-    logger.propagate = True
+    with captured("tests.observe.text", logging.Formatter(logs.TEXT_FORMAT)) as out:
+        yield out
 
 
 @pytest.fixture

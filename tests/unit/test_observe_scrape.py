@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from tests import task_factory
 
 from hatchery.domain.tasks import Task, TaskStatus, TaskType, new_task_id
 from hatchery.observe import metrics
@@ -189,30 +190,8 @@ NOW = datetime(2026, 5, 8, 10, 30, 0, tzinfo=UTC)
 
 
 def make_task(**changes: Any) -> Task:
-    values: dict[str, Any] = {
-        "id": new_task_id(),
-        "account_id": "acct_1",
-        "model": "test-model",
-        "type": TaskType.IMAGE,
-        "status": TaskStatus.PENDING,
-        "params": {"prompt": "p"},
-        "webhook_url": None,
-        "price_micros": 10_000,
-        "cost_micros": 0,
-        "file_token": "tok",
-        "output": None,
-        "error": None,
-        "usage": None,
-        "upstream": None,
-        "attempt": 0,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "created_at": NOW,
-        "started_at": None,
-        "completed_at": None,
-    }
-    values.update(changes)
-    return Task(**values)
+    defaults = {"id": new_task_id(), "model": "test-model", "created_at": NOW}
+    return task_factory.make_task(**(defaults | changes))
 
 
 def sample(name: str, **labels: str) -> float:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
 
 import pytest
 from tests.contract import COMPLETED_EVENT_FIELDS, TASK_FIELDS
+from tests.task_factory import CREATED, make_task
 
 from hatchery.domain.present import EVENTS, file_url, iso, output_json, task_json, webhook_event
 from hatchery.domain.tasks import (
     TERMINAL,
     TRANSITIONS,
-    Task,
     TaskStatus,
     TaskType,
     can_transition,
@@ -25,36 +24,8 @@ from hatchery.domain.tasks import (
 )
 
 PUBLIC = "http://127.0.0.1:8000"
-CREATED = datetime(2026, 5, 8, 10, 30, 0)
 STARTED = datetime(2026, 5, 8, 10, 30, 2)
 COMPLETED = datetime(2026, 5, 8, 10, 30, 7, 999_999)
-
-
-def make_task(**changes: Any) -> Task:
-    values: dict[str, Any] = {
-        "id": "gen_abcdefghijkl0123",
-        "account_id": "acct_1",
-        "model": "nanobanana",
-        "type": TaskType.IMAGE,
-        "status": TaskStatus.PENDING,
-        "params": {"prompt": "a lighthouse"},
-        "webhook_url": None,
-        "price_micros": 10_000,
-        "cost_micros": 0,
-        "file_token": "tok",
-        "output": None,
-        "error": None,
-        "usage": None,
-        "upstream": None,
-        "attempt": 0,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "created_at": CREATED,
-        "started_at": None,
-        "completed_at": None,
-    }
-    values.update(changes)
-    return Task(**values)
 
 
 # ---------------------------------------------------------------- ids
