@@ -44,7 +44,7 @@ test: lint typecheck
 	$(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 # The request path and the task lifecycle against the bare floors, on SQLite and PostgreSQL
-# (about 13 minutes; BENCH_ARGS=--quick for about 5; BENCH_ARGS="--only usage" for one scenario);
+# (about 16 minutes; BENCH_ARGS=--quick for about 5; BENCH_ARGS="--only usage" for one scenario);
 # see docs/benchmarks.md.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
