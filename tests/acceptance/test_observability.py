@@ -151,20 +151,18 @@ def test_two_processes_metrics_logs_and_traces_agree_with_the_database(
             lambda: total(scrape(api.url + "/metrics"), "hatchery_workers_alive") == 1,
             what="the worker's heartbeat in the API's gauges",
         )
-        scraped = scrape(api.url + "/metrics") + scrape(worker_metrics)
-        api_alone = scrape(api.url + "/metrics")
+        api_alone, worker_alone = scrape(api.url + "/metrics"), scrape(worker_metrics)
     finally:
         worker.stop()
         api.stop()  # both flush their spans as they stop
 
-    check_counters(url, scraped, api_alone, ids)
+    check_counters(url, api_alone, worker_alone)
     check_logs(api, worker, ids)
     check_trace(url, collector.spans(), ids["completing"][0])
 
 
-def check_counters(
-    url: str, scraped: Samples, api_alone: Samples, ids: dict[str, list[str]]
-) -> None:
+def check_counters(url: str, api_alone: Samples, worker_alone: Samples) -> None:
+    scraped = api_alone + worker_alone  # the two processes' counts, summed
     statuses = dict(query(url, "SELECT status, count(*) FROM tasks GROUP BY status"))
     assert statuses == {"completed": COMPLETING, "failed": DENIED, "cancelled": CANCELLED}
     submitted = sum(statuses.values())
@@ -193,6 +191,18 @@ def check_counters(
     assert total(api_alone, "hatchery_http_requests_total", **cancel) == CANCELLED
     assert total(api_alone, "hatchery_queue_tasks", status="pending") == 0
     assert total(api_alone, "hatchery_webhook_backlog_messages") == 0
+    # The worker's provider calls, breakers and load; both processes' loops and transactions.
+    local_submits = {"provider": "local", "operation": "submit", "outcome": "ok"}
+    assert total(scraped, "hatchery_upstream_calls_total", **local_submits) == COMPLETING
+    for gauge, labels in (
+        ("hatchery_breaker_state", {"provider": "local"}),
+        ("hatchery_tasks_in_flight", {"state": "running"}),
+    ):
+        key = (gauge, frozenset(labels.items()))
+        assert key in worker_alone and worker_alone[key] == 0, gauge  # closed; nothing running
+    for alone in (api_alone, worker_alone):
+        assert total(alone, "hatchery_event_loop_lag_seconds_count") > 0
+        assert total(alone, "hatchery_db_transaction_duration_seconds_count", kind="write") > 0
 
 
 def json_lines(proc: ServerProcess) -> list[dict[str, Any]]:
