@@ -56,9 +56,12 @@ def scrape(url: str) -> Samples:
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of ``name``'s samples whose labels include ``labels``."""
+    """The sum of ``name``'s samples whose labels include ``labels``; there must be one (a zero
+    is then a value the process reported, not a series it lacks)."""
     wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+    found = [v for (n, ls), v in samples.items() if n == name and wanted <= ls]
+    assert found, f"no sample of {name} with {labels}"
+    return sum(found)
 
 
 def wait_until(check: Any, timeout: float = 60.0, what: str = "") -> None:
@@ -148,7 +151,10 @@ def test_two_processes_metrics_logs_and_traces_agree_with_the_database(
         worker.start(wait=False)
         wait_until(lambda: settled(url), what="the tasks and their webhooks")
         wait_until(
-            lambda: total(scrape(api.url + "/metrics"), "hatchery_workers_alive") == 1,
+            lambda: (
+                ("hatchery_workers_alive", frozenset()) in (page := scrape(api.url + "/metrics"))
+                and total(page, "hatchery_workers_alive") == 1
+            ),
             what="the worker's heartbeat in the API's gauges",
         )
         api_alone, worker_alone = scrape(api.url + "/metrics"), scrape(worker_metrics)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hatchery.observe import metrics, tracing
-from hatchery.observe.scrape import CONTENT_TYPE, Exposition
-from hatchery.observe.server import authorized
+from hatchery.observe.scrape import Exposition
+from hatchery.observe.server import answer
 
 ROUTE = "hatchery.route"  # the scope key of a route the edge served itself
 METRICS_PATH = "/metrics"
@@ -92,12 +92,10 @@ class Observe:
                     current.update_name(f"{method} {route}")
 
     async def scrape(self, scope: Scope, send: Send) -> None:
-        if not authorized(self.token, _header(scope, b"authorization")):
-            body, status, kind = b"a bearer token is needed (HATCHERY_METRICS_TOKEN)\n", 401, None
-        else:
-            body, status, kind = await self.exposition.render(), 200, CONTENT_TYPE
+        authorization = _header(scope, b"authorization")
+        status, kind, body = await answer(self.exposition.render, self.token, authorization)
         headers = [
-            (b"content-type", (kind or "text/plain; charset=utf-8").encode()),
+            (b"content-type", kind.encode()),
             (b"content-length", str(len(body)).encode()),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -13,6 +13,7 @@ or provider is a catalog name; an outcome is one of a few words.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -160,28 +161,33 @@ DB_READ = DB_TRANSACTION.labels("read")
 DB_WRITE = DB_TRANSACTION.labels("write")
 
 
-class _Http:
-    """The children of the HTTP metrics, by their labels (a dict read instead of
-    ``labels()``'s lock and validation on every request)."""
+class _Children:
+    """A labelled metric's children by their label values: a dict read on every call instead of
+    ``labels()``'s lock and checks (the request path and every upstream poll count)."""
 
-    def __init__(self) -> None:
-        self.counters: dict[tuple[str, str, int], Callable[[], None]] = {}
-        self.timers: dict[tuple[str, str], Callable[[float], None]] = {}
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self.metric = metric
+        self.made: dict[tuple[str, ...], Any] = {}
 
-    def record(self, route: str, method: str, status: int, seconds: float) -> None:
-        count = self.counters.get((route, method, status))
-        if count is None:
-            count = HTTP_REQUESTS.labels(route, method, str(status)).inc
-            self.counters[route, method, status] = count
-        timer = self.timers.get((route, method))
-        if timer is None:
-            timer = self.timers[route, method] = HTTP_DURATION.labels(route, method).observe
-        count()
-        timer(seconds)
+    def __call__(self, *values: str) -> Any:
+        child = self.made.get(values)
+        if child is None:
+            child = self.made[values] = self.metric.labels(*values)
+        return child
 
 
-http_request = _Http().record
+_http_count = _Children(HTTP_REQUESTS)
+_http_time = _Children(HTTP_DURATION)
+_submitted = _Children(TASKS_SUBMITTED)
+_attempts = _Children(PROVIDER_ATTEMPTS)
+_calls = _Children(UPSTREAM_CALLS)
+_call_time = _Children(UPSTREAM_DURATION)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def http_request(route: str, method: str, status: int, seconds: float) -> None:
+    _http_count(route, method, str(status)).inc()
+    _http_time(route, method).observe(seconds)
 
 
 def method_of(method: str) -> str:
@@ -189,15 +195,8 @@ def method_of(method: str) -> str:
     return method if method in METHODS else "other"
 
 
-_submitted: dict[tuple[str, str], Callable[[], None]] = {}
-
-
 def task_submitted(task: Task) -> None:
-    kind = (task.model, task.type.value)
-    count = _submitted.get(kind)
-    if count is None:
-        count = _submitted[kind] = TASKS_SUBMITTED.labels(*kind).inc
-    count()
+    _submitted(task.model, task.type.value).inc()
 
 
 def task_claimed(task: Task) -> None:
@@ -228,12 +227,12 @@ def task_ended(task: Task) -> None:
 
 
 def provider_attempt(provider: str, outcome: str) -> None:
-    PROVIDER_ATTEMPTS.labels(provider, outcome).inc()
+    _attempts(provider, outcome).inc()
 
 
 def upstream_call(provider: str, operation: str, ok: bool, seconds: float) -> None:
-    UPSTREAM_CALLS.labels(provider, operation, "ok" if ok else "error").inc()
-    UPSTREAM_DURATION.labels(provider, operation).observe(seconds)
+    _calls(provider, operation, "ok" if ok else "error").inc()
+    _call_time(provider, operation).observe(seconds)
 
 
 def webhook_attempt(receiver: str, outcome: str, lag: float | None) -> None:

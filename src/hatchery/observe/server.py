@@ -1,6 +1,6 @@
 """The small HTTP server a worker process answers scrapes on (``GET /metrics`` on
-``HATCHERY_METRICS_HOST:HATCHERY_METRICS_PORT``), and who may scrape (``authorized``: the API's
-``/metrics`` asks it too)."""
+``HATCHERY_METRICS_HOST:HATCHERY_METRICS_PORT``), and a scrape's answer (``answer``: who may
+scrape, and what they get), which the API's ``/metrics`` gives too."""
 
 from __future__ import annotations
 
@@ -27,6 +27,20 @@ def authorized(token: str, header: str | None) -> bool:
 
 Render = Callable[[], Awaitable[bytes]]
 MAX_HEAD = 8192  # bytes of a scrape's request line and headers read
+TEXT = "text/plain; charset=utf-8"
+REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
+
+
+async def answer(render: Render, token: str, authorization: str | None) -> tuple[int, str, bytes]:
+    """A scrape's answer, on the API's ``/metrics`` and a worker's port alike: its status, its
+    content type and its body (401 without the token when one is set; 500 if rendering fails)."""
+    if not authorized(token, authorization):
+        return 401, TEXT, b"a bearer token is needed (HATCHERY_METRICS_TOKEN)\n"
+    try:
+        return 200, CONTENT_TYPE, await render()
+    except Exception:
+        log.exception("rendering the metrics failed")
+        return 500, TEXT, b"the metrics could not be rendered\n"
 
 
 class MetricsServer:
@@ -51,10 +65,9 @@ class MetricsServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            status, body = await self._answer(head[:MAX_HEAD].decode("latin-1"))
-            content_type = CONTENT_TYPE if status == "200 OK" else "text/plain; charset=utf-8"
+            status, content_type, body = await self._answer(head[:MAX_HEAD].decode("latin-1"))
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+                f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
                 + body
             )
@@ -64,18 +77,12 @@ class MetricsServer:
         finally:
             writer.close()
 
-    async def _answer(self, head: str) -> tuple[str, bytes]:
+    async def _answer(self, head: str) -> tuple[int, str, bytes]:
         request, *lines = head.split("\r\n")
         method, _, rest = request.partition(" ")
         path = rest.partition(" ")[0].partition("?")[0]
         if method != "GET" or path != "/metrics":
-            return "404 Not Found", b"the metrics are at GET /metrics\n"
+            return 404, TEXT, b"the metrics are at GET /metrics\n"
         headers = dict(line.partition(":")[::2] for line in lines if ":" in line)
         given = next((v.strip() for k, v in headers.items() if k.lower() == "authorization"), None)
-        if not authorized(self.token, given):
-            return "401 Unauthorized", b"a bearer token is needed (HATCHERY_METRICS_TOKEN)\n"
-        try:
-            return "200 OK", await self.render()
-        except Exception:
-            log.exception("rendering the metrics failed")
-            return "500 Internal Server Error", b"the metrics could not be rendered\n"
+        return await answer(self.render, self.token, given)

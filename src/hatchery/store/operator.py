@@ -181,11 +181,9 @@ async def queue_depth(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 async def oldest_pending(conn: AsyncConnection) -> datetime | None:
-    select = sa.select(sa.func.min(tasks.c.created_at)).where(
-        tasks.c.status == TaskStatus.PENDING.value
-    )
-    value: datetime | None = (await conn.execute(select)).scalar()
-    return value
+    """When the pending task queued first was submitted: the first entry of the status index."""
+    pending = tasks.c.status == TaskStatus.PENDING.value
+    return await _first(conn, tasks.c.created_at, tasks.c.seq, pending)
 
 
 async def in_flight_by_owner(conn: AsyncConnection) -> dict[str, int]:
@@ -294,9 +292,7 @@ async def system_state(conn: AsyncConnection, now: datetime, alive_since: dateti
     return SystemState(
         pending=max(0, await _in_queue(conn) - processing),
         processing=processing,
-        oldest_pending_at=await _first(
-            conn, tasks.c.created_at, tasks.c.seq, tasks.c.status == TaskStatus.PENDING.value
-        ),
+        oldest_pending_at=await oldest_pending(conn),
         outbox_pending=await _scalar(conn, sa.select(sa.func.count()).select_from(backlog)),
         oldest_due_at=await _first(conn, d.next_attempt_at, d.next_attempt_at, waiting),
         workers_alive=await _scalar(
